@@ -1,0 +1,372 @@
+/*
+ * store.h - custody of ScopeHold: the configuration, the encrypted SQLite
+ * store, its keys and its tamper-evident audit trail.
+ *
+ * One `struct store` is one open store: a SQLite connection in WAL mode,
+ * the unwrapped keys in sodium_malloc memory, and the workspace in use.
+ * All functions are safe to call from several threads on one handle (they
+ * serialise on an internal lock); several processes may open one store at
+ * once (shadm while scopeholdfs runs) and see each other's commits.
+ *
+ * Error convention: every function returns 0 on success or a negative
+ * errno value, with results through out-parameters. After a failure,
+ * store_error() holds one lowercase line that says what went wrong, fit
+ * to print after "shadm: ". Errno values used:
+ *   -ENOENT   unknown workspace/provider/secret/agent/project/grant, missing file
+ *   -EEXIST   duplicate name, init over an existing key or store
+ *   -EINVAL   malformed name, duration, value or config
+ *   -EACCES   a key/store file group/other-accessible or not owned by us
+ *   -EKEYREJECTED  this key does not open this store
+ *   -EBADMSG  ciphertext or store failed an integrity check
+ *   -EFBIG    value larger than the configured limit
+ *   -ENOTEMPTY removing something still in use
+ *   -EIO      SQLite or I/O failure (including a full disk)
+ *   -ENOMEM
+ * Nothing is changed by a call that fails: every change is one transaction.
+ *
+ * Plaintext: values enter as (pointer, length) and leave in buffers from
+ * sodium_malloc() that the caller frees with store_value_free(). They are
+ * never written to the store, its WAL, audit rows or error messages.
+ */
+#ifndef SCOPEHOLD_STORE_H
+#define SCOPEHOLD_STORE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "policy/policy.h"
+
+#if defined(__GNUC__)
+#define STORE_WUR __attribute__((warn_unused_result))
+#else
+#define STORE_WUR
+#endif
+
+#define STORE_DEFAULT_CONFIG "/etc/scopehold/scopehold.ini"
+#define STORE_DEFAULT_WORKSPACE "default"
+#define STORE_DEFAULT_MAX_VALUE (64 * 1024)
+#define STORE_KEY_BYTES 32
+#define STORE_FINGERPRINT_BYTES 16
+
+/* ---- configuration ---------------------------------------------------- */
+
+enum store_cache_mode { STORE_CACHE_NONE = 0, STORE_CACHE_KERNEL = 1 };
+enum store_durability {
+	STORE_DURABLE_CRASH = 0,   /* event survives kill -9 (WAL, synchronous=NORMAL) */
+	STORE_DURABLE_POWER = 1,   /* event survives power loss (fsync, group commit) */
+};
+
+struct store_config {
+	char path[PATH_MAX];        /* the file this was read from ("" if none) */
+	/* [store] */
+	char store_path[PATH_MAX];  /* path = */
+	char key_file[PATH_MAX];    /* key_file = */
+	size_t max_value;           /* max_value_bytes = ; default 64 KiB */
+	/* [mount] */
+	char mountpoint[PATH_MAX];  /* mountpoint = */
+	char workspace[POLICY_NAME_MAX + 1]; /* workspace = ; default "default" */
+	enum store_cache_mode cache;         /* cache = none|kernel */
+	/* [audit] */
+	enum store_durability durability;    /* durability = crash|power */
+	int64_t deny_coalesce_seconds;       /* coalesce_denials = DURATION; default 60s, 0 = off */
+};
+
+/*
+ * Fill cfg with defaults, then read the file: `path` if not NULL, else
+ * $SCOPEHOLD_CONFIG, else STORE_DEFAULT_CONFIG. An unknown section or key,
+ * or a bad value, is -EINVAL with a message naming the file and line.
+ */
+int store_config_load(const char *path, struct store_config *cfg) STORE_WUR;
+
+/* The message of the last failure in this thread ("" if none). */
+const char *store_error(void);
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+struct store;
+
+/*
+ * Create the root key file (O_EXCL, 0600, 32 random bytes) and the store
+ * with the default workspace. Refuses (-EEXIST) to overwrite either; on
+ * failure removes whatever it created.
+ */
+int store_init(const struct store_config *cfg) STORE_WUR;
+
+/*
+ * Open an existing store: checks that the key file and store are regular
+ * files owned by the running user and not group/other-accessible (-EACCES),
+ * that the key is 32 bytes and opens this store (-EKEYREJECTED), migrates
+ * an older schema forward. Selects cfg->workspace (must exist, -ENOENT).
+ * `actor` names who acts for audit rows made through this handle (shadm:
+ * the operator's login name; scopeholdfs: "scopeholdfs").
+ */
+int store_open(const struct store_config *cfg, const char *actor,
+	       struct store **out) STORE_WUR;
+void store_close(struct store *st);            /* NULL is a no-op */
+
+/* Select another workspace for subsequent calls. */
+int store_workspace_use(struct store *st, const char *name) STORE_WUR;
+const char *store_workspace_current(const struct store *st);
+
+void store_value_free(uint8_t *value, size_t len);  /* wipes and sodium_free()s; NULL ok */
+
+/* ---- listing callbacks -------------------------------------------------
+ * List functions call fn once per row in name order; a non-zero return
+ * from fn stops the walk and is returned. Strings are valid during the
+ * call only.
+ */
+
+struct store_workspace_row { const char *name; int64_t created; };
+struct store_provider_row  { const char *name; int64_t created; int64_t secrets; };
+struct store_project_row   { const char *name; int64_t created; int64_t agents; int64_t attachments; };
+struct store_attachment_row {
+	const char *project;
+	const char *provider;
+	const char *name;          /* "" when the whole provider is attached */
+};
+struct store_secret_row {
+	const char *provider;
+	const char *name;
+	int64_t version;           /* current */
+	int64_t versions;          /* how many versions exist */
+	size_t length;             /* byte length of the current version */
+	int64_t created;           /* of the current version */
+	int64_t expires;           /* of the current version; 0 = never */
+};
+struct store_agent_row {
+	const char *name;
+	bool human;
+	bool enabled;
+	uid_t uid;
+	bool has_gid;
+	gid_t gid;
+	const char *exe;           /* NULL if unbound */
+	bool has_exe_sha256;
+	uint8_t exe_sha256[POLICY_SHA256_BYTES];
+	int64_t created;
+};
+struct store_grant_row {
+	const char *agent;
+	const char *provider;
+	const char *name;
+	int64_t created;
+	int64_t expires;           /* 0 = never */
+	int64_t max_uses;          /* 0 = unlimited */
+	int64_t uses;
+	int64_t revoked;           /* time of revocation; 0 = live */
+};
+/* One candidate secret of an agent, as the mount lists it. */
+struct store_candidate_row {
+	const char *provider;
+	const char *name;
+	int64_t version;
+	size_t length;
+	int64_t created;           /* of the current version */
+	bool granted;              /* a live grant exists and the version is unexpired */
+};
+
+typedef int (*store_workspace_fn)(void *ctx, const struct store_workspace_row *row);
+typedef int (*store_provider_fn)(void *ctx, const struct store_provider_row *row);
+typedef int (*store_project_fn)(void *ctx, const struct store_project_row *row);
+typedef int (*store_attachment_fn)(void *ctx, const struct store_attachment_row *row);
+typedef int (*store_secret_fn)(void *ctx, const struct store_secret_row *row);
+typedef int (*store_agent_fn)(void *ctx, const struct store_agent_row *row);
+typedef int (*store_grant_fn)(void *ctx, const struct store_grant_row *row);
+typedef int (*store_candidate_fn)(void *ctx, const struct store_candidate_row *row);
+
+/* ---- workspaces (global) ----------------------------------------------- */
+int store_workspace_add(struct store *st, const char *name) STORE_WUR;
+/* Refuses "default", the workspace in use, and non-empty workspaces (-ENOTEMPTY). */
+int store_workspace_rm(struct store *st, const char *name) STORE_WUR;
+int store_workspace_list(struct store *st, store_workspace_fn fn, void *ctx) STORE_WUR;
+
+/* ---- everything below acts in the selected workspace -------------------- */
+
+int store_provider_add(struct store *st, const char *name) STORE_WUR;
+/* Refuses a provider that still holds secrets (-ENOTEMPTY). */
+int store_provider_rm(struct store *st, const char *name) STORE_WUR;
+int store_provider_list(struct store *st, store_provider_fn fn, void *ctx) STORE_WUR;
+
+int store_project_add(struct store *st, const char *name) STORE_WUR;
+int store_project_rm(struct store *st, const char *name) STORE_WUR;   /* drops its attachments and assignments */
+int store_project_list(struct store *st, store_project_fn fn, void *ctx) STORE_WUR;
+/* name NULL or "": attach/detach the whole provider. */
+int store_project_attach(struct store *st, const char *project, const char *provider,
+			 const char *name) STORE_WUR;
+int store_project_detach(struct store *st, const char *project, const char *provider,
+			 const char *name) STORE_WUR;
+/* project NULL: all projects. */
+int store_attachment_list(struct store *st, const char *project,
+			  store_attachment_fn fn, void *ctx) STORE_WUR;
+
+/*
+ * Add a version to PROVIDER/NAME (creating the secret at version 1, a
+ * rotation after). The provider must exist. expires: unix seconds, 0 =
+ * never. len may be 0; len > cfg max_value is -EFBIG. Audited as
+ * `create` or `rotate`.
+ */
+int store_secret_set(struct store *st, const char *provider, const char *name,
+		     const uint8_t *value, size_t len, int64_t expires,
+		     int64_t *version_out) STORE_WUR;
+/* provider NULL: every provider. */
+int store_secret_list(struct store *st, const char *provider,
+		      store_secret_fn fn, void *ctx) STORE_WUR;
+/*
+ * Decrypt version `version` (0 = current) into *value (sodium_malloc,
+ * free with store_value_free). Audited as `reveal` before the value is
+ * returned; if the audit cannot be written, nothing is returned.
+ */
+int store_secret_reveal(struct store *st, const char *provider, const char *name,
+			int64_t version, uint8_t **value, size_t *len) STORE_WUR;
+int store_secret_rm(struct store *st, const char *provider, const char *name) STORE_WUR;
+
+/* row.name, row.uid required; created is ignored. */
+int store_agent_add(struct store *st, const struct store_agent_row *agent) STORE_WUR;
+int store_agent_rm(struct store *st, const char *name) STORE_WUR;
+int store_agent_enable(struct store *st, const char *name, bool enabled) STORE_WUR;
+int store_agent_list(struct store *st, store_agent_fn fn, void *ctx) STORE_WUR;
+/* Calls fn once for the named agent; -ENOENT if unknown. */
+int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx) STORE_WUR;
+
+int store_assign(struct store *st, const char *agent, const char *project) STORE_WUR;
+int store_unassign(struct store *st, const char *agent, const char *project) STORE_WUR;
+/* agent NULL: assignments of every agent; calls fn(ctx, agent, project). */
+int store_assignment_list(struct store *st, const char *agent,
+			  int (*fn)(void *ctx, const char *agent, const char *project),
+			  void *ctx) STORE_WUR;
+
+/*
+ * Grant AGENT the secret PROVIDER/NAME. ttl: seconds from now, 0 = none;
+ * uses: 0 = unlimited. Granting again replaces the previous grant (fresh
+ * ttl and use count). The secret need not be a candidate yet.
+ */
+int store_grant(struct store *st, const char *agent, const char *provider,
+		const char *name, int64_t ttl, int64_t uses) STORE_WUR;
+/* -ENOENT if there is no live grant. */
+int store_revoke(struct store *st, const char *agent, const char *provider,
+		 const char *name) STORE_WUR;
+/* agent NULL: every agent. Includes revoked and expired grants. */
+int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, void *ctx) STORE_WUR;
+
+/* ---- what the mount and `shadm check` ask ------------------------------ */
+
+/*
+ * The facts policy_decide() needs for AGENT and PROVIDER/NAME, read in one
+ * transaction. A missing agent or secret is not an error: it shows as
+ * exists=false. Strings inside (agent.exe) point into `f` itself.
+ */
+struct store_facts {
+	struct policy_facts p;
+	char agent_name[POLICY_NAME_MAX + 1];
+	char provider[POLICY_NAME_MAX + 1];
+	char name[POLICY_NAME_MAX + 1];
+	char exe[PATH_MAX];
+	int64_t agent_id, secret_id, grant_id, version_id;  /* 0 when absent */
+};
+int store_facts_load(struct store *st, const char *agent, const char *provider,
+		     const char *name, struct store_facts *f) STORE_WUR;
+
+/* Enabled agents of the workspace (the mount's top level). */
+int store_agent_list_enabled(struct store *st, store_agent_fn fn, void *ctx) STORE_WUR;
+/* Candidate secrets of AGENT, provider NULL for all, in (provider, name) order. */
+int store_candidate_list(struct store *st, const char *agent, const char *provider,
+			 store_candidate_fn fn, void *ctx) STORE_WUR;
+/* One candidate; -ENOENT if PROVIDER/NAME is not a candidate of AGENT. */
+int store_candidate_get(struct store *st, const char *agent, const char *provider,
+			const char *name, store_candidate_fn fn, void *ctx) STORE_WUR;
+
+/*
+ * An allowed open: decrypt the current version named by f, count one use
+ * of the grant and durably record a `resolve` event with the caller's
+ * facts and the value's fingerprint - all or nothing. Re-checks inside
+ * its transaction that the grant is still live and the version is still
+ * current (else -EACCES, and *reason_out says why). A ciphertext that
+ * fails authentication records a `deny` event with reason "integrity" and
+ * returns -EBADMSG. If the event cannot be recorded, returns -EIO and no
+ * value. On success *value is sodium_malloc memory the caller frees with
+ * store_value_free().
+ */
+int store_resolve(struct store *st, const struct store_facts *f,
+		  const struct policy_caller *caller,
+		  uint8_t **value, size_t *len,
+		  enum policy_reason *reason_out) STORE_WUR;
+
+/*
+ * A refused open: record a `deny` event. Identical denials (same agent,
+ * secret, uid, reason) within deny_coalesce_seconds are counted in memory
+ * and written as one event with a count, so a hostile loop cannot flood
+ * the trail. agent/provider/name may be NULL or "".
+ */
+int store_deny(struct store *st, const char *agent, const char *provider,
+	       const char *name, int64_t version,
+	       const struct policy_caller *caller, enum policy_reason reason) STORE_WUR;
+/* Write out pending coalesced denials now (at shutdown, or periodically). */
+int store_deny_flush(struct store *st) STORE_WUR;
+
+/* ---- audit ----------------------------------------------------------------- */
+
+struct store_event {
+	int64_t seq;
+	int64_t time;              /* unix seconds, UTC */
+	const char *type;          /* create rotate rm reveal resolve deny grant revoke ... */
+	const char *workspace;
+	const char *actor;         /* operator login or "scopeholdfs" */
+	const char *agent;         /* "" if none */
+	const char *secret;        /* "PROVIDER/NAME" or other object name, "" if none */
+	int64_t version;           /* 0 if none */
+	int64_t uid, gid, pid;     /* -1 if unknown */
+	const char *exe;           /* "" if unknown */
+	const char *reason;        /* "" if none */
+	bool has_fingerprint;
+	uint8_t fingerprint[STORE_FINGERPRINT_BYTES]; /* keyed hash of the value delivered */
+	int64_t count;             /* >1 for coalesced denials */
+};
+typedef int (*store_event_fn)(void *ctx, const struct store_event *ev);
+
+struct store_audit_filter {
+	const char *agent;         /* NULL: any */
+	const char *secret;        /* "PROVIDER/NAME" or NULL */
+	const char *type;          /* NULL: any */
+	int64_t since;             /* unix seconds; 0: any */
+	int64_t limit;             /* newest N, 0: no limit */
+	bool all_workspaces;       /* false: the selected workspace only */
+};
+/* Matching events, oldest first (the newest `limit` of them). */
+int store_audit_query(struct store *st, const struct store_audit_filter *filter,
+		      store_event_fn fn, void *ctx) STORE_WUR;
+
+struct store_audit_report {
+	int64_t events;            /* events checked */
+	int64_t first_bad;         /* seq of the first bad event, 0 if intact */
+	char problem[256];         /* what is wrong with it ("altered", "missing", "out of order") */
+	uint8_t head[32];          /* chain head hash after the last event */
+};
+/*
+ * Walk the whole chain. Returns 0 with first_bad = 0 when intact, 0 with
+ * first_bad set when it is not (the report says where), <0 on error.
+ */
+int store_audit_verify(struct store *st, struct store_audit_report *rep) STORE_WUR;
+
+/* Record an operator change made outside the helpers above (rare). */
+int store_audit_record(struct store *st, const char *type, const char *agent,
+		       const char *secret, int64_t version, const char *reason) STORE_WUR;
+
+/* ---- keys ------------------------------------------------------------------ */
+
+/*
+ * Start a new data key for new versions; rewrap: re-encrypt every version
+ * under it too. Audited as `key-rotate`. *key_id_out: the new key's id.
+ */
+int store_key_rotate(struct store *st, bool rewrap, int64_t *key_id_out,
+		     int64_t *rewrapped_out) STORE_WUR;
+/*
+ * Replace the root key: use the key at new_key_file (created, O_EXCL
+ * 0600, when it does not exist), re-wrap every key in one transaction,
+ * then rename new_key_file over cfg->key_file. Audited as `key-rekey`.
+ */
+int store_key_rekey(struct store *st, const char *new_key_file) STORE_WUR;
+
+#endif
