@@ -13,14 +13,15 @@ UNITDIR  ?= /etc/systemd/system
 DESTDIR  ?=
 
 CC       ?= cc
-PKGS     := fuse3 libsodium sqlite3 inih
+PKGS     := fuse3 libsodium sqlite3 inih jansson
 # Debian package that ships each pkg-config module, for the error message.
 DEB_fuse3     := libfuse3-dev
 DEB_libsodium := libsodium-dev
 DEB_sqlite3   := libsqlite3-dev
 DEB_inih      := libinih-dev
+DEB_jansson   := libjansson-dev
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 libsodium-dev \
-            libsqlite3-dev libinih-dev sqlite3 python3 util-linux
+            libsqlite3-dev libinih-dev libjansson-dev sqlite3 python3 util-linux
 
 ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
 MISSING := $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p)))
@@ -36,8 +37,9 @@ ifeq ($(SANITIZE),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -U_FORTIFY_SOURCE
 LDFLAGS  += -fsanitize=address,undefined
 endif
-PC_CFLAGS_BASE := $(shell pkg-config --cflags libsodium sqlite3 inih 2>/dev/null)
+PC_CFLAGS_BASE := $(shell pkg-config --cflags libsodium sqlite3 inih jansson 2>/dev/null)
 PC_LIBS_BASE   := $(shell pkg-config --libs libsodium sqlite3 inih 2>/dev/null)
+PC_LIBS_JSON   := $(shell pkg-config --libs jansson 2>/dev/null)
 PC_CFLAGS_FUSE := $(shell pkg-config --cflags fuse3 2>/dev/null)
 PC_LIBS_FUSE   := $(shell pkg-config --libs fuse3 2>/dev/null)
 LDLIBS_BASE := $(PC_LIBS_BASE) -lpthread
@@ -83,7 +85,7 @@ $(B)/libstore.a: $(STORE_OBJ)
 
 $(B)/shadm: $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(LDLIBS_BASE)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_JSON) $(LDLIBS_BASE)
 
 $(B)/scopeholdfs: $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
 	@$(if $(Q),echo "  LD      $@")
