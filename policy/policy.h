@@ -114,9 +114,9 @@ enum policy_reason policy_decide(const struct policy_facts *facts,
 				 int64_t now) POLICY_WUR;
 
 /*
- * Is the grant live at `now` (exists, not revoked, not expired, not used
- * up) and the version unexpired? Used for the 0400/0000 mode shown by the
- * mount without a caller.
+ * Is the grant live at `now`: exists, not revoked, not expired, not used
+ * up? (The mount shows a candidate as 0400 when this holds and the
+ * version is unexpired, 0000 otherwise.)
  */
 bool policy_grant_live(const struct policy_grant *grant, int64_t now);
 

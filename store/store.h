@@ -303,7 +303,12 @@ int store_resolve(struct store *st, const struct store_facts *f,
 int store_deny(struct store *st, const char *agent, const char *provider,
 	       const char *name, int64_t version,
 	       const struct policy_caller *caller, enum policy_reason reason) STORE_WUR;
-/* Write out pending coalesced denials now (at shutdown, or periodically). */
+/*
+ * Write out every pending coalesced denial now. store_deny() also flushes
+ * on its own once the oldest pending one is older than the window, and
+ * store_close() flushes; the daemon calls this about once a second so a
+ * count is never held back long.
+ */
 int store_deny_flush(struct store *st) STORE_WUR;
 
 /* ---- audit ----------------------------------------------------------------- */
