@@ -24,7 +24,7 @@ DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 libsodium-dev \
             libsqlite3-dev libinih-dev libjansson-dev sqlite3 python3 util-linux
 
 ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
-MISSING := $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p)))
+MISSING := $(strip $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
 ifneq ($(MISSING),)
 $(error missing pkg-config module(s): $(MISSING); install Debian package(s): $(foreach p,$(MISSING),$(DEB_$(p))) (or run 'make deps'))
 endif

@@ -1,0 +1,159 @@
+/*
+ * policy.c - the allow/deny decision: may this process resolve this secret
+ * now? It decides only from the facts handed to it (agent, secret, grant,
+ * caller, time), so the FUSE daemon and `shadm check` share one answer and
+ * the unit tests can walk every rule with a table. Deny is the default;
+ * the rules run in the order of enum policy_reason and the first one that
+ * fails is the reason. The caller's bindings are checked before anything
+ * else about the agent, so a stranger learns nothing about whether the
+ * agent is disabled or holds a grant.
+ */
+#include "policy/policy.h"
+
+/*
+ * Compare two hashes in time that does not depend on where they differ,
+ * so a caller probing with crafted executables learns nothing from timing.
+ * A plain loop keeps policy/ free of every library.
+ */
+static bool policy_hash_equal(const uint8_t *a, const uint8_t *b)
+{
+	volatile uint8_t diff = 0;
+
+	for (size_t i = 0; i < POLICY_SHA256_BYTES; i++)
+		diff |= (uint8_t)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+static bool policy_str_equal(const char *a, const char *b)
+{
+	/* Exact bytes: no normalisation, so "/usr/bin/x" never matches "/usr//bin/x". */
+	const unsigned char *p = (const unsigned char *)a, *q = (const unsigned char *)b;
+
+	while (*p && *p == *q) {
+		p++;
+		q++;
+	}
+	return *p == *q;
+}
+
+enum policy_reason policy_match(const struct policy_agent *agent,
+				const struct policy_caller *caller)
+{
+	if (!caller || !caller->known)
+		return POLICY_CALLER_UNKNOWN;
+	if (!agent || !agent->exists)
+		return POLICY_NO_AGENT;
+	/* Root is not special: uid 0 matches only an agent bound to uid 0. */
+	if (caller->uid != agent->uid)
+		return POLICY_UID_MISMATCH;
+	if (agent->has_gid && caller->gid != agent->gid)
+		return POLICY_GID_MISMATCH;
+	if (agent->exe && (!caller->exe || !policy_str_equal(agent->exe, caller->exe)))
+		return POLICY_EXE_MISMATCH;
+	if (agent->has_exe_sha256 &&
+	    (!caller->has_exe_sha256 ||
+	     !policy_hash_equal(agent->exe_sha256, caller->exe_sha256)))
+		return POLICY_EXE_HASH_MISMATCH;
+	return POLICY_ALLOW;
+}
+
+bool policy_grant_live(const struct policy_grant *grant, int64_t now)
+{
+	if (!grant || !grant->exists || grant->revoked)
+		return false;
+	if (grant->expires != 0 && now >= grant->expires)
+		return false;
+	if (grant->max_uses != 0 && grant->uses >= grant->max_uses)
+		return false;
+	return true;
+}
+
+enum policy_reason policy_decide(const struct policy_facts *facts,
+				 const struct policy_caller *caller,
+				 int64_t now)
+{
+	enum policy_reason r;
+
+	if (!caller || !caller->known)
+		return POLICY_CALLER_UNKNOWN;
+	if (!facts)
+		return POLICY_NO_AGENT;
+	r = policy_match(&facts->agent, caller);
+	if (r != POLICY_ALLOW)
+		return r;
+	if (!facts->agent.enabled)
+		return POLICY_AGENT_DISABLED;
+	if (!facts->secret.exists)
+		return POLICY_NO_SECRET;
+	if (!facts->secret.candidate)
+		return POLICY_NOT_CANDIDATE;
+	/* The grant rules mirror policy_grant_live() but name the rule that failed. */
+	if (!facts->grant.exists)
+		return POLICY_NO_GRANT;
+	if (facts->grant.revoked)
+		return POLICY_GRANT_REVOKED;
+	if (facts->grant.expires != 0 && now >= facts->grant.expires)
+		return POLICY_GRANT_EXPIRED;
+	if (facts->grant.max_uses != 0 && facts->grant.uses >= facts->grant.max_uses)
+		return POLICY_GRANT_USED_UP;
+	if (facts->secret.expires != 0 && now >= facts->secret.expires)
+		return POLICY_VERSION_EXPIRED;
+	return POLICY_ALLOW;
+}
+
+/*
+ * Names are written into audit rows and matched by scripts: never rename
+ * one, only add. Indexed by enum policy_reason.
+ */
+static const char *const policy_names[POLICY_REASON_COUNT] = {
+	[POLICY_ALLOW] = "allow",
+	[POLICY_CALLER_UNKNOWN] = "caller-unknown",
+	[POLICY_NO_AGENT] = "no-agent",
+	[POLICY_UID_MISMATCH] = "uid",
+	[POLICY_GID_MISMATCH] = "gid",
+	[POLICY_EXE_MISMATCH] = "exe",
+	[POLICY_EXE_HASH_MISMATCH] = "exe-sha256",
+	[POLICY_AGENT_DISABLED] = "disabled",
+	[POLICY_NO_SECRET] = "no-secret",
+	[POLICY_NOT_CANDIDATE] = "not-candidate",
+	[POLICY_NO_GRANT] = "no-grant",
+	[POLICY_GRANT_REVOKED] = "revoked",
+	[POLICY_GRANT_EXPIRED] = "grant-expired",
+	[POLICY_GRANT_USED_UP] = "used-up",
+	[POLICY_VERSION_EXPIRED] = "version-expired",
+	[POLICY_INTEGRITY] = "integrity",
+};
+
+static const char *const policy_texts[POLICY_REASON_COUNT] = {
+	[POLICY_ALLOW] = "every rule holds",
+	[POLICY_CALLER_UNKNOWN] = "the caller's process could not be identified",
+	[POLICY_NO_AGENT] = "no such agent in this workspace",
+	[POLICY_UID_MISMATCH] = "caller uid does not match the agent's uid",
+	[POLICY_GID_MISMATCH] = "caller gid does not match the agent's gid",
+	[POLICY_EXE_MISMATCH] = "caller executable is not the agent's executable",
+	[POLICY_EXE_HASH_MISMATCH] = "caller executable's sha256 does not match the agent's",
+	[POLICY_AGENT_DISABLED] = "the agent is disabled",
+	[POLICY_NO_SECRET] = "no such secret, or it has no version",
+	[POLICY_NOT_CANDIDATE] = "the secret is not attached to any project of the agent",
+	[POLICY_NO_GRANT] = "no direct grant for this secret",
+	[POLICY_GRANT_REVOKED] = "the grant was revoked",
+	[POLICY_GRANT_EXPIRED] = "the grant's time limit has passed",
+	[POLICY_GRANT_USED_UP] = "the grant's uses are spent",
+	[POLICY_VERSION_EXPIRED] = "the secret's current version has expired",
+	[POLICY_INTEGRITY] = "the ciphertext failed its integrity check",
+};
+
+const char *policy_reason_name(enum policy_reason reason)
+{
+	/* Cast: an out-of-range value from a corrupt row must not index past the table. */
+	if ((unsigned)reason >= POLICY_REASON_COUNT)
+		return "unknown";
+	return policy_names[reason];
+}
+
+const char *policy_reason_text(enum policy_reason reason)
+{
+	if ((unsigned)reason >= POLICY_REASON_COUNT)
+		return "unknown reason";
+	return policy_texts[reason];
+}
