@@ -1,0 +1,439 @@
+/*
+ * audit.c - the tamper-evident audit trail.
+ *
+ * Every event is a row of table `audit` carrying names (not ids, so the
+ * trail outlives what it describes) and hash = BLAKE2b keyed with the
+ * chain key over (previous row's hash || this row's fields). Altering,
+ * removing or reordering a row breaks the chain at that row, which
+ * store_audit_verify() reports; the chain key derives from the audit key,
+ * itself wrapped by the root key, so someone with write access to the
+ * store file but not the key cannot forge a consistent chain. Cutting off
+ * the newest rows is invisible from inside the store: operators anchor
+ * the head elsewhere (`shadm audit head`, `audit verify --head`).
+ *
+ * Values never enter an event; a keyed fingerprint of the delivered value
+ * may, so an operator can tell which version was read.
+ *
+ * Denials are coalesced in memory: the first of a run of identical
+ * denials is written at once, the repeats are counted and written as one
+ * event with a count, so a hostile loop cannot flood the trail.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+void store_event_init(struct store *st, struct store_event *ev, const char *type)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->type = type;
+	ev->workspace = st->ws_name;
+	ev->actor = st->actor;
+	ev->agent = "";
+	ev->secret = "";
+	ev->uid = ev->gid = ev->pid = -1;
+	ev->exe = "";
+	ev->reason = "";
+	ev->count = 1;
+}
+
+static void chain_int(crypto_generichash_state *h, int64_t v)
+{
+	uint8_t b[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (uint8_t)((uint64_t)v >> (8 * i));
+	crypto_generichash_update(h, b, 8);
+}
+
+static void chain_str(crypto_generichash_state *h, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	chain_int(h, (int64_t)n);
+	if (n)
+		crypto_generichash_update(h, (const uint8_t *)s, n);
+}
+
+/* Field order and encoding here define the chain: never change them. */
+void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
+		      const struct store_event *ev, uint8_t out[STORE_HASH_BYTES])
+{
+	crypto_generichash_state h;
+	uint8_t flag = ev->has_fingerprint ? 1 : 0;
+
+	crypto_generichash_init(&h, key, STORE_KEY_BYTES, STORE_HASH_BYTES);
+	crypto_generichash_update(&h, prev, STORE_HASH_BYTES);
+	chain_int(&h, ev->seq);
+	chain_int(&h, ev->time);
+	chain_str(&h, ev->type);
+	chain_str(&h, ev->workspace);
+	chain_str(&h, ev->actor);
+	chain_str(&h, ev->agent);
+	chain_str(&h, ev->secret);
+	chain_int(&h, ev->version);
+	chain_int(&h, ev->uid);
+	chain_int(&h, ev->gid);
+	chain_int(&h, ev->pid);
+	chain_str(&h, ev->exe);
+	chain_str(&h, ev->reason);
+	crypto_generichash_update(&h, &flag, 1);
+	if (flag)
+		crypto_generichash_update(&h, ev->fingerprint, STORE_FINGERPRINT_BYTES);
+	chain_int(&h, ev->count);
+	crypto_generichash_final(&h, out, STORE_HASH_BYTES);
+}
+
+int store_audit_append(struct store *st, struct store_event *ev)
+{
+	uint8_t prev[STORE_HASH_BYTES] = { 0 }, hash[STORE_HASH_BYTES];
+	sqlite3_stmt *s;
+	int rc;
+
+	s = store_stmt(st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		ev->seq = sqlite3_column_int64(s, 0) + 1;
+		if (sqlite3_column_bytes(s, 1) == STORE_HASH_BYTES)
+			memcpy(prev, sqlite3_column_blob(s, 1), STORE_HASH_BYTES);
+	} else if (rc == SQLITE_DONE) {
+		ev->seq = 1;
+	} else {
+		sqlite3_reset(s);
+		return store_fail_db(st, rc, "cannot write the audit trail");
+	}
+	sqlite3_reset(s);
+	if (!ev->time)
+		ev->time = store_now();
+	store_chain_hash(st->chain_key, prev, ev, hash);
+
+	s = store_stmt(st, "INSERT INTO audit(seq, time, type, workspace, actor, agent, secret,"
+			   " version, uid, gid, pid, exe, reason, fingerprint, count, hash)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, ev->seq);
+	sqlite3_bind_int64(s, 2, ev->time);
+	sqlite3_bind_text(s, 3, ev->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, ev->workspace, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, ev->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, ev->agent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, ev->secret, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 8, ev->version);
+	sqlite3_bind_int64(s, 9, ev->uid);
+	sqlite3_bind_int64(s, 10, ev->gid);
+	sqlite3_bind_int64(s, 11, ev->pid);
+	sqlite3_bind_text(s, 12, ev->exe, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 13, ev->reason, -1, SQLITE_STATIC);
+	if (ev->has_fingerprint)
+		sqlite3_bind_blob(s, 14, ev->fingerprint, STORE_FINGERPRINT_BYTES, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 14);
+	sqlite3_bind_int64(s, 15, ev->count);
+	sqlite3_bind_blob(s, 16, hash, STORE_HASH_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store_fail_db(st, rc, "cannot write the audit trail");
+	return 0;
+}
+
+/* One event in its own transaction (denials, operator notes). */
+static int audit_write_one(struct store *st, struct store_event *ev)
+{
+	int rc;
+
+	if ((rc = store_begin(st, true)))
+		return rc;
+	if ((rc = store_audit_append(st, ev))) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st);
+}
+
+int store_audit_record(struct store *st, const char *type, const char *agent,
+		       const char *secret, int64_t version, const char *reason)
+{
+	struct store_event ev;
+	int rc;
+
+	store_lock(st);
+	store_event_init(st, &ev, type);
+	ev.agent = agent ? agent : "";
+	ev.secret = secret ? secret : "";
+	ev.version = version;
+	ev.reason = reason ? reason : "";
+	rc = audit_write_one(st, &ev);
+	store_unlock(st);
+	return rc;
+}
+
+/* ---- coalesced denials ------------------------------------------------ */
+
+static void deny_event(struct store *st, struct store_event *ev, const struct store_deny_slot *d,
+		       int64_t count)
+{
+	store_event_init(st, ev, "deny");
+	ev->agent = d->agent;
+	ev->secret = d->secret;
+	ev->version = d->version;
+	ev->uid = d->uid;
+	ev->gid = d->gid;
+	ev->pid = d->pid;
+	ev->exe = d->exe;
+	ev->reason = policy_reason_name(d->reason);
+	ev->count = count;
+}
+
+int store_deny_flush_locked(struct store *st, bool all)
+{
+	struct store_event ev;
+	int i, rc, first = 0;
+	int64_t now = store_now();
+
+	for (i = 0; i < STORE_DENY_SLOTS; i++) {
+		struct store_deny_slot *d = &st->deny[i];
+		if (!d->used)
+			continue;
+		if (d->pending > 0) {
+			deny_event(st, &ev, d, d->pending);
+			rc = audit_write_one(st, &ev);
+			if (rc && !first)
+				first = rc;
+			if (!rc) {
+				d->pending = 0;
+				d->window_start = now;
+			}
+		}
+		if (all && d->pending == 0)
+			d->used = false;
+	}
+	st->deny_oldest_pending = 0;
+	return first;
+}
+
+int store_deny_flush(struct store *st)
+{
+	int rc;
+
+	store_lock(st);
+	rc = store_deny_flush_locked(st, false);
+	store_unlock(st);
+	return rc;
+}
+
+int store_deny(struct store *st, const char *agent, const char *provider,
+	       const char *name, int64_t version,
+	       const struct policy_caller *caller, enum policy_reason reason)
+{
+	struct store_deny_slot key = { .used = true }, *d = NULL, *free_slot = NULL;
+	struct store_event ev;
+	int64_t now = store_now(), window;
+	int i, rc;
+
+	snprintf(key.agent, sizeof key.agent, "%s", agent ? agent : "");
+	if (provider && *provider)
+		snprintf(key.secret, sizeof key.secret, "%s/%s", provider, name ? name : "");
+	key.version = version;
+	key.uid = caller && caller->known ? (int64_t)caller->uid : -1;
+	key.gid = caller && caller->known ? (int64_t)caller->gid : -1;
+	key.pid = caller && caller->pid ? (int64_t)caller->pid : -1;
+	snprintf(key.exe, sizeof key.exe, "%s", caller && caller->exe ? caller->exe : "");
+	key.reason = reason;
+
+	store_lock(st);
+	window = st->cfg.deny_coalesce_seconds;
+	if (window > 0) {
+		for (i = 0; i < STORE_DENY_SLOTS; i++) {
+			struct store_deny_slot *s = &st->deny[i];
+			if (!s->used) {
+				if (!free_slot)
+					free_slot = s;
+				continue;
+			}
+			if (s->reason == key.reason && s->uid == key.uid && s->gid == key.gid &&
+			    !strcmp(s->agent, key.agent) && !strcmp(s->secret, key.secret)) {
+				d = s;
+				break;
+			}
+		}
+	}
+	if (d && now - d->window_start < window) {
+		/* a repeat inside the window: count it, keep the newest caller facts */
+		d->pending++;
+		d->pid = key.pid;
+		d->version = key.version;
+		memcpy(d->exe, key.exe, sizeof d->exe);
+		if (!st->deny_oldest_pending)
+			st->deny_oldest_pending = d->window_start;
+		rc = 0;
+		if (now - st->deny_oldest_pending >= window)
+			rc = store_deny_flush_locked(st, false);
+		store_unlock(st);
+		return rc;
+	}
+	if (d) {
+		/* window over: one event for the repeats and this one */
+		key.window_start = now;
+		key.pending = 0;
+		deny_event(st, &ev, &key, d->pending + 1);
+		*d = key;
+	} else {
+		if (window > 0 && !free_slot) {
+			/* table full: write everything out and start over */
+			if ((rc = store_deny_flush_locked(st, true))) {
+				store_unlock(st);
+				return rc;
+			}
+			free_slot = &st->deny[0];
+		}
+		key.window_start = now;
+		if (free_slot)
+			*free_slot = key;
+		deny_event(st, &ev, &key, 1);
+	}
+	rc = audit_write_one(st, &ev);
+	store_unlock(st);
+	return rc;
+}
+
+/* ---- reading the trail ----------------------------------------------- */
+
+static void event_from_row(sqlite3_stmt *s, struct store_event *ev)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->seq = sqlite3_column_int64(s, 0);
+	ev->time = sqlite3_column_int64(s, 1);
+	ev->type = (const char *)sqlite3_column_text(s, 2);
+	ev->workspace = (const char *)sqlite3_column_text(s, 3);
+	ev->actor = (const char *)sqlite3_column_text(s, 4);
+	ev->agent = (const char *)sqlite3_column_text(s, 5);
+	ev->secret = (const char *)sqlite3_column_text(s, 6);
+	ev->version = sqlite3_column_int64(s, 7);
+	ev->uid = sqlite3_column_int64(s, 8);
+	ev->gid = sqlite3_column_int64(s, 9);
+	ev->pid = sqlite3_column_int64(s, 10);
+	ev->exe = (const char *)sqlite3_column_text(s, 11);
+	ev->reason = (const char *)sqlite3_column_text(s, 12);
+	if (sqlite3_column_bytes(s, 13) == STORE_FINGERPRINT_BYTES) {
+		ev->has_fingerprint = true;
+		memcpy(ev->fingerprint, sqlite3_column_blob(s, 13), STORE_FINGERPRINT_BYTES);
+	}
+	ev->count = sqlite3_column_int64(s, 14);
+	if (!ev->type) ev->type = "";
+	if (!ev->workspace) ev->workspace = "";
+	if (!ev->actor) ev->actor = "";
+	if (!ev->agent) ev->agent = "";
+	if (!ev->secret) ev->secret = "";
+	if (!ev->exe) ev->exe = "";
+	if (!ev->reason) ev->reason = "";
+}
+
+#define AUDIT_COLUMNS "seq, time, type, workspace, actor, agent, secret, version, uid, gid," \
+		      " pid, exe, reason, fingerprint, count, hash"
+
+int store_audit_query(struct store *st, const struct store_audit_filter *f,
+		      store_event_fn fn, void *ctx)
+{
+	char sql[768];
+	sqlite3_stmt *s = NULL;
+	struct store_event ev;
+	int rc, n, i = 1;
+
+	n = snprintf(sql, sizeof sql,
+		     "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit WHERE 1%s%s%s%s%s"
+		     " ORDER BY seq DESC%s) ORDER BY seq",
+		     f->all_workspaces ? "" : " AND workspace = ?",
+		     f->agent ? " AND agent = ?" : "",
+		     f->secret ? " AND secret = ?" : "",
+		     f->type ? " AND type = ?" : "",
+		     f->since ? " AND time >= ?" : "",
+		     f->limit > 0 ? " LIMIT ?" : "");
+	if (n >= (int)sizeof sql)
+		return store_fail(-EINVAL, "audit query too long");
+	store_lock(st);
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail_db(st, rc, "cannot read the audit trail");
+		goto out;
+	}
+	if (!f->all_workspaces)
+		sqlite3_bind_text(s, i++, st->ws_name, -1, SQLITE_STATIC);
+	if (f->agent)
+		sqlite3_bind_text(s, i++, f->agent, -1, SQLITE_STATIC);
+	if (f->secret)
+		sqlite3_bind_text(s, i++, f->secret, -1, SQLITE_STATIC);
+	if (f->type)
+		sqlite3_bind_text(s, i++, f->type, -1, SQLITE_STATIC);
+	if (f->since)
+		sqlite3_bind_int64(s, i++, f->since);
+	if (f->limit > 0)
+		sqlite3_bind_int64(s, i++, f->limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		event_from_row(s, &ev);
+		if ((rc = fn(ctx, &ev)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the audit trail");
+out:
+	sqlite3_finalize(s);
+	store_unlock(st);
+	return rc;
+}
+
+int store_audit_verify(struct store *st, struct store_audit_report *rep)
+{
+	uint8_t prev[STORE_HASH_BYTES] = { 0 }, want[STORE_HASH_BYTES];
+	sqlite3_stmt *s = NULL;
+	struct store_event ev;
+	int64_t expect = 1;
+	int rc;
+
+	memset(rep, 0, sizeof *rep);
+	store_lock(st);
+	/* one read transaction: a consistent snapshot while writers go on */
+	if ((rc = store_begin(st, false)))
+		goto out;
+	rc = sqlite3_prepare_v2(st->db, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq",
+				-1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail_db(st, rc, "cannot read the audit trail");
+		goto out;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		event_from_row(s, &ev);
+		if (ev.seq != expect) {
+			rep->first_bad = expect;
+			snprintf(rep->problem, sizeof rep->problem,
+				 ev.seq > expect ? "removed (the next event present is %lld)"
+						 : "out of order (found %lld)", (long long)ev.seq);
+			break;
+		}
+		store_chain_hash(st->chain_key, prev, &ev, want);
+		if (sqlite3_column_bytes(s, 15) != STORE_HASH_BYTES ||
+		    sodium_memcmp(want, sqlite3_column_blob(s, 15), STORE_HASH_BYTES) != 0) {
+			rep->first_bad = ev.seq;
+			snprintf(rep->problem, sizeof rep->problem, "altered or reordered");
+			break;
+		}
+		memcpy(prev, want, STORE_HASH_BYTES);
+		rep->events++;
+		expect++;
+	}
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		rc = 0;
+		memcpy(rep->head, prev, STORE_HASH_BYTES);
+	} else {
+		rc = store_fail_db(st, rc, "cannot read the audit trail");
+	}
+out:
+	sqlite3_finalize(s);
+	store_rollback(st);
+	store_unlock(st);
+	return rc;
+}

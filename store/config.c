@@ -1,0 +1,152 @@
+/*
+ * config.c - reads scopehold.ini (inih) into struct store_config.
+ *
+ * The file is small and security-relevant, so it is strict: an unknown
+ * section or key, or a value that does not parse, stops with a message
+ * naming the file and line rather than being ignored and leaving a
+ * setting silently at its default.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+struct config_ctx {
+	struct store_config *cfg;
+	char problem[384];          /* set by the handler on its first refusal */
+};
+
+static int config_copy(char *dst, size_t cap, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= cap)
+		return -EINVAL;
+	memcpy(dst, v, n + 1);
+	return 0;
+}
+
+static int config_size(const char *v, size_t *out)
+{
+	char *end;
+	unsigned long long n;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end || n == 0 || n > 16u * 1024 * 1024)
+		return -EINVAL;
+	*out = (size_t)n;
+	return 0;
+}
+
+/* inih calls this per key; returning 0 makes ini_parse report the line. */
+static int config_handler(void *user, const char *section, const char *key,
+			  const char *value)
+{
+	struct config_ctx *c = user;
+	struct store_config *cfg = c->cfg;
+	int rc = 0;
+	int64_t secs;
+
+	if (strcmp(section, "store") == 0) {
+		if (strcmp(key, "path") == 0)
+			rc = config_copy(cfg->store_path, sizeof cfg->store_path, value);
+		else if (strcmp(key, "key_file") == 0)
+			rc = config_copy(cfg->key_file, sizeof cfg->key_file, value);
+		else if (strcmp(key, "max_value_bytes") == 0)
+			rc = config_size(value, &cfg->max_value);
+		else
+			goto unknown_key;
+	} else if (strcmp(section, "mount") == 0) {
+		if (strcmp(key, "mountpoint") == 0)
+			rc = config_copy(cfg->mountpoint, sizeof cfg->mountpoint, value);
+		else if (strcmp(key, "workspace") == 0)
+			rc = policy_name_check(value, POLICY_NAME_WORKSPACE) ? -EINVAL :
+			     config_copy(cfg->workspace, sizeof cfg->workspace, value);
+		else if (strcmp(key, "cache") == 0) {
+			if (strcmp(value, "none") == 0)
+				cfg->cache = STORE_CACHE_NONE;
+			else if (strcmp(value, "kernel") == 0)
+				cfg->cache = STORE_CACHE_KERNEL;
+			else
+				rc = -EINVAL;
+		} else
+			goto unknown_key;
+	} else if (strcmp(section, "audit") == 0) {
+		if (strcmp(key, "durability") == 0) {
+			if (strcmp(value, "crash") == 0)
+				cfg->durability = STORE_DURABLE_CRASH;
+			else if (strcmp(value, "power") == 0)
+				cfg->durability = STORE_DURABLE_POWER;
+			else
+				rc = -EINVAL;
+		} else if (strcmp(key, "coalesce_denials") == 0) {
+			if (strcmp(value, "0") == 0 || strcmp(value, "off") == 0)
+				cfg->deny_coalesce_seconds = 0;
+			else if (policy_duration_parse(value, &secs) == 0)
+				cfg->deny_coalesce_seconds = secs;
+			else
+				rc = -EINVAL;
+		} else
+			goto unknown_key;
+	} else {
+		snprintf(c->problem, sizeof c->problem, "unknown section [%s]", section);
+		return 0;
+	}
+	if (rc) {
+		snprintf(c->problem, sizeof c->problem, "invalid value for '%s': '%s'",
+			 key, value);
+		return 0;
+	}
+	return 1;
+unknown_key:
+	snprintf(c->problem, sizeof c->problem, "unknown key '%s' in [%s]", key, section);
+	return 0;
+}
+
+static void config_defaults(struct store_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	snprintf(cfg->store_path, sizeof cfg->store_path, "/var/lib/scopehold/store.db");
+	snprintf(cfg->key_file, sizeof cfg->key_file, "/etc/scopehold/master.key");
+	snprintf(cfg->mountpoint, sizeof cfg->mountpoint, "/run/scopehold");
+	snprintf(cfg->workspace, sizeof cfg->workspace, STORE_DEFAULT_WORKSPACE);
+	cfg->max_value = STORE_DEFAULT_MAX_VALUE;
+	cfg->cache = STORE_CACHE_NONE;
+	cfg->durability = STORE_DURABLE_CRASH;
+	cfg->deny_coalesce_seconds = 60;
+}
+
+int store_config_load(const char *path, struct store_config *cfg)
+{
+	struct config_ctx c = { .cfg = cfg };
+	const char *env = getenv("SCOPEHOLD_CONFIG");
+	FILE *f;
+	int line;
+
+	config_defaults(cfg);
+	if (!path || !*path)
+		path = env && *env ? env : STORE_DEFAULT_CONFIG;
+	if (strlen(path) >= sizeof cfg->path)
+		return store_fail(-ENAMETOOLONG, "config path is too long");
+	snprintf(cfg->path, sizeof cfg->path, "%s", path);
+
+	f = fopen(path, "re");
+	if (!f)
+		return store_fail(-errno, "cannot read config '%s': %s", path, strerror(errno));
+	line = ini_parse_file(f, config_handler, &c);
+	fclose(f);
+	if (line < 0)
+		return store_fail(-ENOMEM, "cannot read config '%s': out of memory", path);
+	if (line > 0) {
+		if (!c.problem[0])
+			snprintf(c.problem, sizeof c.problem, "syntax error");
+		return store_fail(-EINVAL, "%s:%d: %s", path, line, c.problem);
+	}
+	return 0;
+}

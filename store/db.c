@@ -1,0 +1,577 @@
+/*
+ * db.c - the SQLite side of the store: creating and opening the file,
+ * the schema and its forward migrations, the statement cache and the
+ * transaction helpers every other file of store/ uses.
+ *
+ * Settings: WAL journal (readers never block the writer, so the mount
+ * keeps serving while shadm edits), foreign keys on, a 10 s busy timeout
+ * with BEGIN IMMEDIATE for writers (so concurrent shadm runs queue
+ * instead of failing with "database is locked"), synchronous=NORMAL for
+ * crash safety (a committed WAL frame survives kill -9 of the process)
+ * or FULL when [audit] durability = power.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+/*
+ * Schema version 1. Every later change is a new entry appended to
+ * store_migrations[], run in order inside one transaction at open.
+ */
+static const char *const store_migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE keys ("
+	"  id INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('audit', 'data')),"
+	"  wrapped BLOB NOT NULL,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE workspaces ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE providers ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ws_id INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  UNIQUE (ws_id, name));"
+	"CREATE TABLE secrets ("
+	"  id INTEGER PRIMARY KEY,"
+	"  provider_id INTEGER NOT NULL REFERENCES providers(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  UNIQUE (provider_id, name));"
+	"CREATE TABLE versions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  secret_id INTEGER NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,"
+	"  version INTEGER NOT NULL,"
+	"  key_id INTEGER NOT NULL REFERENCES keys(id),"
+	"  ct BLOB NOT NULL,"
+	"  length INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (secret_id, version));"
+	"CREATE TABLE projects ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ws_id INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  UNIQUE (ws_id, name));"
+	"CREATE TABLE attachments ("
+	"  id INTEGER PRIMARY KEY,"
+	"  project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+	"  provider_id INTEGER NOT NULL REFERENCES providers(id) ON DELETE CASCADE,"
+	"  secret_id INTEGER REFERENCES secrets(id) ON DELETE CASCADE);"
+	"CREATE UNIQUE INDEX attachments_provider ON attachments(project_id, provider_id)"
+	"  WHERE secret_id IS NULL;"
+	"CREATE UNIQUE INDEX attachments_secret ON attachments(project_id, provider_id, secret_id)"
+	"  WHERE secret_id IS NOT NULL;"
+	"CREATE INDEX attachments_by_provider ON attachments(provider_id);"
+	"CREATE TABLE agents ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ws_id INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  human INTEGER NOT NULL DEFAULT 0,"
+	"  enabled INTEGER NOT NULL DEFAULT 1,"
+	"  uid INTEGER NOT NULL,"
+	"  gid INTEGER,"
+	"  exe TEXT,"
+	"  exe_sha256 BLOB,"
+	"  created INTEGER NOT NULL,"
+	"  UNIQUE (ws_id, name));"
+	"CREATE TABLE assignments ("
+	"  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+	"  PRIMARY KEY (agent_id, project_id)) WITHOUT ROWID;"
+	"CREATE INDEX assignments_by_project ON assignments(project_id);"
+	"CREATE TABLE grants ("
+	"  id INTEGER PRIMARY KEY,"
+	"  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  secret_id INTEGER NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL DEFAULT 0,"
+	"  max_uses INTEGER NOT NULL DEFAULT 0,"
+	"  uses INTEGER NOT NULL DEFAULT 0,"
+	"  revoked INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (agent_id, secret_id));"
+	"CREATE INDEX grants_by_secret ON grants(secret_id);"
+	/* The trail keeps names, not ids: it must outlive what it describes. */
+	"CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  workspace TEXT NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  agent TEXT NOT NULL,"
+	"  secret TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  gid INTEGER NOT NULL,"
+	"  pid INTEGER NOT NULL,"
+	"  exe TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  fingerprint BLOB,"
+	"  count INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL);"
+	"CREATE INDEX audit_by_agent ON audit(agent, seq);"
+	"CREATE INDEX audit_by_secret ON audit(secret, seq);"
+	"CREATE INDEX audit_by_type ON audit(type, seq);",
+};
+#define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
+
+void store_lock(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	store_clear_error();
+}
+
+void store_unlock(struct store *st)
+{
+	pthread_mutex_unlock(&st->mu);
+}
+
+sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+{
+	int i;
+
+	for (i = 0; i < STORE_STMT_CACHE && st->stmts[i].sql; i++) {
+		if (st->stmts[i].sql == sql) {
+			sqlite3_reset(st->stmts[i].stmt);
+			sqlite3_clear_bindings(st->stmts[i].stmt);
+			return st->stmts[i].stmt;
+		}
+	}
+	if (i == STORE_STMT_CACHE)
+		abort();        /* a programming error: raise STORE_STMT_CACHE */
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+			       &st->stmts[i].stmt, NULL) != SQLITE_OK) {
+		store_fail_db(st, sqlite3_errcode(st->db), "cannot prepare a query");
+		return NULL;
+	}
+	st->stmts[i].sql = sql;
+	return st->stmts[i].stmt;
+}
+
+int store_exec(struct store *st, const char *sql)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_fail_db(st, rc, "store");
+}
+
+int store_begin(struct store *st, bool write)
+{
+	int rc = sqlite3_exec(st->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_fail_db(st, rc, "cannot start a transaction");
+}
+
+int store_commit(struct store *st)
+{
+	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	rc = store_fail_db(st, rc, "cannot write the store");
+	store_rollback(st);
+	return rc;
+}
+
+void store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Lock the handle and open a write transaction; unlocked again on failure. */
+int store_tx_start(struct store *st)
+{
+	int rc;
+
+	store_lock(st);
+	rc = store_begin(st, true);
+	if (rc)
+		store_unlock(st);
+	return rc;
+}
+
+/* Finish a change: commit when rc is 0, else roll back; unlocks. */
+int store_tx_end(struct store *st, int rc)
+{
+	if (rc == 0)
+		rc = store_commit(st);
+	else
+		store_rollback(st);
+	store_unlock(st);
+	return rc;
+}
+
+int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return store_fail_db(st, rc, what);
+}
+
+int store_lookup_id(struct store *st, const char *sql, const char *name,
+		    const char *kind, int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		return 0;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return store_fail(-ENOENT, "no %s '%s'", kind, name);
+	return store_fail_db(st, rc, "cannot read the store");
+}
+
+/*
+ * A key file or store must be a regular file (not a symlink), owned by
+ * the user running us and closed to group and others: like doas with
+ * its config, we refuse rather than use something another user could
+ * read or swap.
+ */
+int store_check_file(const char *what, const char *path, bool must_exist)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) < 0) {
+		if (errno == ENOENT && !must_exist)
+			return -ENOENT;
+		if (errno == ENOENT)
+			return store_fail(-ENOENT, "%s '%s' does not exist (run 'shadm init')",
+					  what, path);
+		return store_fail(-errno, "cannot read %s '%s': %s", what, path, strerror(errno));
+	}
+	if (!S_ISREG(sb.st_mode))
+		return store_fail(-EACCES, "%s '%s' is not a regular file", what, path);
+	if (sb.st_uid != geteuid())
+		return store_fail(-EACCES, "%s '%s' is owned by uid %u, not by uid %u (the user running this)",
+				  what, path, (unsigned)sb.st_uid, (unsigned)geteuid());
+	if (sb.st_mode & 077)
+		return store_fail(-EACCES, "%s '%s' is accessible by group or others (mode %04o); run: chmod 600 %s",
+				  what, path, (unsigned)(sb.st_mode & 07777), path);
+	return 0;
+}
+
+/* mkdir -p for the directory holding `path`, new directories 0700. */
+static int store_mkdirs_for(const char *path)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+		return store_fail(-ENAMETOOLONG, "path '%s' is too long", path);
+	p = strrchr(buf, '/');
+	if (!p || p == buf)
+		return 0;
+	*p = '\0';
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return store_fail(-errno, "cannot create directory '%s': %s", buf, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return store_fail(-errno, "cannot create directory '%s': %s", buf, strerror(errno));
+	return 0;
+}
+
+static int store_pragmas(struct store *st)
+{
+	char sql[128];
+	int rc;
+
+	rc = sqlite3_busy_timeout(st->db, 10000);
+	if (rc != SQLITE_OK)
+		return store_fail_db(st, rc, "store");
+	snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
+		 st->cfg.durability == STORE_DURABLE_POWER ? "FULL" : "NORMAL");
+	return store_exec(st, sql);
+}
+
+static int store_pragma_int(struct store *st, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+	if (rc != SQLITE_OK)
+		return store_fail_db(st, rc, "store");
+	rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : store_fail_db(st, rc, "store");
+}
+
+/* Bring an opened store to STORE_SCHEMA_VERSION; refuse foreign files. */
+static int store_migrate(struct store *st)
+{
+	int64_t app, ver;
+	char sql[96];
+	int rc;
+
+	rc = store_pragma_int(st, "PRAGMA application_id", &app);
+	if (rc == -EBADMSG || (rc == 0 && app != STORE_APPLICATION_ID))
+		return store_fail(-EBADMSG, "store '%s' is corrupt or not a ScopeHold store",
+				  st->cfg.store_path);
+	if (rc)
+		return rc;
+	if ((rc = store_pragma_int(st, "PRAGMA user_version", &ver)))
+		return rc;
+	if (ver > (int64_t)STORE_NMIGRATIONS)
+		return store_fail(-EPROTO, "store '%s' has schema %lld, newer than this program (%d)",
+				  st->cfg.store_path, (long long)ver, STORE_SCHEMA_VERSION);
+	if (ver == (int64_t)STORE_NMIGRATIONS)
+		return 0;
+	if ((rc = store_begin(st, true)))
+		return rc;
+	for (; ver < (int64_t)STORE_NMIGRATIONS; ver++) {
+		if ((rc = store_exec(st, store_migrations[ver])))
+			goto fail;
+	}
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)ver);
+	if ((rc = store_exec(st, sql)))
+		goto fail;
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return rc;
+}
+
+static struct store *store_alloc(const struct store_config *cfg, const char *actor)
+{
+	struct store *st = calloc(1, sizeof *st);
+
+	if (!st)
+		return NULL;
+	{
+		/* recursive: a list callback may call back into the store */
+		pthread_mutexattr_t a;
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&st->mu, &a);
+		pthread_mutexattr_destroy(&a);
+	}
+	st->cfg = *cfg;
+	snprintf(st->actor, sizeof st->actor, "%s", actor ? actor : "unknown");
+	st->root_key = sodium_malloc(STORE_KEY_BYTES);
+	st->chain_key = sodium_malloc(STORE_KEY_BYTES);
+	st->fp_key = sodium_malloc(STORE_KEY_BYTES);
+	if (!st->root_key || !st->chain_key || !st->fp_key) {
+		store_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+static int store_db_open(struct store *st, bool create)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+		    (create ? SQLITE_OPEN_CREATE : 0);
+	mode_t old = umask(077);   /* the -wal and -shm files are as private as the store */
+	int rc = sqlite3_open_v2(st->cfg.store_path, &st->db, flags, NULL);
+
+	umask(old);
+	if (rc != SQLITE_OK)
+		return store_fail_db(st, rc, "cannot open the store");
+	sqlite3_extended_result_codes(st->db, 1);
+	return store_pragmas(st);
+}
+
+int store_workspace_use(struct store *st, const char *name)
+{
+	int64_t id;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_WORKSPACE))
+		return -EINVAL;
+	store_lock(st);
+	rc = store_lookup_id(st, "SELECT id FROM workspaces WHERE ?1 = ?1 AND name = ?2",
+			     name, "workspace", &id);
+	if (rc == 0) {
+		st->ws_id = id;
+		snprintf(st->ws_name, sizeof st->ws_name, "%s", name);
+	}
+	store_unlock(st);
+	return rc;
+}
+
+const char *store_workspace_current(const struct store *st)
+{
+	return st->ws_name;
+}
+
+int store_open(const struct store_config *cfg, const char *actor, struct store **out)
+{
+	struct store *st;
+	int rc;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return store_fail(-EIO, "cannot initialise libsodium");
+	if ((rc = store_check_file("key file", cfg->key_file, true)))
+		return rc;
+	if ((rc = store_check_file("store", cfg->store_path, true)))
+		return rc;
+	st = store_alloc(cfg, actor);
+	if (!st)
+		return store_fail(-ENOMEM, "out of memory");
+	if ((rc = store_key_file_read(cfg->key_file, st->root_key)))
+		goto fail;
+	if ((rc = store_db_open(st, false)))
+		goto fail;
+	if ((rc = store_migrate(st)))
+		goto fail;
+	if ((rc = store_keys_load(st)))
+		goto fail;
+	if ((rc = store_workspace_use(st, cfg->workspace)))
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	int i;
+
+	if (!st)
+		return;
+	if (st->db) {
+		pthread_mutex_lock(&st->mu);
+		if (store_deny_flush_locked(st, true) < 0)
+			fprintf(stderr, "scopehold: could not write coalesced denials: %s\n",
+				store_error());
+		pthread_mutex_unlock(&st->mu);
+	}
+	for (i = 0; i < STORE_STMT_CACHE && st->stmts[i].sql; i++)
+		sqlite3_finalize(st->stmts[i].stmt);
+	sqlite3_close(st->db);
+	for (i = 0; i < st->ndkeys; i++)
+		sodium_free(st->dkeys[i].key);
+	sodium_free(st->root_key);
+	sodium_free(st->chain_key);
+	sodium_free(st->fp_key);
+	pthread_mutex_destroy(&st->mu);
+	free(st);
+}
+
+void store_value_free(uint8_t *value, size_t len)
+{
+	(void)len;      /* sodium_free wipes the whole allocation */
+	sodium_free(value);
+}
+
+/*
+ * init: key first (O_EXCL), then the store; both refused when present.
+ * Whatever this call created is removed again if a later step fails.
+ */
+int store_init(const struct store_config *cfg)
+{
+	struct store *st = NULL;
+	bool made_key = false, made_store = false;
+	struct store_event ev;
+	int64_t id;
+	int rc;
+	char wal[PATH_MAX + 8];
+
+	if (sodium_init() < 0)
+		return store_fail(-EIO, "cannot initialise libsodium");
+	if (access(cfg->key_file, F_OK) == 0 || errno != ENOENT)
+		return store_fail(-EEXIST, "key file '%s' already exists; refusing to overwrite it",
+				  cfg->key_file);
+	if (access(cfg->store_path, F_OK) == 0 || errno != ENOENT)
+		return store_fail(-EEXIST, "store '%s' already exists; refusing to overwrite it",
+				  cfg->store_path);
+	st = store_alloc(cfg, "init");
+	if (!st)
+		return store_fail(-ENOMEM, "out of memory");
+	st->creating = true;
+	if ((rc = store_mkdirs_for(cfg->key_file)) || (rc = store_mkdirs_for(cfg->store_path)))
+		goto fail;
+	if ((rc = store_key_file_create(cfg->key_file, st->root_key)))
+		goto fail;
+	made_key = true;
+	{
+		/* create the file ourselves so it is 0600 from its first byte */
+		int fd = open(cfg->store_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			rc = store_fail(-errno, "cannot create store '%s': %s", cfg->store_path,
+					strerror(errno));
+			goto fail;
+		}
+		close(fd);
+		made_store = true;
+	}
+	if ((rc = store_db_open(st, true)))
+		goto fail;
+	{
+		char sql[96];
+		snprintf(sql, sizeof sql, "PRAGMA journal_mode = WAL; PRAGMA application_id = %d;",
+			 STORE_APPLICATION_ID);
+		if ((rc = store_exec(st, sql)))
+			goto fail;
+	}
+	if ((rc = store_migrate(st)))
+		goto fail;
+	if ((rc = store_begin(st, true)))
+		goto fail;
+	if ((rc = store_keys_load(st)))       /* creates the audit key and first data key */
+		goto fail_tx;
+	{
+		sqlite3_stmt *s = store_stmt(st, "INSERT INTO workspaces(name, created) VALUES (?1, ?2)");
+		if (!s) { rc = -EIO; goto fail_tx; }
+		sqlite3_bind_text(s, 1, STORE_DEFAULT_WORKSPACE, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, store_now());
+		if ((rc = store_step_done(st, s, "cannot create the default workspace")))
+			goto fail_tx;
+		id = sqlite3_last_insert_rowid(st->db);
+	}
+	st->ws_id = id;
+	snprintf(st->ws_name, sizeof st->ws_name, STORE_DEFAULT_WORKSPACE);
+	store_event_init(st, &ev, "init");
+	if ((rc = store_audit_append(st, &ev)))
+		goto fail_tx;
+	if ((rc = store_commit(st)))
+		goto fail;
+	store_close(st);
+	return 0;
+fail_tx:
+	store_rollback(st);
+fail:
+	store_close(st);
+	if (made_store) {
+		unlink(cfg->store_path);
+		snprintf(wal, sizeof wal, "%s-wal", cfg->store_path);
+		unlink(wal);
+		snprintf(wal, sizeof wal, "%s-shm", cfg->store_path);
+		unlink(wal);
+	}
+	if (made_key)
+		unlink(cfg->key_file);
+	return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * error.c - the store's one error path: every failure sets a thread-local
+ * message and returns a negative errno, so callers write
+ * `return store_fail(-ENOENT, "no agent '%s'", name);` and a program prints
+ * store_error() once at its boundary. SQLite result codes are converted
+ * here and nowhere else.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store_int.h"
+
+static _Thread_local char store_errbuf[512];
+
+const char *store_error(void)
+{
+	return store_errbuf;
+}
+
+void store_clear_error(void)
+{
+	store_errbuf[0] = '\0';
+}
+
+int store_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(store_errbuf, sizeof store_errbuf, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/*
+ * SQLite's codes map to errno: a full disk stays recognisable (the mount
+ * turns every audit failure into EIO anyway), a corrupt file is EBADMSG.
+ */
+int store_fail_db(struct store *st, int rc, const char *what)
+{
+	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
+	int err;
+
+	switch (rc & 0xff) {
+	case SQLITE_FULL:    err = -ENOSPC; break;
+	case SQLITE_NOMEM:   err = -ENOMEM; break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:  err = -EBADMSG; break;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:    err = -EACCES; break;
+	case SQLITE_CANTOPEN: err = -ENOENT; break;
+	default:             err = -EIO; break;
+	}
+	return store_fail(err, "%s: %s", what, msg);
+}
+
+int64_t store_now(void)
+{
+	return (int64_t)time(NULL);
+}

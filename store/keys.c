@@ -1,0 +1,363 @@
+/*
+ * keys.c - the key hierarchy and value encryption.
+ *
+ *   root key (32 bytes, key file, 0600)
+ *     wraps, in table `keys`:
+ *       the audit key  -> derives the chain key (links audit events) and
+ *                         the fingerprint key (keyed hash of delivered values)
+ *       data keys      -> encrypt secret values; the newest is current
+ *
+ * Wrapping and values both use XChaCha20-Poly1305 with a random 192-bit
+ * nonce stored in front of the ciphertext. The associated data binds a
+ * wrapped key to its id and kind, and a value to its workspace, provider,
+ * secret name, version and data key id, so a ciphertext copied into
+ * another row fails authentication instead of decrypting as the wrong
+ * secret. Replacing the root key re-wraps the small `keys` table only;
+ * derived audit keys therefore survive `key rekey`.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+#define NPUB crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define WRAPPED_BYTES (NPUB + STORE_KEY_BYTES + ABYTES)
+
+int store_key_file_read(const char *path, uint8_t *key)
+{
+	uint8_t extra;
+	ssize_t n;
+	int fd, rc;
+
+	if ((rc = store_check_file("key file", path, true)))
+		return rc;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return store_fail(-errno, "cannot read key file '%s': %s", path, strerror(errno));
+	n = read(fd, key, STORE_KEY_BYTES);
+	if (n == STORE_KEY_BYTES && read(fd, &extra, 1) == 0) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	sodium_memzero(key, STORE_KEY_BYTES);
+	return store_fail(-EINVAL, "key file '%s' is not a 32-byte key", path);
+}
+
+/* A new random root key, written O_EXCL with mode 0600 and synced. */
+int store_key_file_create(const char *path, uint8_t *key)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return store_fail(-EEXIST, "key file '%s' already exists; refusing to overwrite it",
+					  path);
+		return store_fail(-errno, "cannot create key file '%s': %s", path, strerror(errno));
+	}
+	randombytes_buf(key, STORE_KEY_BYTES);
+	if (write(fd, key, STORE_KEY_BYTES) != STORE_KEY_BYTES || fsync(fd) < 0) {
+		int err = errno ? errno : EIO;
+		close(fd);
+		unlink(path);
+		return store_fail(-err, "cannot write key file '%s': %s", path, strerror(err));
+	}
+	close(fd);
+	return 0;
+}
+
+static void key_ad(char *ad, size_t cap, int64_t id, const char *kind)
+{
+	snprintf(ad, cap, "scopehold-key\x1f%lld\x1f%s", (long long)id, kind);
+}
+
+int store_key_wrap(const uint8_t *root, int64_t id, const char *kind,
+		   const uint8_t *key, uint8_t *out, size_t *outlen)
+{
+	char ad[64];
+	unsigned long long clen;
+
+	key_ad(ad, sizeof ad, id, kind);
+	randombytes_buf(out, NPUB);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + NPUB, &clen, key, STORE_KEY_BYTES,
+						   (const uint8_t *)ad, strlen(ad), NULL, out, root);
+	*outlen = NPUB + (size_t)clen;
+	return 0;
+}
+
+int store_key_unwrap(const uint8_t *root, int64_t id, const char *kind,
+		     const uint8_t *in, size_t inlen, uint8_t *key)
+{
+	char ad[64];
+	unsigned long long mlen;
+
+	if (inlen != WRAPPED_BYTES)
+		return -EKEYREJECTED;
+	key_ad(ad, sizeof ad, id, kind);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(key, &mlen, NULL, in + NPUB, inlen - NPUB,
+						       (const uint8_t *)ad, strlen(ad), in, root) != 0)
+		return -EKEYREJECTED;
+	return 0;
+}
+
+/* Insert a freshly generated key of `kind`, wrapped under the root key. */
+static int key_insert(struct store *st, const char *kind, uint8_t *key, int64_t *id_out)
+{
+	uint8_t wrapped[WRAPPED_BYTES];
+	size_t wlen;
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	s = store_stmt(st, "INSERT INTO keys(kind, wrapped, created) VALUES (?1, zeroblob(?2), ?3)");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, WRAPPED_BYTES);
+	sqlite3_bind_int64(s, 3, store_now());
+	if ((rc = store_step_done(st, s, "cannot write a key")))
+		return rc;
+	id = sqlite3_last_insert_rowid(st->db);
+	randombytes_buf(key, STORE_KEY_BYTES);
+	store_key_wrap(st->root_key, id, kind, key, wrapped, &wlen);
+	s = store_stmt(st, "UPDATE keys SET wrapped = ?1 WHERE id = ?2");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_blob(s, 1, wrapped, (int)wlen, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, id);
+	if ((rc = store_step_done(st, s, "cannot write a key")))
+		return rc;
+	*id_out = id;
+	return 0;
+}
+
+static void derive_audit_keys(struct store *st, const uint8_t *audit_key)
+{
+	crypto_kdf_derive_from_key(st->chain_key, STORE_KEY_BYTES, 1, "SHchain_", audit_key);
+	crypto_kdf_derive_from_key(st->fp_key, STORE_KEY_BYTES, 2, "SHfinger", audit_key);
+}
+
+/*
+ * Unwrap the audit key - the proof that this root key opens this store -
+ * and derive the chain and fingerprint keys. A store without keys (only
+ * during init, inside its transaction) gets its audit and first data key.
+ */
+int store_keys_load(struct store *st)
+{
+	sqlite3_stmt *s;
+	uint8_t *ak;
+	int64_t id;
+	int rc;
+
+	ak = sodium_malloc(STORE_KEY_BYTES);
+	if (!ak)
+		return store_fail(-ENOMEM, "out of memory");
+	s = store_stmt(st, "SELECT id, wrapped FROM keys WHERE kind = 'audit' ORDER BY id LIMIT 1");
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		id = sqlite3_column_int64(s, 0);
+		rc = store_key_unwrap(st->root_key, id, "audit", sqlite3_column_blob(s, 1),
+				      (size_t)sqlite3_column_bytes(s, 1), ak);
+		sqlite3_reset(s);
+		if (rc) {
+			rc = store_fail(-EKEYREJECTED, "this key does not open this store");
+			goto out;
+		}
+	} else if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		if (st->creating) {
+			uint8_t *dk = sodium_malloc(STORE_KEY_BYTES);
+			if (!dk) {
+				rc = store_fail(-ENOMEM, "out of memory");
+				goto out;
+			}
+			rc = key_insert(st, "audit", ak, &id);
+			if (!rc)
+				rc = key_insert(st, "data", dk, &id);
+			sodium_free(dk);
+			if (rc)
+				goto out;
+		} else {
+			rc = store_fail(-EBADMSG, "store '%s' is corrupt or not a ScopeHold store",
+					st->cfg.store_path);
+			goto out;
+		}
+	} else {
+		sqlite3_reset(s);
+		rc = rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ?
+		     store_fail(-EBADMSG, "store '%s' is corrupt or not a ScopeHold store",
+				st->cfg.store_path) :
+		     store_fail_db(st, rc, "cannot read the store");
+		goto out;
+	}
+	derive_audit_keys(st, ak);
+	rc = 0;
+out:
+	sodium_free(ak);
+	return rc;
+}
+
+/*
+ * A data key by id, unwrapped once and cached. If the root key was
+ * replaced under a running daemon (`key rekey`), unwrapping a key it has
+ * not cached fails: re-read the key file once and try again.
+ */
+int store_data_key_get(struct store *st, int64_t id, const uint8_t **key)
+{
+	sqlite3_stmt *s;
+	uint8_t *k;
+	int i, rc, tries;
+
+	for (i = 0; i < st->ndkeys; i++) {
+		if (st->dkeys[i].id == id) {
+			*key = st->dkeys[i].key;
+			return 0;
+		}
+	}
+	k = sodium_malloc(STORE_KEY_BYTES);
+	if (!k)
+		return store_fail(-ENOMEM, "out of memory");
+	for (tries = 0; tries < 2; tries++) {
+		s = store_stmt(st, "SELECT wrapped FROM keys WHERE id = ?1 AND kind = 'data'");
+		if (!s) {
+			sodium_free(k);
+			return -EIO;
+		}
+		sqlite3_bind_int64(s, 1, id);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(s);
+			sodium_free(k);
+			return rc == SQLITE_DONE ? store_fail(-EBADMSG, "data key %lld is missing", (long long)id)
+						 : store_fail_db(st, rc, "cannot read the store");
+		}
+		rc = store_key_unwrap(st->root_key, id, "data", sqlite3_column_blob(s, 0),
+				      (size_t)sqlite3_column_bytes(s, 0), k);
+		sqlite3_reset(s);
+		if (rc == 0)
+			break;
+		if (tries == 0 && store_key_file_read(st->cfg.key_file, st->root_key) == 0)
+			continue;
+		sodium_free(k);
+		return store_fail(-EKEYREJECTED, "this key does not open this store");
+	}
+	if (st->ndkeys == STORE_DATA_KEY_CACHE) {
+		/* rare: many rotations; drop the oldest cached key */
+		sodium_free(st->dkeys[0].key);
+		memmove(&st->dkeys[0], &st->dkeys[1], sizeof st->dkeys[0] * (STORE_DATA_KEY_CACHE - 1));
+		st->ndkeys--;
+	}
+	st->dkeys[st->ndkeys].id = id;
+	st->dkeys[st->ndkeys].key = k;
+	st->ndkeys++;
+	*key = k;
+	return 0;
+}
+
+int store_data_key_current(struct store *st, int64_t *id)
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT max(id) FROM keys WHERE kind = 'data'");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW || sqlite3_column_type(s, 0) == SQLITE_NULL) {
+		sqlite3_reset(s);
+		return rc == SQLITE_ROW ? store_fail(-EBADMSG, "the store has no data key")
+					: store_fail_db(st, rc, "cannot read the store");
+	}
+	*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 0;
+}
+
+int store_data_key_new(struct store *st, int64_t *id)
+{
+	uint8_t *k = sodium_malloc(STORE_KEY_BYTES);
+	int rc;
+
+	if (!k)
+		return store_fail(-ENOMEM, "out of memory");
+	rc = key_insert(st, "data", k, id);
+	sodium_free(k);     /* fetched again (and cached) on first use */
+	return rc;
+}
+
+static size_t value_ad(char *ad, size_t cap, const char *ws, const char *provider,
+		       const char *name, int64_t version, int64_t key_id)
+{
+	int n = snprintf(ad, cap, "scopehold-value\x1f%s\x1f%s\x1f%s\x1f%lld\x1f%lld",
+			 ws, provider, name, (long long)version, (long long)key_id);
+	return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+int store_value_seal(struct store *st, const char *ws, const char *provider,
+		     const char *name, int64_t version, int64_t key_id,
+		     const uint8_t *value, size_t len, uint8_t **ct, size_t *ctlen)
+{
+	char ad[3 * POLICY_NAME_MAX + 80];
+	size_t adlen = value_ad(ad, sizeof ad, ws, provider, name, version, key_id);
+	const uint8_t *key;
+	unsigned long long clen;
+	uint8_t *out;
+	int rc;
+
+	if ((rc = store_data_key_get(st, key_id, &key)))
+		return rc;
+	out = malloc(len + STORE_SEAL_OVERHEAD);   /* ciphertext only: no need for locked memory */
+	if (!out)
+		return store_fail(-ENOMEM, "out of memory");
+	randombytes_buf(out, NPUB);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + NPUB, &clen, value, len,
+						   (const uint8_t *)ad, adlen, NULL, out, key);
+	*ct = out;
+	*ctlen = NPUB + (size_t)clen;
+	return 0;
+}
+
+int store_value_open(struct store *st, const char *ws, const char *provider,
+		     const char *name, int64_t version, int64_t key_id,
+		     const uint8_t *ct, size_t ctlen, uint8_t **value, size_t *len)
+{
+	char ad[3 * POLICY_NAME_MAX + 80];
+	size_t adlen = value_ad(ad, sizeof ad, ws, provider, name, version, key_id);
+	const uint8_t *key;
+	unsigned long long mlen;
+	uint8_t *out;
+	int rc;
+
+	if ((rc = store_data_key_get(st, key_id, &key)))
+		return rc;
+	if (ctlen < STORE_SEAL_OVERHEAD)
+		return store_fail(-EBADMSG, "'%s/%s' version %lld failed its integrity check",
+				  provider, name, (long long)version);
+	/* +1 so a zero-length value still gets a real allocation */
+	out = sodium_malloc(ctlen - STORE_SEAL_OVERHEAD + 1);
+	if (!out)
+		return store_fail(-ENOMEM, "out of memory");
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL, ct + NPUB, ctlen - NPUB,
+						       (const uint8_t *)ad, adlen, ct, key) != 0) {
+		sodium_free(out);
+		return store_fail(-EBADMSG, "'%s/%s' version %lld failed its integrity check",
+				  provider, name, (long long)version);
+	}
+	*value = out;
+	*len = (size_t)mlen;
+	return 0;
+}
+
+void store_fingerprint(struct store *st, const uint8_t *value, size_t len,
+		       uint8_t out[STORE_FINGERPRINT_BYTES])
+{
+	crypto_generichash(out, STORE_FINGERPRINT_BYTES, value, len, st->fp_key, STORE_KEY_BYTES);
+}

@@ -1,0 +1,826 @@
+/*
+ * objects.c - workspaces, providers, projects and their attachments,
+ * agents, assignments and grants: the rows the policy decides over.
+ *
+ * Each change checks its input, then runs as one BEGIN IMMEDIATE
+ * transaction that makes the change and appends its audit event, so the
+ * trail holds exactly the changes that happened. Existence is checked
+ * inside the transaction (we hold the write lock), which gives one exact
+ * message per mistake instead of a raw constraint error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+int store_name_ok(const char *name, enum policy_name_kind kind)
+{
+	if (policy_name_check(name, kind) == 0)
+		return 0;
+	if (kind == POLICY_NAME_AGENT && name && !strcmp(name, "self"))
+		return store_fail(-EINVAL, "invalid name 'self': it is reserved for the mount's self link");
+	return store_fail(-EINVAL, "invalid name '%s': use 1-128 of A-Z a-z 0-9 . _ - , not starting with . or -",
+			  name ? name : "");
+}
+
+/* Append an event with the object fields most changes use. */
+static int note(struct store *st, const char *type, const char *agent,
+		const char *secret, const char *reason)
+{
+	struct store_event ev;
+
+	store_event_init(st, &ev, type);
+	ev.agent = agent ? agent : "";
+	ev.secret = secret ? secret : "";
+	ev.reason = reason ? reason : "";
+	return store_audit_append(st, &ev);
+}
+
+int store_provider_id(struct store *st, const char *name, int64_t *id)
+{
+	return store_lookup_id(st, "SELECT id FROM providers WHERE ws_id = ?1 AND name = ?2",
+			       name, "provider", id);
+}
+
+int store_agent_id(struct store *st, const char *name, int64_t *id)
+{
+	return store_lookup_id(st, "SELECT id FROM agents WHERE ws_id = ?1 AND name = ?2",
+			       name, "agent", id);
+}
+
+int store_project_id(struct store *st, const char *name, int64_t *id)
+{
+	return store_lookup_id(st, "SELECT id FROM projects WHERE ws_id = ?1 AND name = ?2",
+			       name, "project", id);
+}
+
+int store_secret_id(struct store *st, const char *provider, const char *name,
+		    int64_t *provider_id, int64_t *secret_id)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = store_provider_id(st, provider, provider_id)))
+		return rc;
+	s = store_stmt(st, "SELECT id FROM secrets WHERE provider_id = ?1 AND name = ?2");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, *provider_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*secret_id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return store_fail(-ENOENT, "no secret '%s/%s'", provider, name);
+	return store_fail_db(st, rc, "cannot read the store");
+}
+
+/* 1 if the query with (?1 = ws or parent id, ?2 = name) finds a row. */
+static int exists(struct store *st, const char *sql, int64_t parent, const char *name)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, parent);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+}
+
+/* Insert (ws_id, name, created) into one of the simple named tables. */
+static int add_named(struct store *st, const char *exists_sql, const char *insert_sql,
+		     const char *kind, const char *name, const char *event)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = store_tx_start(st)))
+		return rc;
+	rc = exists(st, exists_sql, st->ws_id, name);
+	if (rc > 0)
+		rc = store_fail(-EEXIST, "%s '%s' already exists", kind, name);
+	if (rc)
+		return store_tx_end(st, rc);
+	s = store_stmt(st, insert_sql);
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, store_now());
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc)
+		rc = note(st, event, NULL, name, NULL);
+	return store_tx_end(st, rc);
+}
+
+/* ---- workspaces -------------------------------------------------------- */
+
+int store_workspace_add(struct store *st, const char *name)
+{
+	sqlite3_stmt *s;
+	struct store_event ev;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_WORKSPACE))
+		return -EINVAL;
+	if ((rc = store_tx_start(st)))
+		return rc;
+	rc = exists(st, "SELECT 1 FROM workspaces WHERE ?1 = ?1 AND name = ?2", 0, name);
+	if (rc > 0)
+		rc = store_fail(-EEXIST, "workspace '%s' already exists", name);
+	if (rc)
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "INSERT INTO workspaces(name, created) VALUES (?1, ?2)");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, store_now());
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc) {
+		store_event_init(st, &ev, "workspace-add");
+		ev.workspace = name;
+		rc = store_audit_append(st, &ev);
+	}
+	return store_tx_end(st, rc);
+}
+
+int store_workspace_rm(struct store *st, const char *name)
+{
+	static const char *const uses[] = {
+		"SELECT 1 FROM providers WHERE ws_id = ?1 AND ?2 = ?2 LIMIT 1",
+		"SELECT 1 FROM projects WHERE ws_id = ?1 AND ?2 = ?2 LIMIT 1",
+		"SELECT 1 FROM agents WHERE ws_id = ?1 AND ?2 = ?2 LIMIT 1",
+	};
+	struct store_event ev;
+	sqlite3_stmt *s;
+	int64_t id;
+	size_t i;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_WORKSPACE))
+		return -EINVAL;
+	if (!strcmp(name, STORE_DEFAULT_WORKSPACE))
+		return store_fail(-EPERM, "cannot remove the default workspace");
+	if ((rc = store_tx_start(st)))
+		return rc;
+	rc = store_lookup_id(st, "SELECT id FROM workspaces WHERE ?1 = ?1 AND name = ?2",
+			     name, "workspace", &id);
+	if (!rc && id == st->ws_id)
+		rc = store_fail(-EBUSY, "cannot remove workspace '%s' while it is in use", name);
+	for (i = 0; !rc && i < sizeof uses / sizeof uses[0]; i++) {
+		rc = exists(st, uses[i], id, "");
+		if (rc > 0)
+			rc = store_fail(-ENOTEMPTY, "workspace '%s' is not empty", name);
+	}
+	if (rc)
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "DELETE FROM workspaces WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, id);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc) {
+		store_event_init(st, &ev, "workspace-rm");
+		ev.workspace = name;
+		rc = store_audit_append(st, &ev);
+	}
+	return store_tx_end(st, rc);
+}
+
+int store_workspace_list(struct store *st, store_workspace_fn fn, void *ctx)
+{
+	struct store_workspace_row row;
+	sqlite3_stmt *s;
+	int rc;
+
+	store_lock(st);
+	s = store_stmt(st, "SELECT name, created FROM workspaces ORDER BY name");
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row.name = (const char *)sqlite3_column_text(s, 0);
+		row.created = sqlite3_column_int64(s, 1);
+		if ((rc = fn(ctx, &row)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}
+
+/* ---- providers --------------------------------------------------------- */
+
+int store_provider_add(struct store *st, const char *name)
+{
+	if (store_name_ok(name, POLICY_NAME_PROVIDER))
+		return -EINVAL;
+	return add_named(st, "SELECT 1 FROM providers WHERE ws_id = ?1 AND name = ?2",
+			 "INSERT INTO providers(ws_id, name, created) VALUES (?1, ?2, ?3)",
+			 "provider", name, "provider-add");
+}
+
+int store_provider_rm(struct store *st, const char *name)
+{
+	sqlite3_stmt *s;
+	int64_t id, n = 0;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_PROVIDER))
+		return -EINVAL;
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_provider_id(st, name, &id)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "SELECT count(*) FROM secrets WHERE provider_id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, id);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (n > 0)
+		return store_tx_end(st, store_fail(-ENOTEMPTY, "provider '%s' still holds %lld secret(s)",
+					     name, (long long)n));
+	s = store_stmt(st, "DELETE FROM providers WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, id);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc)
+		rc = note(st, "provider-rm", NULL, name, NULL);
+	return store_tx_end(st, rc);
+}
+
+int store_provider_list(struct store *st, store_provider_fn fn, void *ctx)
+{
+	struct store_provider_row row;
+	sqlite3_stmt *s;
+	int rc;
+
+	store_lock(st);
+	s = store_stmt(st, "SELECT p.name, p.created,"
+			   " (SELECT count(*) FROM secrets s WHERE s.provider_id = p.id)"
+			   " FROM providers p WHERE p.ws_id = ?1 ORDER BY p.name");
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row.name = (const char *)sqlite3_column_text(s, 0);
+		row.created = sqlite3_column_int64(s, 1);
+		row.secrets = sqlite3_column_int64(s, 2);
+		if ((rc = fn(ctx, &row)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}
+
+/* ---- projects ---------------------------------------------------------- */
+
+int store_project_add(struct store *st, const char *name)
+{
+	if (store_name_ok(name, POLICY_NAME_PROJECT))
+		return -EINVAL;
+	return add_named(st, "SELECT 1 FROM projects WHERE ws_id = ?1 AND name = ?2",
+			 "INSERT INTO projects(ws_id, name, created) VALUES (?1, ?2, ?3)",
+			 "project", name, "project-add");
+}
+
+int store_project_rm(struct store *st, const char *name)
+{
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_PROJECT))
+		return -EINVAL;
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_project_id(st, name, &id)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "DELETE FROM projects WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, id);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc)
+		rc = note(st, "project-rm", NULL, name, NULL);
+	return store_tx_end(st, rc);
+}
+
+int store_project_list(struct store *st, store_project_fn fn, void *ctx)
+{
+	struct store_project_row row;
+	sqlite3_stmt *s;
+	int rc;
+
+	store_lock(st);
+	s = store_stmt(st, "SELECT p.name, p.created,"
+			   " (SELECT count(*) FROM assignments a WHERE a.project_id = p.id),"
+			   " (SELECT count(*) FROM attachments t WHERE t.project_id = p.id)"
+			   " FROM projects p WHERE p.ws_id = ?1 ORDER BY p.name");
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row.name = (const char *)sqlite3_column_text(s, 0);
+		row.created = sqlite3_column_int64(s, 1);
+		row.agents = sqlite3_column_int64(s, 2);
+		row.attachments = sqlite3_column_int64(s, 3);
+		if ((rc = fn(ctx, &row)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}
+
+static int attach_change(struct store *st, const char *project, const char *provider,
+			 const char *name, bool attach)
+{
+	char ref[2 * POLICY_NAME_MAX + 2], reason[POLICY_NAME_MAX + 16];
+	int64_t pid, prov, sid = 0;
+	sqlite3_stmt *s;
+	bool whole = !name || !*name;
+	int rc;
+
+	if (store_name_ok(project, POLICY_NAME_PROJECT) ||
+	    store_name_ok(provider, POLICY_NAME_PROVIDER) ||
+	    (!whole && store_name_ok(name, POLICY_NAME_SECRET)))
+		return -EINVAL;
+	if (whole)
+		snprintf(ref, sizeof ref, "%s", provider);
+	else
+		snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	snprintf(reason, sizeof reason, "project %s", project);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_project_id(st, project, &pid)))
+		return store_tx_end(st, rc);
+	rc = whole ? store_provider_id(st, provider, &prov) : store_secret_id(st, provider, name, &prov, &sid);
+	if (rc)
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "SELECT id FROM attachments WHERE project_id = ?1 AND provider_id = ?2"
+			   " AND secret_id IS ?3");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, pid);
+	sqlite3_bind_int64(s, 2, prov);
+	if (whole)
+		sqlite3_bind_null(s, 3);
+	else
+		sqlite3_bind_int64(s, 3, sid);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
+	if (attach && rc == SQLITE_ROW)
+		return store_tx_end(st, store_fail(-EEXIST, "'%s' is already attached to project '%s'", ref, project));
+	if (!attach && rc == SQLITE_DONE)
+		return store_tx_end(st, store_fail(-ENOENT, "'%s' is not attached to project '%s'", ref, project));
+	s = store_stmt(st, attach ?
+		       "INSERT INTO attachments(project_id, provider_id, secret_id) VALUES (?1, ?2, ?3)" :
+		       "DELETE FROM attachments WHERE project_id = ?1 AND provider_id = ?2 AND secret_id IS ?3");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, pid);
+	sqlite3_bind_int64(s, 2, prov);
+	if (whole)
+		sqlite3_bind_null(s, 3);
+	else
+		sqlite3_bind_int64(s, 3, sid);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc)
+		rc = note(st, attach ? "attach" : "detach", NULL, ref, reason);
+	return store_tx_end(st, rc);
+}
+
+int store_project_attach(struct store *st, const char *project, const char *provider,
+			 const char *name)
+{
+	return attach_change(st, project, provider, name, true);
+}
+
+int store_project_detach(struct store *st, const char *project, const char *provider,
+			 const char *name)
+{
+	return attach_change(st, project, provider, name, false);
+}
+
+int store_attachment_list(struct store *st, const char *project,
+			  store_attachment_fn fn, void *ctx)
+{
+	struct store_attachment_row row;
+	sqlite3_stmt *s;
+	int64_t pid = 0;
+	int rc;
+
+	store_lock(st);
+	if (project && (rc = store_project_id(st, project, &pid))) {
+		store_unlock(st);
+		return rc;
+	}
+	s = store_stmt(st, "SELECT j.name, p.name, coalesce(s.name, '') FROM attachments t"
+			   " JOIN projects j ON j.id = t.project_id"
+			   " JOIN providers p ON p.id = t.provider_id"
+			   " LEFT JOIN secrets s ON s.id = t.secret_id"
+			   " WHERE j.ws_id = ?1 AND (?2 = 0 OR j.id = ?2)"
+			   " ORDER BY j.name, p.name, coalesce(s.name, '')");
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_int64(s, 2, pid);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row.project = (const char *)sqlite3_column_text(s, 0);
+		row.provider = (const char *)sqlite3_column_text(s, 1);
+		row.name = (const char *)sqlite3_column_text(s, 2);
+		if ((rc = fn(ctx, &row)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}
+
+/* ---- agents ------------------------------------------------------------ */
+
+int store_agent_add(struct store *st, const struct store_agent_row *a)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store_name_ok(a->name, POLICY_NAME_AGENT))
+		return -EINVAL;
+	if (a->exe && a->exe[0] != '/')
+		return store_fail(-EINVAL, "executable '%s' is not an absolute path", a->exe);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	rc = exists(st, "SELECT 1 FROM agents WHERE ws_id = ?1 AND name = ?2", st->ws_id, a->name);
+	if (rc > 0)
+		rc = store_fail(-EEXIST, "agent '%s' already exists", a->name);
+	if (rc)
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "INSERT INTO agents(ws_id, name, human, enabled, uid, gid, exe, exe_sha256, created)"
+			   " VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8)");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, a->human ? 1 : 0);
+	sqlite3_bind_int64(s, 4, (int64_t)a->uid);
+	if (a->has_gid)
+		sqlite3_bind_int64(s, 5, (int64_t)a->gid);
+	if (a->exe)
+		sqlite3_bind_text(s, 6, a->exe, -1, SQLITE_STATIC);
+	if (a->has_exe_sha256)
+		sqlite3_bind_blob(s, 7, a->exe_sha256, POLICY_SHA256_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 8, store_now());
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc)
+		rc = note(st, "agent-add", a->name, NULL, NULL);
+	return store_tx_end(st, rc);
+}
+
+int store_agent_rm(struct store *st, const char *name)
+{
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_AGENT))
+		return -EINVAL;
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_agent_id(st, name, &id)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "DELETE FROM agents WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, id);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc)
+		rc = note(st, "agent-rm", name, NULL, NULL);
+	return store_tx_end(st, rc);
+}
+
+int store_agent_enable(struct store *st, const char *name, bool enabled)
+{
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_AGENT))
+		return -EINVAL;
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_agent_id(st, name, &id)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "UPDATE agents SET enabled = ?2 WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, enabled ? 1 : 0);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc)
+		rc = note(st, enabled ? "agent-enable" : "agent-disable", name, NULL, NULL);
+	return store_tx_end(st, rc);
+}
+
+#define AGENT_COLUMNS "name, human, enabled, uid, gid, exe, exe_sha256, created"
+
+static void agent_from_row(sqlite3_stmt *s, struct store_agent_row *a)
+{
+	memset(a, 0, sizeof *a);
+	a->name = (const char *)sqlite3_column_text(s, 0);
+	a->human = sqlite3_column_int(s, 1) != 0;
+	a->enabled = sqlite3_column_int(s, 2) != 0;
+	a->uid = (uid_t)sqlite3_column_int64(s, 3);
+	a->has_gid = sqlite3_column_type(s, 4) != SQLITE_NULL;
+	a->gid = (gid_t)sqlite3_column_int64(s, 4);
+	a->exe = (const char *)sqlite3_column_text(s, 5);
+	if (sqlite3_column_bytes(s, 6) == POLICY_SHA256_BYTES) {
+		a->has_exe_sha256 = true;
+		memcpy(a->exe_sha256, sqlite3_column_blob(s, 6), POLICY_SHA256_BYTES);
+	}
+	a->created = sqlite3_column_int64(s, 7);
+}
+
+static int agent_walk(struct store *st, const char *sql, const char *name,
+		      store_agent_fn fn, void *ctx)
+{
+	struct store_agent_row row;
+	sqlite3_stmt *s;
+	int rc, n = 0;
+
+	store_lock(st);
+	s = store_stmt(st, sql);
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	if (name)
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		agent_from_row(s, &row);
+		n++;
+		if ((rc = fn(ctx, &row)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	if (!rc && name && n == 0)
+		rc = store_fail(-ENOENT, "no agent '%s'", name);
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}
+
+int store_agent_list(struct store *st, store_agent_fn fn, void *ctx)
+{
+	return agent_walk(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 ORDER BY name",
+			  NULL, fn, ctx);
+}
+
+int store_agent_list_enabled(struct store *st, store_agent_fn fn, void *ctx)
+{
+	return agent_walk(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 AND enabled = 1"
+			  " ORDER BY name", NULL, fn, ctx);
+}
+
+int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx)
+{
+	if (store_name_ok(name, POLICY_NAME_AGENT))
+		return -EINVAL;
+	return agent_walk(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 AND name = ?2",
+			  name, fn, ctx);
+}
+
+/* ---- assignments ------------------------------------------------------- */
+
+static int assign_change(struct store *st, const char *agent, const char *project, bool add)
+{
+	char reason[POLICY_NAME_MAX + 16];
+	int64_t aid, pid;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(project, POLICY_NAME_PROJECT))
+		return -EINVAL;
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_agent_id(st, agent, &aid)) || (rc = store_project_id(st, project, &pid)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "SELECT 1 FROM assignments WHERE agent_id = ?1 AND project_id = ?2");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, aid);
+	sqlite3_bind_int64(s, 2, pid);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
+	if (add && rc == SQLITE_ROW)
+		return store_tx_end(st, store_fail(-EEXIST, "agent '%s' is already assigned to project '%s'",
+					     agent, project));
+	if (!add && rc == SQLITE_DONE)
+		return store_tx_end(st, store_fail(-ENOENT, "agent '%s' is not assigned to project '%s'",
+					     agent, project));
+	s = store_stmt(st, add ? "INSERT INTO assignments(agent_id, project_id) VALUES (?1, ?2)"
+			       : "DELETE FROM assignments WHERE agent_id = ?1 AND project_id = ?2");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, aid);
+	sqlite3_bind_int64(s, 2, pid);
+	rc = store_step_done(st, s, "cannot write the store");
+	snprintf(reason, sizeof reason, "project %s", project);
+	if (!rc)
+		rc = note(st, add ? "assign" : "unassign", agent, NULL, reason);
+	return store_tx_end(st, rc);
+}
+
+int store_assign(struct store *st, const char *agent, const char *project)
+{
+	return assign_change(st, agent, project, true);
+}
+
+int store_unassign(struct store *st, const char *agent, const char *project)
+{
+	return assign_change(st, agent, project, false);
+}
+
+int store_assignment_list(struct store *st, const char *agent,
+			  int (*fn)(void *ctx, const char *agent, const char *project),
+			  void *ctx)
+{
+	sqlite3_stmt *s;
+	int64_t aid = 0;
+	int rc;
+
+	store_lock(st);
+	if (agent && (rc = store_agent_id(st, agent, &aid))) {
+		store_unlock(st);
+		return rc;
+	}
+	s = store_stmt(st, "SELECT a.name, p.name FROM assignments x"
+			   " JOIN agents a ON a.id = x.agent_id JOIN projects p ON p.id = x.project_id"
+			   " WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name");
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_int64(s, 2, aid);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((rc = fn(ctx, (const char *)sqlite3_column_text(s, 0),
+			     (const char *)sqlite3_column_text(s, 1))))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}
+
+/* ---- grants ------------------------------------------------------------ */
+
+int store_grant(struct store *st, const char *agent, const char *provider,
+		const char *name, int64_t ttl, int64_t uses)
+{
+	char ref[2 * POLICY_NAME_MAX + 2], reason[96];
+	int64_t aid, prov, sid, now = store_now();
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
+	    store_name_ok(name, POLICY_NAME_SECRET))
+		return -EINVAL;
+	if (ttl < 0 || uses < 0)
+		return store_fail(-EINVAL, "ttl and uses must not be negative");
+	snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_agent_id(st, agent, &aid)) || (rc = store_secret_id(st, provider, name, &prov, &sid)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "INSERT INTO grants(agent_id, secret_id, created, expires, max_uses, uses, revoked)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, 0, 0)"
+			   " ON CONFLICT(agent_id, secret_id) DO UPDATE SET created = excluded.created,"
+			   " expires = excluded.expires, max_uses = excluded.max_uses, uses = 0, revoked = 0");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, aid);
+	sqlite3_bind_int64(s, 2, sid);
+	sqlite3_bind_int64(s, 3, now);
+	sqlite3_bind_int64(s, 4, ttl ? now + ttl : 0);
+	sqlite3_bind_int64(s, 5, uses);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (ttl && uses)
+		snprintf(reason, sizeof reason, "ttl %llds, %lld uses", (long long)ttl, (long long)uses);
+	else if (ttl)
+		snprintf(reason, sizeof reason, "ttl %llds", (long long)ttl);
+	else if (uses)
+		snprintf(reason, sizeof reason, "%lld uses", (long long)uses);
+	else
+		reason[0] = '\0';
+	if (!rc)
+		rc = note(st, "grant", agent, ref, reason);
+	return store_tx_end(st, rc);
+}
+
+int store_revoke(struct store *st, const char *agent, const char *provider, const char *name)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	int64_t aid, prov, sid;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
+	    store_name_ok(name, POLICY_NAME_SECRET))
+		return -EINVAL;
+	snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_agent_id(st, agent, &aid)) || (rc = store_secret_id(st, provider, name, &prov, &sid)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "UPDATE grants SET revoked = ?3 WHERE agent_id = ?1 AND secret_id = ?2"
+			   " AND revoked = 0");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, aid);
+	sqlite3_bind_int64(s, 2, sid);
+	sqlite3_bind_int64(s, 3, store_now());
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc && sqlite3_changes(st->db) == 0)
+		rc = store_fail(-ENOENT, "agent '%s' has no live grant of '%s'", agent, ref);
+	if (!rc)
+		rc = note(st, "revoke", agent, ref, NULL);
+	return store_tx_end(st, rc);
+}
+
+int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, void *ctx)
+{
+	struct store_grant_row row;
+	sqlite3_stmt *s;
+	int64_t aid = 0;
+	int rc;
+
+	store_lock(st);
+	if (agent && (rc = store_agent_id(st, agent, &aid))) {
+		store_unlock(st);
+		return rc;
+	}
+	s = store_stmt(st, "SELECT a.name, p.name, s.name, g.created, g.expires, g.max_uses, g.uses, g.revoked"
+			   " FROM grants g JOIN agents a ON a.id = g.agent_id"
+			   " JOIN secrets s ON s.id = g.secret_id JOIN providers p ON p.id = s.provider_id"
+			   " WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name, s.name");
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_int64(s, 2, aid);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row.agent = (const char *)sqlite3_column_text(s, 0);
+		row.provider = (const char *)sqlite3_column_text(s, 1);
+		row.name = (const char *)sqlite3_column_text(s, 2);
+		row.created = sqlite3_column_int64(s, 3);
+		row.expires = sqlite3_column_int64(s, 4);
+		row.max_uses = sqlite3_column_int64(s, 5);
+		row.uses = sqlite3_column_int64(s, 6);
+		row.revoked = sqlite3_column_int64(s, 7);
+		if ((rc = fn(ctx, &row)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}

@@ -1,0 +1,353 @@
+/*
+ * resolve.c - what the mount asks the store: the facts for one decision,
+ * the candidate secrets of an agent, and the all-or-nothing resolve of an
+ * allowed open.
+ *
+ * store_resolve() is the fail-closed step: inside one write transaction
+ * it re-reads the facts and decides again (so a revoke committed after
+ * the caller's first look still wins), decrypts, counts the use and
+ * appends the `resolve` event; the value is handed out only after that
+ * transaction commits. With synchronous=NORMAL a committed WAL frame
+ * survives kill -9 of the daemon; with durability=power it is fsynced.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+static int facts_step(struct store *st, sqlite3_stmt *s, bool *found)
+{
+	int rc = sqlite3_step(s);
+
+	*found = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return 0;
+	sqlite3_reset(s);
+	return store_fail_db(st, rc, "cannot read the store");
+}
+
+int store_facts_load_locked(struct store *st, const char *agent, const char *provider,
+			    const char *name, struct store_facts *f)
+{
+	struct policy_facts *p = &f->p;
+	sqlite3_stmt *s;
+	int64_t prov_id = 0;
+	bool found;
+	int rc;
+
+	memset(f, 0, sizeof *f);
+	snprintf(f->agent_name, sizeof f->agent_name, "%s", agent ? agent : "");
+	snprintf(f->provider, sizeof f->provider, "%s", provider ? provider : "");
+	snprintf(f->name, sizeof f->name, "%s", name ? name : "");
+
+	if (policy_name_check(f->agent_name, POLICY_NAME_AGENT) == 0) {
+		s = store_stmt(st, "SELECT id, enabled, uid, gid, exe, exe_sha256 FROM agents"
+				   " WHERE ws_id = ?1 AND name = ?2");
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, st->ws_id);
+		sqlite3_bind_text(s, 2, f->agent_name, -1, SQLITE_STATIC);
+		if ((rc = facts_step(st, s, &found)))
+			return rc;
+		if (found) {
+			p->agent.exists = true;
+			f->agent_id = sqlite3_column_int64(s, 0);
+			p->agent.enabled = sqlite3_column_int(s, 1) != 0;
+			p->agent.uid = (uid_t)sqlite3_column_int64(s, 2);
+			p->agent.has_gid = sqlite3_column_type(s, 3) != SQLITE_NULL;
+			p->agent.gid = (gid_t)sqlite3_column_int64(s, 3);
+			if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+				snprintf(f->exe, sizeof f->exe, "%s", sqlite3_column_text(s, 4));
+				p->agent.exe = f->exe;
+			}
+			if (sqlite3_column_bytes(s, 5) == POLICY_SHA256_BYTES) {
+				p->agent.has_exe_sha256 = true;
+				memcpy(p->agent.exe_sha256, sqlite3_column_blob(s, 5), POLICY_SHA256_BYTES);
+			}
+		}
+		sqlite3_reset(s);
+	}
+	if (policy_name_check(f->provider, POLICY_NAME_PROVIDER) ||
+	    policy_name_check(f->name, POLICY_NAME_SECRET))
+		return 0;
+
+	s = store_stmt(st, "SELECT s.id, p.id, v.id, v.version, v.expires FROM secrets s"
+			   " JOIN providers p ON p.id = s.provider_id"
+			   " JOIN versions v ON v.secret_id = s.id"
+			   " WHERE p.ws_id = ?1 AND p.name = ?2 AND s.name = ?3"
+			   " ORDER BY v.version DESC LIMIT 1");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_text(s, 2, f->provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, f->name, -1, SQLITE_STATIC);
+	if ((rc = facts_step(st, s, &found)))
+		return rc;
+	if (found) {
+		p->secret.exists = true;
+		f->secret_id = sqlite3_column_int64(s, 0);
+		prov_id = sqlite3_column_int64(s, 1);
+		f->version_id = sqlite3_column_int64(s, 2);
+		p->secret.version = sqlite3_column_int64(s, 3);
+		p->secret.expires = sqlite3_column_int64(s, 4);
+	}
+	sqlite3_reset(s);
+	if (!p->agent.exists || !p->secret.exists)
+		return 0;
+
+	s = store_stmt(st, "SELECT 1 FROM assignments a JOIN attachments t ON t.project_id = a.project_id"
+			   " WHERE a.agent_id = ?1 AND t.provider_id = ?2"
+			   " AND (t.secret_id IS NULL OR t.secret_id = ?3) LIMIT 1");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, f->agent_id);
+	sqlite3_bind_int64(s, 2, prov_id);
+	sqlite3_bind_int64(s, 3, f->secret_id);
+	if ((rc = facts_step(st, s, &found)))
+		return rc;
+	p->secret.candidate = found;
+	sqlite3_reset(s);
+
+	s = store_stmt(st, "SELECT id, revoked, expires, max_uses, uses FROM grants"
+			   " WHERE agent_id = ?1 AND secret_id = ?2");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, f->agent_id);
+	sqlite3_bind_int64(s, 2, f->secret_id);
+	if ((rc = facts_step(st, s, &found)))
+		return rc;
+	if (found) {
+		p->grant.exists = true;
+		f->grant_id = sqlite3_column_int64(s, 0);
+		p->grant.revoked = sqlite3_column_int64(s, 1) != 0;
+		p->grant.expires = sqlite3_column_int64(s, 2);
+		p->grant.max_uses = sqlite3_column_int64(s, 3);
+		p->grant.uses = sqlite3_column_int64(s, 4);
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+int store_facts_load(struct store *st, const char *agent, const char *provider,
+		     const char *name, struct store_facts *f)
+{
+	int rc;
+
+	store_lock(st);
+	rc = store_begin(st, false);
+	if (!rc) {
+		rc = store_facts_load_locked(st, agent, provider, name, f);
+		store_rollback(st);     /* read-only: ending it is all that is needed */
+	}
+	store_unlock(st);
+	return rc;
+}
+
+/* ---- candidates ------------------------------------------------------- */
+
+#define CANDIDATE_SQL \
+	"SELECT p.name, s.name, v.version, v.length, v.created, v.expires," \
+	" g.id IS NOT NULL, coalesce(g.revoked, 0), coalesce(g.expires, 0)," \
+	" coalesce(g.max_uses, 0), coalesce(g.uses, 0)" \
+	" FROM agents a JOIN providers p ON p.ws_id = a.ws_id" \
+	" JOIN secrets s ON s.provider_id = p.id" \
+	" JOIN versions v ON v.secret_id = s.id AND v.version =" \
+	"  (SELECT max(version) FROM versions m WHERE m.secret_id = s.id)" \
+	" LEFT JOIN grants g ON g.agent_id = a.id AND g.secret_id = s.id" \
+	" WHERE a.ws_id = ?1 AND a.name = ?2" \
+	" AND EXISTS (SELECT 1 FROM assignments x JOIN attachments t ON t.project_id = x.project_id" \
+	"  WHERE x.agent_id = a.id AND t.provider_id = p.id" \
+	"  AND (t.secret_id IS NULL OR t.secret_id = s.id))"
+
+static int candidate_walk(struct store *st, const char *sql, const char *agent,
+			  const char *provider, const char *name,
+			  store_candidate_fn fn, void *ctx, int *rows)
+{
+	struct store_candidate_row row;
+	struct policy_grant g;
+	sqlite3_stmt *s;
+	int64_t now = store_now();
+	int rc;
+
+	*rows = 0;
+	s = store_stmt(st, sql);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_text(s, 2, agent, -1, SQLITE_STATIC);
+	if (provider)
+		sqlite3_bind_text(s, 3, provider, -1, SQLITE_STATIC);
+	if (name)
+		sqlite3_bind_text(s, 4, name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t vexp = sqlite3_column_int64(s, 5);
+
+		row.provider = (const char *)sqlite3_column_text(s, 0);
+		row.name = (const char *)sqlite3_column_text(s, 1);
+		row.version = sqlite3_column_int64(s, 2);
+		row.length = (size_t)sqlite3_column_int64(s, 3);
+		row.created = sqlite3_column_int64(s, 4);
+		g.exists = sqlite3_column_int(s, 6) != 0;
+		g.revoked = sqlite3_column_int64(s, 7) != 0;
+		g.expires = sqlite3_column_int64(s, 8);
+		g.max_uses = sqlite3_column_int64(s, 9);
+		g.uses = sqlite3_column_int64(s, 10);
+		row.granted = policy_grant_live(&g, now) && (vexp == 0 || now < vexp);
+		(*rows)++;
+		if ((rc = fn(ctx, &row)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	return rc;
+}
+
+int store_candidate_list(struct store *st, const char *agent, const char *provider,
+			 store_candidate_fn fn, void *ctx)
+{
+	int rc, rows;
+
+	store_lock(st);
+	if (provider)
+		rc = candidate_walk(st, CANDIDATE_SQL " AND p.name = ?3 ORDER BY p.name, s.name",
+				    agent, provider, NULL, fn, ctx, &rows);
+	else
+		rc = candidate_walk(st, CANDIDATE_SQL " ORDER BY p.name, s.name",
+				    agent, NULL, NULL, fn, ctx, &rows);
+	store_unlock(st);
+	return rc;
+}
+
+int store_candidate_get(struct store *st, const char *agent, const char *provider,
+			const char *name, store_candidate_fn fn, void *ctx)
+{
+	int rc, rows;
+
+	store_lock(st);
+	rc = candidate_walk(st, CANDIDATE_SQL " AND p.name = ?3 AND s.name = ?4",
+			    agent, provider, name, fn, ctx, &rows);
+	if (!rc && rows == 0)
+		rc = store_fail(-ENOENT, "'%s/%s' is not a candidate of agent '%s'", provider, name, agent);
+	store_unlock(st);
+	return rc;
+}
+
+/* ---- resolve ------------------------------------------------------------ */
+
+static void caller_event(struct store *st, struct store_event *ev, const char *type,
+			 const struct store_facts *f, const char *ref,
+			 const struct policy_caller *c)
+{
+	store_event_init(st, ev, type);
+	ev->agent = f->agent_name;
+	ev->secret = ref;
+	ev->version = f->p.secret.version;
+	if (c && c->known) {
+		ev->uid = (int64_t)c->uid;
+		ev->gid = (int64_t)c->gid;
+	}
+	if (c && c->pid)
+		ev->pid = (int64_t)c->pid;
+	if (c && c->exe)
+		ev->exe = c->exe;
+}
+
+int store_resolve(struct store *st, const struct store_facts *f0,
+		  const struct policy_caller *caller,
+		  uint8_t **value, size_t *len, enum policy_reason *reason_out)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	struct store_facts f;
+	struct store_event ev;
+	enum policy_reason why;
+	sqlite3_stmt *s;
+	uint8_t *val = NULL;
+	size_t vlen = 0;
+	int rc;
+
+	*value = NULL;
+	*len = 0;
+	*reason_out = POLICY_ALLOW;
+	store_lock(st);
+	if ((rc = store_begin(st, true)))
+		goto out;
+	if ((rc = store_facts_load_locked(st, f0->agent_name, f0->provider, f0->name, &f)))
+		goto fail;
+	why = policy_decide(&f.p, caller, store_now());
+	if (why != POLICY_ALLOW) {
+		*reason_out = why;
+		rc = -EACCES;
+		goto fail;
+	}
+	snprintf(ref, sizeof ref, "%s/%s", f.provider, f.name);
+
+	s = store_stmt(st, "SELECT key_id, ct FROM versions WHERE id = ?1");
+	if (!s) {
+		rc = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(s, 1, f.version_id);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		rc = store_fail_db(st, rc, "cannot read the store");
+		goto fail;
+	}
+	rc = store_value_open(st, st->ws_name, f.provider, f.name, f.p.secret.version,
+			      sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+			      (size_t)sqlite3_column_bytes(s, 1), &val, &vlen);
+	sqlite3_reset(s);
+	if (rc == -EBADMSG) {
+		/* tampered or corrupt ciphertext: record it, serve nothing */
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", store_error());
+		*reason_out = POLICY_INTEGRITY;
+		caller_event(st, &ev, "deny", &f, ref, caller);
+		ev.reason = policy_reason_name(POLICY_INTEGRITY);
+		rc = store_audit_append(st, &ev);
+		if (!rc)
+			rc = store_commit(st);
+		else
+			store_rollback(st);
+		store_unlock(st);
+		if (rc)
+			return rc;
+		return store_fail(-EBADMSG, "%s", msg);
+	}
+	if (rc)
+		goto fail;
+
+	if (f.grant_id) {
+		s = store_stmt(st, "UPDATE grants SET uses = uses + 1 WHERE id = ?1");
+		if (!s) {
+			rc = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(s, 1, f.grant_id);
+		if ((rc = store_step_done(st, s, "cannot write the audit trail")))
+			goto fail;
+	}
+	caller_event(st, &ev, "resolve", &f, ref, caller);
+	store_fingerprint(st, val, vlen, ev.fingerprint);
+	ev.has_fingerprint = true;
+	if ((rc = store_audit_append(st, &ev)))
+		goto fail;
+	if ((rc = store_commit(st)))
+		goto out;
+	store_unlock(st);
+	*value = val;
+	*len = vlen;
+	return 0;
+fail:
+	store_rollback(st);
+out:
+	store_unlock(st);
+	sodium_free(val);
+	/* every failure to record is an I/O failure to the caller: fail closed */
+	if (rc != -EACCES && rc != -EBADMSG && rc != -ENOMEM)
+		rc = rc == -ENOSPC ? store_fail(-EIO, "cannot write the audit trail: database or disk is full")
+				   : (rc == -EIO ? rc : -EIO);
+	return rc;
+}

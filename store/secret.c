@@ -1,0 +1,444 @@
+/*
+ * secret.c - secret versions and the keys that protect them: set (create
+ * or rotate), list, reveal, rm, data-key rotation and root-key
+ * replacement.
+ *
+ * A value is sealed into a heap buffer that holds only ciphertext, and
+ * the plaintext it came from is never copied: the only plaintext this
+ * file allocates is what reveal returns, in sodium_malloc memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+static int check_ref(const char *provider, const char *name)
+{
+	if (store_name_ok(provider, POLICY_NAME_PROVIDER) || store_name_ok(name, POLICY_NAME_SECRET))
+		return -EINVAL;
+	return 0;
+}
+
+int store_secret_set(struct store *st, const char *provider, const char *name,
+		     const uint8_t *value, size_t len, int64_t expires, int64_t *version_out)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	int64_t prov, sid = 0, version = 1, key_id, now;
+	struct store_event ev;
+	uint8_t *ct = NULL;
+	size_t ctlen;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = check_ref(provider, name)))
+		return rc;
+	if (len > st->cfg.max_value)
+		return store_fail(-EFBIG, "value is larger than the limit of %zu bytes", st->cfg.max_value);
+	if (expires < 0)
+		return store_fail(-EINVAL, "expiry must not be negative");
+	snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	now = store_now();
+	if ((rc = store_provider_id(st, provider, &prov)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "SELECT s.id, (SELECT max(version) FROM versions v WHERE v.secret_id = s.id)"
+			   " FROM secrets s WHERE s.provider_id = ?1 AND s.name = ?2");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, prov);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		sid = sqlite3_column_int64(s, 0);
+		version = sqlite3_column_int64(s, 1) + 1;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
+	if (!sid) {
+		s = store_stmt(st, "INSERT INTO secrets(provider_id, name, created) VALUES (?1, ?2, ?3)");
+		if (!s)
+			return store_tx_end(st, -EIO);
+		sqlite3_bind_int64(s, 1, prov);
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, now);
+		if ((rc = store_step_done(st, s, "cannot write the store")))
+			return store_tx_end(st, rc);
+		sid = sqlite3_last_insert_rowid(st->db);
+	}
+	if ((rc = store_data_key_current(st, &key_id)))
+		return store_tx_end(st, rc);
+	if ((rc = store_value_seal(st, st->ws_name, provider, name, version, key_id, value, len,
+				   &ct, &ctlen)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "INSERT INTO versions(secret_id, version, key_id, ct, length, created, expires)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	if (!s) {
+		free(ct);
+		return store_tx_end(st, -EIO);
+	}
+	sqlite3_bind_int64(s, 1, sid);
+	sqlite3_bind_int64(s, 2, version);
+	sqlite3_bind_int64(s, 3, key_id);
+	sqlite3_bind_blob(s, 4, ct, (int)ctlen, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, (int64_t)len);
+	sqlite3_bind_int64(s, 6, now);
+	sqlite3_bind_int64(s, 7, expires);
+	rc = store_step_done(st, s, "cannot write the store");
+	free(ct);
+	if (!rc) {
+		store_event_init(st, &ev, version == 1 ? "create" : "rotate");
+		ev.secret = ref;
+		ev.version = version;
+		store_fingerprint(st, value, len, ev.fingerprint);
+		ev.has_fingerprint = true;
+		rc = store_audit_append(st, &ev);
+	}
+	if (!rc && version_out)
+		*version_out = version;
+	return store_tx_end(st, rc);
+}
+
+int store_secret_list(struct store *st, const char *provider, store_secret_fn fn, void *ctx)
+{
+	struct store_secret_row row;
+	sqlite3_stmt *s;
+	int64_t prov = 0;
+	int rc;
+
+	if (provider && store_name_ok(provider, POLICY_NAME_PROVIDER))
+		return -EINVAL;
+	store_lock(st);
+	if (provider && (rc = store_provider_id(st, provider, &prov))) {
+		store_unlock(st);
+		return rc;
+	}
+	s = store_stmt(st, "SELECT p.name, s.name, v.version, (SELECT count(*) FROM versions c"
+			   " WHERE c.secret_id = s.id), v.length, v.created, v.expires"
+			   " FROM secrets s JOIN providers p ON p.id = s.provider_id"
+			   " JOIN versions v ON v.secret_id = s.id AND v.version ="
+			   "  (SELECT max(version) FROM versions m WHERE m.secret_id = s.id)"
+			   " WHERE p.ws_id = ?1 AND (?2 = 0 OR p.id = ?2) ORDER BY p.name, s.name");
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_int64(s, 2, prov);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row.provider = (const char *)sqlite3_column_text(s, 0);
+		row.name = (const char *)sqlite3_column_text(s, 1);
+		row.version = sqlite3_column_int64(s, 2);
+		row.versions = sqlite3_column_int64(s, 3);
+		row.length = (size_t)sqlite3_column_int64(s, 4);
+		row.created = sqlite3_column_int64(s, 5);
+		row.expires = sqlite3_column_int64(s, 6);
+		if ((rc = fn(ctx, &row)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}
+
+int store_secret_reveal(struct store *st, const char *provider, const char *name,
+			int64_t version, uint8_t **value, size_t *len)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	int64_t prov, sid, v, key_id;
+	struct store_event ev;
+	sqlite3_stmt *s;
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	int rc;
+
+	*value = NULL;
+	*len = 0;
+	if ((rc = check_ref(provider, name)))
+		return rc;
+	if (version < 0)
+		return store_fail(-EINVAL, "version must be a positive number");
+	snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_secret_id(st, provider, name, &prov, &sid)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "SELECT version, key_id, ct FROM versions WHERE secret_id = ?1"
+			   " AND (?2 = 0 OR version = ?2) ORDER BY version DESC LIMIT 1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, sid);
+	sqlite3_bind_int64(s, 2, version);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return store_tx_end(st, rc == SQLITE_DONE ?
+			      store_fail(-ENOENT, "no version %lld of '%s'", (long long)version, ref) :
+			      store_fail_db(st, rc, "cannot read the store"));
+	}
+	v = sqlite3_column_int64(s, 0);
+	key_id = sqlite3_column_int64(s, 1);
+	rc = store_value_open(st, st->ws_name, provider, name, v, key_id,
+			      sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
+			      &out, &outlen);
+	sqlite3_reset(s);
+	if (rc)
+		return store_tx_end(st, rc);
+	store_event_init(st, &ev, "reveal");
+	ev.secret = ref;
+	ev.version = v;
+	ev.uid = (int64_t)getuid();
+	ev.gid = (int64_t)getgid();
+	ev.pid = (int64_t)getpid();
+	store_fingerprint(st, out, outlen, ev.fingerprint);
+	ev.has_fingerprint = true;
+	rc = store_audit_append(st, &ev);
+	rc = store_tx_end(st, rc);
+	if (rc) {
+		/* no audit record, no value */
+		sodium_free(out);
+		return rc;
+	}
+	*value = out;
+	*len = outlen;
+	return 0;
+}
+
+int store_secret_rm(struct store *st, const char *provider, const char *name)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	int64_t prov, sid;
+	struct store_event ev;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = check_ref(provider, name)))
+		return rc;
+	snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_secret_id(st, provider, name, &prov, &sid)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "DELETE FROM secrets WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, sid);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc) {
+		store_event_init(st, &ev, "rm");
+		ev.secret = ref;
+		rc = store_audit_append(st, &ev);
+	}
+	return store_tx_end(st, rc);
+}
+
+/* ---- keys -------------------------------------------------------------- */
+
+/* Re-encrypt every version of every workspace under data key `key_id`. */
+static int rewrap_all(struct store *st, int64_t key_id, int64_t *count)
+{
+	sqlite3_stmt *s = NULL, *u;
+	uint8_t *val, *ct;
+	size_t len, ctlen;
+	int rc;
+
+	*count = 0;
+	rc = sqlite3_prepare_v2(st->db,
+				"SELECT v.id, w.name, p.name, s.name, v.version, v.key_id, v.ct"
+				" FROM versions v JOIN secrets s ON s.id = v.secret_id"
+				" JOIN providers p ON p.id = s.provider_id JOIN workspaces w ON w.id = p.ws_id"
+				" WHERE v.key_id != ?1", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail_db(st, rc, "cannot read the store");
+	sqlite3_bind_int64(s, 1, key_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *ws = (const char *)sqlite3_column_text(s, 1);
+		const char *prov = (const char *)sqlite3_column_text(s, 2);
+		const char *name = (const char *)sqlite3_column_text(s, 3);
+		int64_t version = sqlite3_column_int64(s, 4);
+
+		rc = store_value_open(st, ws, prov, name, version, sqlite3_column_int64(s, 5),
+				      sqlite3_column_blob(s, 6), (size_t)sqlite3_column_bytes(s, 6),
+				      &val, &len);
+		if (rc)
+			goto out;
+		rc = store_value_seal(st, ws, prov, name, version, key_id, val, len, &ct, &ctlen);
+		sodium_free(val);
+		if (rc)
+			goto out;
+		u = store_stmt(st, "UPDATE versions SET key_id = ?2, ct = ?3 WHERE id = ?1");
+		if (!u) {
+			free(ct);
+			rc = -EIO;
+			goto out;
+		}
+		sqlite3_bind_int64(u, 1, sqlite3_column_int64(s, 0));
+		sqlite3_bind_int64(u, 2, key_id);
+		sqlite3_bind_blob(u, 3, ct, (int)ctlen, SQLITE_STATIC);
+		rc = store_step_done(st, u, "cannot write the store");
+		free(ct);
+		if (rc)
+			goto out;
+		(*count)++;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int store_key_rotate(struct store *st, bool rewrap, int64_t *key_id_out, int64_t *rewrapped_out)
+{
+	struct store_event ev;
+	char reason[64];
+	int64_t id, n = 0;
+	int rc;
+
+	if ((rc = store_tx_start(st)))
+		return rc;
+	rc = store_data_key_new(st, &id);
+	if (!rc && rewrap)
+		rc = rewrap_all(st, id, &n);
+	if (!rc) {
+		snprintf(reason, sizeof reason, "data key %lld%s", (long long)id,
+			 rewrap ? ", re-encrypted" : "");
+		store_event_init(st, &ev, "key-rotate");
+		ev.reason = reason;
+		ev.version = n;
+		rc = store_audit_append(st, &ev);
+	}
+	rc = store_tx_end(st, rc);
+	if (!rc) {
+		if (key_id_out)
+			*key_id_out = id;
+		if (rewrapped_out)
+			*rewrapped_out = n;
+	}
+	return rc;
+}
+
+static int same_filesystem(const char *a, const char *b)
+{
+	char da[PATH_MAX], db[PATH_MAX];
+	struct stat sa, sb;
+
+	snprintf(da, sizeof da, "%s", a);
+	snprintf(db, sizeof db, "%s", b);
+	if (stat(dirname(da), &sa) < 0 || stat(dirname(db), &sb) < 0)
+		return 0;
+	return sa.st_dev == sb.st_dev;
+}
+
+/*
+ * Order matters for crash safety: the new key file is complete and
+ * synced before the transaction re-wraps the keys; only after the commit
+ * is it renamed over the configured key file. A crash in between leaves
+ * the store opened by new_key_file, which is still on disk, and the
+ * message says so.
+ */
+int store_key_rekey(struct store *st, const char *new_key_file)
+{
+	uint8_t *newkey = NULL, *k = NULL, wrapped[128];
+	sqlite3_stmt *s = NULL, *u;
+	struct store_event ev;
+	size_t wlen;
+	int rc;
+	bool created = false;
+
+	if (!new_key_file || !*new_key_file)
+		return store_fail(-EINVAL, "missing new key file");
+	if (!strcmp(new_key_file, st->cfg.key_file))
+		return store_fail(-EINVAL, "the new key file must differ from '%s'", st->cfg.key_file);
+	if (!same_filesystem(new_key_file, st->cfg.key_file))
+		return store_fail(-EXDEV, "new key file '%s' must be on the same filesystem as '%s'",
+				  new_key_file, st->cfg.key_file);
+	newkey = sodium_malloc(STORE_KEY_BYTES);
+	k = sodium_malloc(STORE_KEY_BYTES);
+	if (!newkey || !k) {
+		rc = store_fail(-ENOMEM, "out of memory");
+		goto out_free;
+	}
+	rc = store_check_file("key file", new_key_file, false);
+	if (rc == -ENOENT) {
+		if ((rc = store_key_file_create(new_key_file, newkey)))
+			goto out_free;
+		created = true;
+	} else if (rc == 0) {
+		if ((rc = store_key_file_read(new_key_file, newkey)))
+			goto out_free;
+	} else {
+		goto out_free;
+	}
+	if ((rc = store_tx_start(st)))
+		goto out_free;
+	rc = sqlite3_prepare_v2(st->db, "SELECT id, kind, wrapped FROM keys", -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail_db(st, rc, "cannot read the store");
+		goto out_tx;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+		const char *kind = (const char *)sqlite3_column_text(s, 1);
+
+		if (store_key_unwrap(st->root_key, id, kind, sqlite3_column_blob(s, 2),
+				     (size_t)sqlite3_column_bytes(s, 2), k)) {
+			rc = store_fail(-EKEYREJECTED, "this key does not open this store");
+			goto out_tx;
+		}
+		store_key_wrap(newkey, id, kind, k, wrapped, &wlen);
+		u = store_stmt(st, "UPDATE keys SET wrapped = ?2 WHERE id = ?1");
+		if (!u) {
+			rc = -EIO;
+			goto out_tx;
+		}
+		sqlite3_bind_int64(u, 1, id);
+		sqlite3_bind_blob(u, 2, wrapped, (int)wlen, SQLITE_STATIC);
+		if ((rc = store_step_done(st, u, "cannot write the store")))
+			goto out_tx;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_fail_db(st, rc, "cannot read the store");
+		goto out_tx;
+	}
+	store_event_init(st, &ev, "key-rekey");
+	rc = store_audit_append(st, &ev);
+out_tx:
+	sqlite3_finalize(s);
+	rc = store_tx_end(st, rc);
+	if (rc) {
+		if (created)
+			unlink(new_key_file);
+		goto out_free;
+	}
+	if (rename(new_key_file, st->cfg.key_file) < 0) {
+		rc = store_fail(-errno, "the store is now opened by '%s' but it could not replace '%s' (%s); move it there by hand",
+				new_key_file, st->cfg.key_file, strerror(errno));
+		goto out_free;
+	}
+	{
+		char dir[PATH_MAX];
+		int fd;
+		snprintf(dir, sizeof dir, "%s", st->cfg.key_file);
+		fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	}
+	store_lock(st);
+	memcpy(st->root_key, newkey, STORE_KEY_BYTES);
+	store_unlock(st);
+out_free:
+	sodium_free(newkey);
+	sodium_free(k);
+	return rc;
+}

@@ -1,0 +1,128 @@
+/*
+ * store_int.h - private declarations shared by the files of store/.
+ *
+ * Nothing outside store/ includes this. Invariants every file keeps:
+ *   - st->mu is held by every public entry point for its whole run, so one
+ *     handle may be shared by threads; helpers here assume it is held.
+ *   - every change is made inside one BEGIN IMMEDIATE transaction that
+ *     also appends its audit event, so a change and its record commit or
+ *     vanish together.
+ *   - unwrapped keys live in sodium_malloc memory owned by the handle.
+ */
+#ifndef SCOPEHOLD_STORE_INT_H
+#define SCOPEHOLD_STORE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sodium.h>
+
+#include "store/store.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_APPLICATION_ID 0x53484c44  /* "SHLD" */
+#define STORE_STMT_CACHE 96
+#define STORE_DATA_KEY_CACHE 64
+#define STORE_DENY_SLOTS 256
+#define STORE_HASH_BYTES 32
+
+struct store_stmt_slot { const char *sql; sqlite3_stmt *stmt; };
+
+struct store_data_key { int64_t id; uint8_t *key; /* sodium_malloc, 32 bytes */ };
+
+/* One coalesced denial: identical requests counted in memory, written later. */
+struct store_deny_slot {
+	bool used;
+	char agent[POLICY_NAME_MAX + 1];
+	char secret[2 * POLICY_NAME_MAX + 2];
+	int64_t version;
+	int64_t uid, gid, pid;
+	char exe[PATH_MAX];
+	enum policy_reason reason;
+	int64_t window_start;     /* when the last row for this key was written */
+	int64_t pending;          /* denials counted since then, not yet written */
+};
+
+struct store {
+	pthread_mutex_t mu;
+	sqlite3 *db;
+	struct store_config cfg;
+	char actor[128];
+	bool creating;                /* inside store_init: keys may be created */
+	int64_t ws_id;
+	char ws_name[POLICY_NAME_MAX + 1];
+	uint8_t *root_key;            /* sodium_malloc, STORE_KEY_BYTES */
+	uint8_t *chain_key;           /* derived from the audit key: chains events */
+	uint8_t *fp_key;              /* derived from the audit key: value fingerprints */
+	struct store_data_key dkeys[STORE_DATA_KEY_CACHE];
+	int ndkeys;
+	struct store_stmt_slot stmts[STORE_STMT_CACHE];
+	struct store_deny_slot deny[STORE_DENY_SLOTS];
+	int64_t deny_oldest_pending;  /* window_start of the oldest slot with pending > 0, 0 if none */
+};
+
+/* ---- error.c ---- */
+int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int store_fail_db(struct store *st, int sqlite_rc, const char *what);
+void store_clear_error(void);
+int64_t store_now(void);
+
+/* ---- db.c ---- */
+sqlite3_stmt *store_stmt(struct store *st, const char *sql);  /* cached, reset, bindings cleared */
+int store_begin(struct store *st, bool write);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+int store_exec(struct store *st, const char *sql);
+int store_tx_start(struct store *st);          /* lock + BEGIN IMMEDIATE */
+int store_tx_end(struct store *st, int rc);    /* COMMIT if rc == 0 else ROLLBACK; unlock */
+/* Run a prepared statement that returns no rows; 0 or -errno. */
+int store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
+int store_check_file(const char *what, const char *path, bool must_exist);
+int store_lookup_id(struct store *st, const char *sql, const char *name,
+		    const char *kind, int64_t *id);
+void store_lock(struct store *st);
+void store_unlock(struct store *st);
+
+/* ---- keys.c ---- */
+int store_key_file_read(const char *path, uint8_t *key);
+int store_key_file_create(const char *path, uint8_t *key);
+int store_key_wrap(const uint8_t *root, int64_t id, const char *kind,
+		   const uint8_t *key, uint8_t *out, size_t *outlen);
+int store_key_unwrap(const uint8_t *root, int64_t id, const char *kind,
+		     const uint8_t *in, size_t inlen, uint8_t *key);
+int store_keys_load(struct store *st);
+int store_data_key_get(struct store *st, int64_t id, const uint8_t **key);
+int store_data_key_current(struct store *st, int64_t *id);
+int store_data_key_new(struct store *st, int64_t *id);
+int store_value_seal(struct store *st, const char *ws, const char *provider,
+		     const char *name, int64_t version, int64_t key_id,
+		     const uint8_t *value, size_t len, uint8_t **ct, size_t *ctlen);
+int store_value_open(struct store *st, const char *ws, const char *provider,
+		     const char *name, int64_t version, int64_t key_id,
+		     const uint8_t *ct, size_t ctlen, uint8_t **value, size_t *len);
+void store_fingerprint(struct store *st, const uint8_t *value, size_t len,
+		       uint8_t out[STORE_FINGERPRINT_BYTES]);
+#define STORE_SEAL_OVERHEAD (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + \
+			     crypto_aead_xchacha20poly1305_ietf_ABYTES)
+
+/* ---- audit.c ---- */
+/* Append one event inside the caller's transaction (seq, hash filled here). */
+int store_audit_append(struct store *st, struct store_event *ev);
+/* Fill the operator-side fields of an event made by this handle. */
+void store_event_init(struct store *st, struct store_event *ev, const char *type);
+void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
+		      const struct store_event *ev, uint8_t out[STORE_HASH_BYTES]);
+int store_deny_flush_locked(struct store *st, bool all);
+
+/* ---- objects.c ---- */
+int store_provider_id(struct store *st, const char *name, int64_t *id);
+int store_agent_id(struct store *st, const char *name, int64_t *id);
+int store_project_id(struct store *st, const char *name, int64_t *id);
+int store_secret_id(struct store *st, const char *provider, const char *name,
+		    int64_t *provider_id, int64_t *secret_id);
+int store_name_ok(const char *name, enum policy_name_kind kind);
+
+/* ---- resolve.c ---- */
+int store_facts_load_locked(struct store *st, const char *agent, const char *provider,
+			    const char *name, struct store_facts *f);
+
+#endif
