@@ -265,6 +265,7 @@ int store_resolve(struct store *st, const struct store_facts *f0,
 	sqlite3_stmt *s;
 	uint8_t *val = NULL;
 	size_t vlen = 0;
+	uint64_t ticket;
 	int rc;
 
 	*value = NULL;
@@ -334,9 +335,14 @@ int store_resolve(struct store *st, const struct store_facts *f0,
 	ev.has_fingerprint = true;
 	if ((rc = store_audit_append(st, &ev)))
 		goto fail;
-	if ((rc = store_commit(st)))
+	if ((rc = store_commit_ticket(st, &ticket)))
 		goto out;
 	store_unlock(st);
+	/* outside the lock, so concurrent resolves share one fdatasync */
+	if ((rc = store_sync_to(st, ticket))) {
+		sodium_free(val);
+		return rc;
+	}
 	*value = val;
 	*len = vlen;
 	return 0;

@@ -13,6 +13,7 @@
 #define SCOPEHOLD_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <sodium.h>
 
@@ -58,6 +59,21 @@ struct store {
 	struct store_stmt_slot stmts[STORE_STMT_CACHE];
 	struct store_deny_slot deny[STORE_DENY_SLOTS];
 	int64_t deny_oldest_pending;  /* window_start of the oldest slot with pending > 0, 0 if none */
+
+	/*
+	 * Group commit (durability = power): transactions commit without
+	 * fsync under `mu`, each takes a ticket, and whoever finds no sync
+	 * running fdatasyncs the WAL for every ticket issued so far while
+	 * the others wait on sync_cv - so concurrent resolves share syncs.
+	 * checkpoints stay synced by SQLite itself (synchronous=NORMAL).
+	 */
+	_Atomic uint64_t commit_ticket;
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv;
+	uint64_t synced_ticket;       /* under sync_mu */
+	bool syncing;                 /* under sync_mu */
+	int wal_fd;                   /* -1 until first needed */
+	_Atomic uint64_t syncs;       /* fdatasync calls made (for benchmarks) */
 };
 
 /* ---- error.c ---- */
@@ -69,7 +85,9 @@ int64_t store_now(void);
 /* ---- db.c ---- */
 sqlite3_stmt *store_stmt(struct store *st, const char *sql);  /* cached, reset, bindings cleared */
 int store_begin(struct store *st, bool write);
-int store_commit(struct store *st);
+int store_commit(struct store *st);              /* COMMIT, then group-sync if durability = power */
+int store_commit_ticket(struct store *st, uint64_t *ticket); /* COMMIT only; sync later with store_sync_to */
+int store_sync_to(struct store *st, uint64_t ticket);
 void store_rollback(struct store *st);
 int store_exec(struct store *st, const char *sql);
 int store_tx_start(struct store *st);          /* lock + BEGIN IMMEDIATE */
