@@ -500,10 +500,12 @@ int store_open(const struct store_config *cfg, const char *actor, struct store *
 		return store_fail(-ENOMEM, "out of memory");
 	if ((rc = store_key_file_read(cfg->key_file, st->root_key)))
 		goto fail;
-	if ((rc = store_db_open(st, false)))
+	if ((rc = store_db_open(st, false)) || (rc = store_migrate(st))) {
+		if (rc == -EBADMSG)     /* garbage in the file: say so, not SQLite's words */
+			rc = store_fail(-EBADMSG, "store '%s' is corrupt or not a ScopeHold store",
+					cfg->store_path);
 		goto fail;
-	if ((rc = store_migrate(st)))
-		goto fail;
+	}
 	if ((rc = store_keys_load(st)))
 		goto fail;
 	if ((rc = store_workspace_use(st, cfg->workspace)))
