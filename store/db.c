@@ -556,7 +556,7 @@ void store_value_free(uint8_t *value, size_t len)
  * init: key first (O_EXCL), then the store; both refused when present.
  * Whatever this call created is removed again if a later step fails.
  */
-int store_init(const struct store_config *cfg)
+int store_init(const struct store_config *cfg, const char *actor)
 {
 	struct store *st = NULL;
 	bool made_key = false, made_store = false;
@@ -573,7 +573,7 @@ int store_init(const struct store_config *cfg)
 	if (access(cfg->store_path, F_OK) == 0 || errno != ENOENT)
 		return store_fail(-EEXIST, "store '%s' already exists; refusing to overwrite it",
 				  cfg->store_path);
-	st = store_alloc(cfg, "init");
+	st = store_alloc(cfg, actor);
 	if (!st)
 		return store_fail(-ENOMEM, "out of memory");
 	st->creating = true;

@@ -91,9 +91,10 @@ struct store;
 /*
  * Create the root key file (O_EXCL, 0600, 32 random bytes) and the store
  * with the default workspace. Refuses (-EEXIST) to overwrite either; on
- * failure removes whatever it created.
+ * failure removes whatever it created. `actor` is recorded on the first
+ * audit event, as for store_open().
  */
-int store_init(const struct store_config *cfg) STORE_WUR;
+int store_init(const struct store_config *cfg, const char *actor) STORE_WUR;
 
 /*
  * Open an existing store: checks that the key file and store are regular

@@ -1,0 +1,273 @@
+/*
+ * cmd_secret.c - `shadm secret`: set, list, reveal and rm.
+ *
+ * This is the one place shadm touches plaintext. A value comes from
+ * standard input or --from-file, never from argv or the environment; it is
+ * read into sodium_malloc memory (reading one byte past the limit so an
+ * oversized value is detected rather than silently cut), handed to the
+ * store, and wiped with store_value_free(). Bytes are kept exactly: no
+ * newline is stripped. `reveal` writes exactly the value's bytes and
+ * nothing else, so `shadm secret reveal a/b > file` round-trips.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "tools/cmd.h"
+
+/* ---- reading a value -------------------------------------------------------------- */
+
+/* The terminal state to restore if the operator interrupts with echo off. */
+static struct termios secret_saved_tty;
+static volatile sig_atomic_t secret_tty_changed;
+
+static void secret_on_signal(int sig)
+{
+	if (secret_tty_changed)
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &secret_saved_tty);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * Read all of fd into sodium_malloc memory, at most max+1 bytes. Returns
+ * 0 with *buf and *len set, or an exit status after printing.
+ */
+static int secret_read(int fd, const char *what, size_t max, uint8_t **buf, size_t *len)
+{
+	size_t cap = max + 1, n = 0;
+	uint8_t *b = sodium_malloc(cap ? cap : 1);
+
+	if (!b)
+		cmd_oom();
+	while (n < cap) {
+		ssize_t r = read(fd, b + n, cap - n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			store_value_free(b, cap);
+			return cmd_fail("cannot read the value from %s: %s", what, cmd_strerror(errno));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > max) {
+		store_value_free(b, cap);
+		return cmd_fail("value is larger than the limit of %zu bytes", max);
+	}
+	/* Keep the sodium_malloc length the caller will free with: cap. */
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+/* The value from stdin; on a terminal, with a prompt and echo off. */
+static int secret_read_stdin(size_t max, uint8_t **buf, size_t *len)
+{
+	struct termios t;
+	struct sigaction sa, old_int, old_term;
+	int rc;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &secret_saved_tty) != 0)
+		return secret_read(STDIN_FILENO, "standard input", max, buf, len);
+
+	fputs("shadm: reading the value from the terminal; end it with Ctrl-D\n", stderr);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = secret_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	t = secret_saved_tty;
+	t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0)
+		secret_tty_changed = 1;
+	rc = secret_read(STDIN_FILENO, "the terminal", max, buf, len);
+	if (secret_tty_changed) {
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &secret_saved_tty);
+		secret_tty_changed = 0;
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return rc;
+}
+
+static int secret_read_file(const char *path, size_t max, uint8_t **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char what[PATH_MAX + 3];
+	int rc;
+
+	if (fd < 0)
+		return cmd_fail("cannot open '%s': %s", path, cmd_strerror(errno));
+	snprintf(what, sizeof(what), "'%s'", path);
+	rc = secret_read(fd, what, max, buf, len);
+	close(fd);
+	return rc;
+}
+
+/* ---- set ----------------------------------------------------------------------------- */
+
+static int secret_set(struct cmd_ctx *c, int argc, char **argv)
+{
+	static const char *const pos[] = { "PROVIDER/NAME", NULL };
+	const char *expires_s = NULL, *from_file = NULL;
+	const struct cmd_opt opts[] = {
+		{ "--expires", &expires_s, NULL },
+		{ "--from-file", &from_file, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1], exp[32];
+	const char *p[1];
+	int64_t expires = 0, version = 0;
+	uint8_t *value = NULL;
+	size_t len = 0;
+	int rc;
+
+	/* A stray argument here is most likely the value itself: do not echo it. */
+	c->value_args = true;
+	CMD_PARSE(c, "secret set", argc, argv, opts, pos, 1, p);
+	c->value_args = false;
+	if (cmd_check_ref(p[0], false, provider, name))
+		return CMD_EXIT_FAIL;
+	if (expires_s && cmd_check_when(expires_s, (int64_t)time(NULL), &expires))
+		return CMD_EXIT_FAIL;
+	if (from_file && !from_file[0])
+		return cmd_usage("--from-file needs a value");
+	/* Open first: a wrong key or missing store should not cost a typed value. */
+	if ((rc = cmd_open(c)))
+		return rc;
+	rc = from_file ? secret_read_file(from_file, c->cfg.max_value, &value, &len)
+		       : secret_read_stdin(c->cfg.max_value, &value, &len);
+	if (rc)
+		return rc;
+	rc = store_secret_set(c->st, provider, name, value, len, expires, &version);
+	store_value_free(value, c->cfg.max_value + 1);
+	if (rc < 0)
+		return cmd_store_fail(rc);
+	cmd_time(expires, "never", exp, sizeof(exp));
+	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:I,s:s,s:I,s:o}", "ok", 1,
+				     "provider", provider, "name", name,
+				     "version", (json_int_t)version,
+				     "action", version > 1 ? "rotate" : "create",
+				     "length", (json_int_t)len, "expires", cmd_json_time(expires)),
+			"%s/%s: version %lld (%s)", provider, name, (long long)version,
+			version > 1 ? "rotated" : "created");
+}
+
+/* ---- list ------------------------------------------------------------------------------ */
+
+static int secret_row(void *ctx, const struct store_secret_row *row)
+{
+	struct cmd_ctx *c = ctx;
+	char v[24], vs[24], l[24], cr[32], ex[32];
+
+	if (c->json) {
+		cmd_json_print(json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:o}",
+					 "provider", row->provider, "name", row->name,
+					 "version", (json_int_t)row->version,
+					 "versions", (json_int_t)row->versions,
+					 "length", (json_int_t)row->length,
+					 "created", cmd_json_time(row->created),
+					 "expires", cmd_json_time(row->expires)));
+		return 0;
+	}
+	cmd_time(row->created, "-", cr, sizeof(cr));
+	cmd_time(row->expires, "never", ex, sizeof(ex));
+	cmd_table_add(c->table, row->provider, row->name, cmd_i64(row->version, v, sizeof(v)),
+		      cmd_i64(row->versions, vs, sizeof(vs)),
+		      cmd_i64((int64_t)row->length, l, sizeof(l)), cr, ex);
+	return 0;
+}
+
+static int secret_list(struct cmd_ctx *c, int argc, char **argv)
+{
+	static const char *const pos[] = { "PROVIDER", NULL };
+	const char *p[1];
+	int rc;
+
+	CMD_PARSE(c, "secret list", argc, argv, NULL, pos, 0, p);
+	if (p[0] && cmd_check_name(p[0], POLICY_NAME_PROVIDER))
+		return CMD_EXIT_FAIL;
+	if ((rc = cmd_open(c)))
+		return rc;
+	if (!c->json)
+		c->table = cmd_table_new(7, "PROVIDER", "NAME", "VERSION", "VERSIONS", "LENGTH",
+					 "CREATED", "EXPIRES");
+	rc = store_secret_list(c->st, p[0], secret_row, c);
+	return cmd_list_end(c, rc);
+}
+
+/* ---- reveal ------------------------------------------------------------------------------ */
+
+static int secret_reveal(struct cmd_ctx *c, int argc, char **argv)
+{
+	static const char *const pos[] = { "PROVIDER/NAME", NULL };
+	const char *version_s = NULL;
+	const struct cmd_opt opts[] = {
+		{ "--version", &version_s, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1];
+	const char *p[1];
+	uint64_t version = 0;
+	uint8_t *value = NULL;
+	size_t len = 0, w;
+	int rc;
+
+	CMD_PARSE(c, "secret reveal", argc, argv, opts, pos, 1, p);
+	if (version_s && (rc = cmd_number("--version", version_s, INT64_MAX, true, &version)))
+		return rc;
+	if (cmd_check_ref(p[0], false, provider, name))
+		return CMD_EXIT_FAIL;
+	if ((rc = cmd_open(c)))
+		return rc;
+	rc = store_secret_reveal(c->st, provider, name, (int64_t)version, &value, &len);
+	if (rc < 0)
+		return cmd_store_fail(rc);
+	/* Exactly the bytes: no newline, no JSON wrapping (--json has no say here). */
+	w = len ? fwrite(value, 1, len, stdout) : 0;
+	rc = fflush(stdout);
+	store_value_free(value, len);
+	if (w != len || rc != 0)
+		return cmd_fail("cannot write the value: %s", cmd_strerror(errno));
+	return CMD_EXIT_OK;
+}
+
+/* ---- rm -------------------------------------------------------------------------------------- */
+
+static int secret_rm(struct cmd_ctx *c, int argc, char **argv)
+{
+	static const char *const pos[] = { "PROVIDER/NAME", NULL };
+	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1];
+	const char *p[1];
+	int rc;
+
+	CMD_PARSE(c, "secret rm", argc, argv, NULL, pos, 1, p);
+	if (cmd_check_ref(p[0], false, provider, name))
+		return CMD_EXIT_FAIL;
+	if ((rc = cmd_open(c)))
+		return rc;
+	rc = store_secret_rm(c->st, provider, name);
+	if (rc < 0)
+		return cmd_store_fail(rc);
+	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s}", "ok", 1, "action", "rm",
+				     "provider", provider, "name", name),
+			"removed secret %s/%s", provider, name);
+}
+
+int cmd_secret(struct cmd_ctx *c, int argc, char **argv)
+{
+	static const struct cmd_sub subs[] = {
+		{ "set", secret_set }, { "list", secret_list }, { "reveal", secret_reveal },
+		{ "rm", secret_rm }, { NULL, NULL },
+	};
+	return cmd_dispatch(c, argc, argv, subs);
+}
