@@ -1,0 +1,303 @@
+/*
+ * caller.c - what the kernel tells us about the process behind a request.
+ *
+ * FUSE hands us the credentials and the *thread* id of the caller. The
+ * policy needs the process: its pid, the path of the executable it runs
+ * and, for agents bound to a digest, the sha256 of that executable. All of
+ * it comes from /proc, which races with the process exiting and its pid
+ * being reused, so the order is: map the thread to its thread group, pin
+ * the process with a pidfd, read its start time, read the facts, then
+ * check that the pidfd has not signalled exit and the start time is
+ * unchanged. Anything doubtful leaves known=false, which the policy
+ * denies. The hash is taken from /proc/PID/exe itself - the very inode the
+ * process executes - so renaming, replacing or symlinking the path on
+ * disk cannot fool it; digests are cached by file identity (device,
+ * inode, size, mtime and ctime) because hashing a large binary on every
+ * open would be slow.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+void fs_caller_from_request(struct fs_caller *c)
+{
+	const struct fuse_context *fc = fuse_get_context();
+
+	memset(c, 0, sizeof(*c));
+	c->pc.known = false;
+	c->pc.uid = fc ? fc->uid : (uid_t)-1;
+	c->pc.gid = fc ? fc->gid : (gid_t)-1;
+	c->tid = fc ? fc->pid : 0;
+	/* Until established, the audit trail sees the thread id we were sent. */
+	c->pc.pid = c->tid;
+	c->pc.exe = NULL;
+}
+
+/* Read a small /proc file into buf (NUL-terminated). */
+static int read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t got = 0;
+	while (got + 1 < size) {
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	return 0;
+}
+
+/* The thread group (process) a thread belongs to. */
+static int thread_tgid(pid_t tid, pid_t *tgid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	int rc = read_small(path, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
+	const char *line = strstr(buf, "\nTgid:");
+	if (!line)
+		return -EIO;
+	long v = strtol(line + 6, NULL, 10);
+	if (v <= 0)
+		return -EIO;
+	*tgid = (pid_t)v;
+	return 0;
+}
+
+/*
+ * Field 22 of /proc/PID/stat (start time in clock ticks). The command
+ * name (field 2) may hold spaces and ')' so parsing starts after the
+ * last ')'.
+ */
+static int process_start(pid_t pid, unsigned long long *start)
+{
+	char path[64], buf[2048];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int rc = read_small(path, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	p++;
+	/* After ')' come fields 3, 4, ...; field 22 is the 20th of them. */
+	for (int field = 3; field < 22; field++) {
+		while (*p == ' ')
+			p++;
+		while (*p && *p != ' ')
+			p++;
+		if (!*p)
+			return -EIO;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p, &end, 10);
+	if (errno || end == p)
+		return -EIO;
+	*start = v;
+	return 0;
+}
+
+/* True while the process pinned by pidfd has not exited. */
+static bool pidfd_alive(int pidfd)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	int n;
+	do
+		n = poll(&pfd, 1, 0);
+	while (n < 0 && errno == EINTR);
+	/* A pidfd becomes readable when the process exits. */
+	return n == 0;
+}
+
+/* ---- digest cache ------------------------------------------------------ */
+
+/*
+ * Keyed by everything that changes when the file's content may have:
+ * device, inode, size, mtime, and ctime too (which, unlike mtime, cannot
+ * be set back by the file's owner).
+ */
+struct hash_entry {
+	bool used;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim, ctim;
+	uint8_t sha256[POLICY_SHA256_BYTES];
+};
+
+#define HASH_CACHE_SIZE 64
+static struct hash_entry hash_cache[HASH_CACHE_SIZE];
+static unsigned hash_next;
+static pthread_mutex_t hash_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool same_file(const struct hash_entry *e, const struct stat *sb)
+{
+	return e->used && e->dev == sb->st_dev && e->ino == sb->st_ino &&
+	       e->size == sb->st_size &&
+	       e->mtim.tv_sec == sb->st_mtim.tv_sec && e->mtim.tv_nsec == sb->st_mtim.tv_nsec &&
+	       e->ctim.tv_sec == sb->st_ctim.tv_sec && e->ctim.tv_nsec == sb->st_ctim.tv_nsec;
+}
+
+static bool cache_get(const struct stat *sb, uint8_t out[POLICY_SHA256_BYTES])
+{
+	bool hit = false;
+	pthread_mutex_lock(&hash_lock);
+	for (unsigned i = 0; i < HASH_CACHE_SIZE; i++) {
+		if (same_file(&hash_cache[i], sb)) {
+			memcpy(out, hash_cache[i].sha256, POLICY_SHA256_BYTES);
+			hit = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&hash_lock);
+	return hit;
+}
+
+static void cache_put(const struct stat *sb, const uint8_t sha[POLICY_SHA256_BYTES])
+{
+	pthread_mutex_lock(&hash_lock);
+	struct hash_entry *e = &hash_cache[hash_next++ % HASH_CACHE_SIZE];
+	e->used = true;
+	e->dev = sb->st_dev;
+	e->ino = sb->st_ino;
+	e->size = sb->st_size;
+	e->mtim = sb->st_mtim;
+	e->ctim = sb->st_ctim;
+	memcpy(e->sha256, sha, POLICY_SHA256_BYTES);
+	pthread_mutex_unlock(&hash_lock);
+}
+
+/* sha256 of the executable that process pid runs. */
+static int exe_sha256(pid_t pid, uint8_t out[POLICY_SHA256_BYTES])
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -EIO;
+	}
+	if (cache_get(&sb, out)) {
+		close(fd);
+		return 0;
+	}
+	crypto_hash_sha256_state state;
+	crypto_hash_sha256_init(&state);
+	static const size_t chunk = 64 * 1024;
+	unsigned char *buf = malloc(chunk);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	int rc = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf, chunk);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		crypto_hash_sha256_update(&state, buf, (unsigned long long)n);
+	}
+	free(buf);
+	if (rc == 0) {
+		/* The file may have changed while we read it: only cache a stable one. */
+		struct stat after;
+		crypto_hash_sha256_final(&state, out);
+		if (fstat(fd, &after) == 0 && after.st_size == sb.st_size &&
+		    after.st_mtim.tv_sec == sb.st_mtim.tv_sec &&
+		    after.st_mtim.tv_nsec == sb.st_mtim.tv_nsec &&
+		    after.st_ctim.tv_sec == sb.st_ctim.tv_sec &&
+		    after.st_ctim.tv_nsec == sb.st_ctim.tv_nsec)
+			cache_put(&sb, out);
+	}
+	close(fd);
+	return rc;
+}
+
+/* ---- establishing the caller ------------------------------------------ */
+
+void fs_caller_establish(struct fs_caller *c, bool want_hash)
+{
+	if (c->established && (c->hashed || !want_hash))
+		return;
+	/* A second call (the hash is now wanted) re-establishes everything. */
+	c->established = true;
+	c->pc.known = false;
+	c->pc.exe = NULL;
+	c->pc.has_exe_sha256 = false;
+	c->pc.pid = c->tid;
+	if (c->tid <= 0)
+		return;          /* pid 0: a request the kernel made on nobody's behalf */
+
+	pid_t tgid;
+	if (thread_tgid(c->tid, &tgid) < 0)
+		return;
+	int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+	if (pidfd < 0)
+		return;
+	char path[96];
+	struct stat sb;
+	unsigned long long start0, start1;
+	/*
+	 * The tgid was read before the pidfd pinned a process: if that pid was
+	 * reused in between, the new process does not hold our thread.
+	 */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
+	if (stat(path, &sb) < 0 || process_start(tgid, &start0) < 0)
+		goto out;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tgid);
+	ssize_t n = readlink(path, c->exe, sizeof(c->exe) - 1);
+	if (n <= 0)
+		goto out;        /* kernel threads have no executable */
+	c->exe[n] = '\0';
+
+	if (want_hash) {
+		c->hashed = true;
+		c->pc.has_exe_sha256 = exe_sha256(tgid, c->pc.exe_sha256) == 0;
+		if (!c->pc.has_exe_sha256)
+			goto out;
+	}
+	/* Same process from start to end of the check, or we know nothing. */
+	if (!pidfd_alive(pidfd) || process_start(tgid, &start1) < 0 || start1 != start0)
+		goto out;
+	c->pc.pid = tgid;
+	c->pc.exe = c->exe;
+	c->pc.known = true;
+out:
+	close(pidfd);
+}

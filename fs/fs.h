@@ -1,0 +1,131 @@
+/*
+ * fs.h - scopeholdfs, the FUSE mount that shows each agent its granted
+ * secrets as read-only files MOUNT/AGENT/PROVIDER/NAME.
+ *
+ * The module is split by job: main.c sets up and tears down the process
+ * and the mount, ops.c holds the FUSE callbacks (they only parse the path,
+ * take the caller from the request and delegate), caller.c establishes
+ * what the kernel tells us about the calling process, and resolve.c
+ * orchestrates every answer from the store's facts and the policy's
+ * decision. Only main.c and ops.c see FUSE types beyond this header.
+ *
+ * Error convention: 0 or -errno, results through out-parameters; the
+ * -errno values are exactly what the FUSE callbacks hand to the kernel.
+ */
+#ifndef SCOPEHOLD_FS_H
+#define SCOPEHOLD_FS_H
+
+#define FUSE_USE_VERSION 35
+
+#include <fuse.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "policy/policy.h"
+#include "store/store.h"
+
+#define FS_PROGRAM "scopeholdfs"
+#define FS_VERSION "0.1.0"
+#define FS_ACTOR "scopeholdfs"
+#define FS_SELF "self"
+
+/* The daemon's state, reached from every callback through the FUSE context. */
+struct fs_ctx {
+	struct store *st;            /* one handle; the store serialises internally */
+	struct store_config cfg;
+	bool debug;                  /* -d: one line per request on stderr */
+	time_t started;              /* times of the synthetic top directory */
+};
+
+/* ---- caller.c: who is asking ---------------------------------------- */
+
+/*
+ * The process behind one request. Filled in two steps because most
+ * requests never need more than the uid: fs_caller_from_request() takes
+ * uid/gid/thread id from the FUSE context (cheap), fs_caller_establish()
+ * maps the thread to its process and reads its executable, and guards
+ * against the process exiting or its pid being reused meanwhile.
+ */
+struct fs_caller {
+	struct policy_caller pc;     /* pc.exe points into exe below */
+	pid_t tid;                   /* as the kernel sent it: a thread id */
+	bool established;
+	bool hashed;                 /* pc.exe_sha256 was asked for */
+	char exe[PATH_MAX];
+};
+
+void fs_caller_from_request(struct fs_caller *c);
+/*
+ * Establish pid (the thread group id), exe path and, when want_hash, the
+ * sha256 of the executable the process runs. On any doubt pc.known stays
+ * false, which the policy denies as caller-unknown. Calling it again only
+ * adds the hash if it was not computed yet.
+ */
+void fs_caller_establish(struct fs_caller *c, bool want_hash);
+
+/* ---- resolve.c: every answer of the mount --------------------------- */
+
+enum fs_node {
+	FS_NODE_ROOT,                /* "/" */
+	FS_NODE_SELF,                /* "/self" */
+	FS_NODE_AGENT,               /* "/AGENT" */
+	FS_NODE_PROVIDER,            /* "/AGENT/PROVIDER" */
+	FS_NODE_SECRET,              /* "/AGENT/PROVIDER/NAME" */
+};
+
+struct fs_path {
+	enum fs_node node;
+	char agent[POLICY_NAME_MAX + 1];
+	char provider[POLICY_NAME_MAX + 1];
+	char name[POLICY_NAME_MAX + 1];
+};
+
+/* Split a mount-relative path; -ENOENT for anything that cannot exist. */
+int fs_path_parse(const char *path, struct fs_path *p);
+
+/* One request in flight: what -d logs when it ends. */
+struct fs_req {
+	struct fs_ctx *ctx;
+	struct fs_caller caller;
+	const char *op;
+	const char *path;
+	const char *why;             /* decision detail for -d ("allow", "uid", ...) */
+};
+
+void fs_req_begin(struct fs_req *rq, const char *op, const char *path);
+/* Log the request under -d and return rc unchanged. */
+int fs_req_end(struct fs_req *rq, int rc);
+
+/* A decrypted value tied to one open file; lives in sodium_malloc memory. */
+struct fs_value {
+	uint8_t *data;
+	size_t len;
+	struct fs_value *prev, *next; /* every live value, so shutdown wipes them */
+};
+
+typedef int (*fs_fill_fn)(void *arg, const char *name, mode_t type);
+
+int fs_resolve_getattr(struct fs_req *rq, const struct fs_path *p, struct stat *sb);
+int fs_resolve_readdir(struct fs_req *rq, const struct fs_path *p, fs_fill_fn fn, void *arg);
+/* Target of /self: the one enabled agent the caller matches. */
+int fs_resolve_self(struct fs_req *rq, char *buf, size_t size);
+/* access(2)/chdir and opendir: mask of R_OK/W_OK/X_OK (F_OK = 0). */
+int fs_resolve_access(struct fs_req *rq, const struct fs_path *p, int mask);
+/* Decide, audit and decrypt one read-only open of a secret. */
+int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value **out);
+void fs_value_release(struct fs_value *v);
+/* Wipe every value still held (files left open at unmount). */
+void fs_value_release_all(void);
+
+/* Report a failure to stderr and syslog: "scopeholdfs: <msg>". */
+void fs_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- ops.c ------------------------------------------------------------ */
+
+extern const struct fuse_operations fs_operations;
+
+#endif

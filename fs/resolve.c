@@ -1,0 +1,625 @@
+/*
+ * resolve.c - every answer the mount gives, decided per calling process.
+ *
+ * The FUSE callbacks in ops.c hand each request here with its parsed path
+ * and its caller; this file asks the store for facts (store_agent_get,
+ * store_candidate_*, store_facts_load), lets the policy decide
+ * (policy_match, policy_decide) and, for an allowed open, has the store
+ * decrypt and durably audit the value (store_resolve). No SQL, crypto or
+ * policy rule lives here: only the order of the steps and the errno each
+ * outcome becomes. That order is fixed on purpose: bindings of the agent
+ * are checked before anything reveals what is inside its directory, and a
+ * value is only handed out after store_resolve() recorded its event.
+ *
+ * Errno choices (documented in scopeholdfs(1)): a caller that does not
+ * match an agent gets EACCES for anything inside the agent's directory
+ * (recorded as a denial); a
+ * disabled or unknown agent, a provider without candidates and a secret
+ * that is not a candidate are ENOENT; a candidate without a live grant is
+ * mode 0000 and EACCES on open; a store or audit failure is EIO.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* ---- logging ------------------------------------------------------------- */
+
+void fs_log_error(const char *fmt, ...)
+{
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	/* One write per line so concurrent threads do not interleave. */
+	char line[1024];
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n >= 0)
+		fprintf(stderr, FS_PROGRAM ": %s\n", line);
+	vsyslog(LOG_ERR, fmt, ap2);
+	va_end(ap2);
+	va_end(ap);
+}
+
+void fs_req_begin(struct fs_req *rq, const char *op, const char *path)
+{
+	struct fuse_context *fc = fuse_get_context();
+	rq->ctx = fc ? fc->private_data : NULL;
+	fs_caller_from_request(&rq->caller);
+	rq->op = op;
+	rq->path = path ? path : "";
+	rq->why = NULL;
+}
+
+int fs_req_end(struct fs_req *rq, int rc)
+{
+	if (!rq->ctx || !rq->ctx->debug)
+		return rc;
+	const struct policy_caller *pc = &rq->caller.pc;
+	const char *res = rc >= 0 ? "ok" : strerrorname_np(-rc);
+	fprintf(stderr, FS_PROGRAM ": %s %s uid=%u gid=%u pid=%d -> %s%s%s%s\n",
+		rq->op, rq->path, (unsigned)pc->uid, (unsigned)pc->gid, (int)pc->pid,
+		res ? res : "error", rq->why ? " (" : "", rq->why ? rq->why : "",
+		rq->why ? ")" : "");
+	return rc;
+}
+
+/* A store failure that is not an answer: log it, the caller sees EIO. */
+static int store_failed(struct fs_req *rq, const char *what)
+{
+	fs_log_error("%s %s: %s: %s", rq->op, rq->path, what, store_error());
+	rq->why = "store error";
+	return -EIO;
+}
+
+/* ---- paths ----------------------------------------------------------------- */
+
+static int take_component(const char **s, char *out, enum policy_name_kind kind)
+{
+	const char *start = *s, *end = strchr(start, '/');
+	size_t len = end ? (size_t)(end - start) : strlen(start);
+	if (len == 0 || len > POLICY_NAME_MAX)
+		return -ENOENT;
+	memcpy(out, start, len);
+	out[len] = '\0';
+	if (policy_name_check(out, kind) < 0)
+		return -ENOENT;
+	*s = end ? end + 1 : start + len;
+	return end ? 1 : 0;     /* 1: more components follow */
+}
+
+int fs_path_parse(const char *path, struct fs_path *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (!path || path[0] != '/')
+		return -ENOENT;
+	const char *s = path + 1;
+	if (*s == '\0') {
+		p->node = FS_NODE_ROOT;
+		return 0;
+	}
+	if (strcmp(s, FS_SELF) == 0) {
+		p->node = FS_NODE_SELF;
+		return 0;
+	}
+	int more = take_component(&s, p->agent, POLICY_NAME_AGENT);
+	if (more < 0)
+		return more;
+	p->node = FS_NODE_AGENT;
+	if (!more)
+		return 0;
+	more = take_component(&s, p->provider, POLICY_NAME_PROVIDER);
+	if (more < 0)
+		return more;
+	p->node = FS_NODE_PROVIDER;
+	if (!more)
+		return 0;
+	more = take_component(&s, p->name, POLICY_NAME_SECRET);
+	if (more < 0)
+		return more;
+	p->node = FS_NODE_SECRET;
+	return more ? -ENOENT : 0;   /* nothing lives below a secret */
+}
+
+/* ---- agents ------------------------------------------------------------------ */
+
+struct fs_agent {
+	char name[POLICY_NAME_MAX + 1];
+	struct policy_agent pa;      /* pa.exe points into exe */
+	char exe[PATH_MAX];
+	int64_t created;
+};
+
+static void agent_copy(struct fs_agent *a, const struct store_agent_row *row)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->name, sizeof(a->name), "%s", row->name);
+	a->pa.exists = true;
+	a->pa.enabled = row->enabled;
+	a->pa.uid = row->uid;
+	a->pa.has_gid = row->has_gid;
+	a->pa.gid = row->gid;
+	if (row->exe) {
+		snprintf(a->exe, sizeof(a->exe), "%s", row->exe);
+		a->pa.exe = a->exe;
+	}
+	a->pa.has_exe_sha256 = row->has_exe_sha256;
+	memcpy(a->pa.exe_sha256, row->exe_sha256, sizeof(a->pa.exe_sha256));
+	a->created = row->created;
+}
+
+static int agent_one(void *arg, const struct store_agent_row *row)
+{
+	agent_copy(arg, row);
+	return 0;
+}
+
+/* An enabled agent, or -ENOENT. */
+static int agent_load(struct fs_req *rq, const char *name, struct fs_agent *a)
+{
+	int rc = store_agent_get(rq->ctx->st, name, agent_one, a);
+	if (rc == -ENOENT) {
+		rq->why = "no-agent";
+		return -ENOENT;
+	}
+	if (rc < 0)
+		return store_failed(rq, "cannot read agent");
+	if (!a->pa.enabled) {
+		rq->why = "disabled";
+		return -ENOENT;
+	}
+	return 0;
+}
+
+struct agent_list {
+	size_t n, cap;
+	struct fs_agent *v;
+	bool any_hash;               /* some agent is bound to a digest */
+};
+
+static int agent_push(void *arg, const struct store_agent_row *row)
+{
+	struct agent_list *l = arg;
+	if (!row->enabled)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct fs_agent *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	agent_copy(&l->v[l->n], row);
+	l->any_hash |= row->has_exe_sha256;
+	l->n++;
+	return 0;
+}
+
+static int agents_enabled(struct fs_req *rq, struct agent_list *l)
+{
+	memset(l, 0, sizeof(*l));
+	int rc = store_agent_list_enabled(rq->ctx->st, agent_push, l);
+	if (rc < 0) {
+		free(l->v);
+		l->v = NULL;
+		return rc == -ENOMEM ? rc : store_failed(rq, "cannot list agents");
+	}
+	return 0;
+}
+
+/* How many enabled agents the caller matches; *one names the last match. */
+static size_t agents_matching(struct fs_req *rq, struct agent_list *l, bool *match,
+			      const struct fs_agent **one)
+{
+	size_t n = 0;
+	fs_caller_establish(&rq->caller, l->any_hash);
+	*one = NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		match[i] = policy_match(&l->v[i].pa, &rq->caller.pc) == POLICY_ALLOW;
+		if (match[i]) {
+			n++;
+			*one = &l->v[i];
+		}
+	}
+	return n;
+}
+
+/* ---- denials ---------------------------------------------------------------- */
+
+/* The one place a refusal is recorded: the store coalesces repeats. */
+static int deny(struct fs_req *rq, const struct fs_path *p, int64_t version,
+		enum policy_reason reason, int err)
+{
+	rq->why = policy_reason_name(reason);
+	int rc = store_deny(rq->ctx->st, p->agent, p->provider, p->name, version,
+			    &rq->caller.pc, reason);
+	if (rc < 0)
+		fs_log_error("audit write failed: %s", store_error());
+	return err;
+}
+
+/* The errno an open refused for `reason` returns. */
+static int reason_errno(enum policy_reason reason)
+{
+	switch (reason) {
+	case POLICY_NO_AGENT:
+	case POLICY_AGENT_DISABLED:
+	case POLICY_NO_SECRET:
+	case POLICY_NOT_CANDIDATE:
+		return -ENOENT;
+	default:
+		return -EACCES;
+	}
+}
+
+/*
+ * May the caller look inside the agent's directory? Loads the agent
+ * (enabled, else ENOENT) and checks the caller against its bindings.
+ * A refused stranger is recorded as a denial; the store coalesces
+ * repeats, so a probing loop cannot flood the trail.
+ */
+static int agent_enter(struct fs_req *rq, const struct fs_path *p, struct fs_agent *a)
+{
+	int rc = agent_load(rq, p->agent, a);
+	if (rc < 0)
+		return rc;
+	fs_caller_establish(&rq->caller, a->pa.has_exe_sha256);
+	enum policy_reason r = policy_match(&a->pa, &rq->caller.pc);
+	if (r == POLICY_ALLOW)
+		return 0;
+	/* Named down to the secret only when the stranger got that far. */
+	struct fs_path named = *p;
+	if (p->node != FS_NODE_SECRET)
+		named.provider[0] = '\0';
+	return deny(rq, &named, 0, r, -EACCES);
+}
+
+/* ---- attributes ---------------------------------------------------------- */
+
+static void stat_fill(struct stat *sb, mode_t mode, uid_t uid, gid_t gid, int64_t t,
+		      nlink_t nlink, off_t size)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->st_mode = mode;
+	sb->st_uid = uid;
+	sb->st_gid = gid;
+	sb->st_nlink = nlink;
+	sb->st_size = size;
+	sb->st_blksize = 4096;
+	sb->st_blocks = (size + 511) / 512;
+	sb->st_atim.tv_sec = sb->st_mtim.tv_sec = sb->st_ctim.tv_sec = (time_t)t;
+}
+
+static gid_t agent_gid(const struct fs_agent *a)
+{
+	return a->pa.has_gid ? a->pa.gid : (gid_t)a->pa.uid;
+}
+
+struct cand_scan {
+	size_t count;
+	int64_t newest;
+	bool granted;
+	size_t length;
+	int64_t created;
+	char last_provider[POLICY_NAME_MAX + 1];
+	fs_fill_fn fill;             /* readdir: NULL when only counting */
+	void *fill_arg;
+	bool providers;              /* fill provider names (deduplicated) */
+};
+
+static int cand_row(void *arg, const struct store_candidate_row *row)
+{
+	struct cand_scan *cs = arg;
+	cs->count++;
+	if (row->created > cs->newest)
+		cs->newest = row->created;
+	cs->granted = row->granted;
+	cs->length = row->length;
+	cs->created = row->created;
+	if (!cs->fill)
+		return 0;
+	if (cs->providers) {
+		/* Rows come in (provider, name) order: a new provider starts a run. */
+		if (strcmp(cs->last_provider, row->provider) == 0)
+			return 0;
+		snprintf(cs->last_provider, sizeof(cs->last_provider), "%s", row->provider);
+		return cs->fill(cs->fill_arg, row->provider, S_IFDIR) ? 1 : 0;
+	}
+	return cs->fill(cs->fill_arg, row->name, S_IFREG) ? 1 : 0;
+}
+
+/* Scan candidates of an agent (all providers when provider is NULL). */
+static int cand_scan(struct fs_req *rq, const char *agent, const char *provider,
+		     struct cand_scan *cs)
+{
+	int rc = store_candidate_list(rq->ctx->st, agent, provider, cand_row, cs);
+	if (rc < 0)
+		return store_failed(rq, "cannot list secrets");
+	return 0;   /* 1: the filler is full, which the high-level API never reports */
+}
+
+static int root_getattr(struct fs_req *rq, struct stat *sb)
+{
+	struct agent_list l;
+	int rc = agents_enabled(rq, &l);
+	if (rc < 0)
+		return rc;
+	/* Every enabled agent's directory exists (for anyone to stat). */
+	stat_fill(sb, S_IFDIR | 0555, 0, 0, rq->ctx->started, 2 + l.n, 0);
+	free(l.v);
+	return 0;
+}
+
+int fs_resolve_self(struct fs_req *rq, char *buf, size_t size)
+{
+	struct agent_list l;
+	int rc = agents_enabled(rq, &l);
+	if (rc < 0)
+		return rc;
+	bool *match = calloc(l.n ? l.n : 1, sizeof(*match));
+	if (!match) {
+		free(l.v);
+		return -ENOMEM;
+	}
+	const struct fs_agent *one;
+	size_t n = agents_matching(rq, &l, match, &one);
+	if (n == 1) {
+		snprintf(buf, size, "%s", one->name);
+		rq->why = "allow";
+		rc = 0;
+	} else {
+		/* None or several: no single answer, so no link. */
+		rq->why = n ? "several agents match" : "no agent matches";
+		rc = -ENOENT;
+	}
+	free(match);
+	free(l.v);
+	return rc;
+}
+
+int fs_resolve_getattr(struct fs_req *rq, const struct fs_path *p, struct stat *sb)
+{
+	struct fs_agent a;
+	struct cand_scan cs = { 0 };
+	char target[POLICY_NAME_MAX + 1];
+	int rc;
+
+	switch (p->node) {
+	case FS_NODE_ROOT:
+		return root_getattr(rq, sb);
+	case FS_NODE_SELF:
+		rc = fs_resolve_self(rq, target, sizeof(target));
+		if (rc < 0)
+			return rc;
+		stat_fill(sb, S_IFLNK | 0777, 0, 0, rq->ctx->started, 1, (off_t)strlen(target));
+		return 0;
+	case FS_NODE_AGENT:
+		/* Exists for anyone, so `ls -ld` and bind mounts work; 0500 guards it. */
+		rc = agent_load(rq, p->agent, &a);
+		if (rc < 0)
+			return rc;
+		stat_fill(sb, S_IFDIR | 0500, a.pa.uid, agent_gid(&a), a.created, 2, 0);
+		return 0;
+	case FS_NODE_PROVIDER:
+		rc = agent_enter(rq, p, &a);
+		if (rc < 0)
+			return rc;
+		rc = cand_scan(rq, p->agent, p->provider, &cs);
+		if (rc < 0)
+			return rc;
+		if (cs.count == 0) {
+			rq->why = "no candidates";
+			return -ENOENT;
+		}
+		stat_fill(sb, S_IFDIR | 0500, a.pa.uid, agent_gid(&a),
+			  cs.newest > a.created ? cs.newest : a.created, 2, 0);
+		return 0;
+	case FS_NODE_SECRET:
+		rc = agent_enter(rq, p, &a);
+		if (rc < 0)
+			return rc;
+		rc = store_candidate_get(rq->ctx->st, p->agent, p->provider, p->name, cand_row, &cs);
+		if (rc == -ENOENT) {
+			rq->why = "not-candidate";
+			return -ENOENT;
+		}
+		if (rc < 0)
+			return store_failed(rq, "cannot read secret");
+		stat_fill(sb, S_IFREG | (cs.granted ? 0400 : 0000), a.pa.uid, agent_gid(&a),
+			  cs.created, 1, (off_t)cs.length);
+		rq->why = cs.granted ? "granted" : "not granted";
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int fs_resolve_readdir(struct fs_req *rq, const struct fs_path *p, fs_fill_fn fn, void *arg)
+{
+	struct fs_agent a;
+	int rc;
+
+	switch (p->node) {
+	case FS_NODE_ROOT: {
+		struct agent_list l;
+		rc = agents_enabled(rq, &l);
+		if (rc < 0)
+			return rc;
+		bool *match = calloc(l.n ? l.n : 1, sizeof(*match));
+		if (!match) {
+			free(l.v);
+			return -ENOMEM;
+		}
+		const struct fs_agent *one;
+		size_t n = agents_matching(rq, &l, match, &one);
+		fn(arg, ".", S_IFDIR);
+		fn(arg, "..", S_IFDIR);
+		if (n == 1)
+			fn(arg, FS_SELF, S_IFLNK);
+		/* Only the agents this caller matches; others exist but are not shown. */
+		for (size_t i = 0; i < l.n; i++)
+			if (match[i])
+				fn(arg, l.v[i].name, S_IFDIR);
+		free(match);
+		free(l.v);
+		return 0;
+	}
+	case FS_NODE_AGENT:
+	case FS_NODE_PROVIDER: {
+		rc = agent_enter(rq, p, &a);
+		if (rc < 0)
+			return rc;
+		struct cand_scan cs = { .fill = fn, .fill_arg = arg,
+					.providers = p->node == FS_NODE_AGENT };
+		fn(arg, ".", S_IFDIR);
+		fn(arg, "..", S_IFDIR);
+		rc = cand_scan(rq, p->agent, p->node == FS_NODE_PROVIDER ? p->provider : NULL, &cs);
+		if (rc < 0)
+			return rc;
+		if (p->node == FS_NODE_PROVIDER && cs.count == 0) {
+			rq->why = "no candidates";
+			return -ENOENT;
+		}
+		return 0;
+	}
+	case FS_NODE_SELF:
+	case FS_NODE_SECRET:
+		return -ENOTDIR;
+	}
+	return -ENOENT;
+}
+
+int fs_resolve_access(struct fs_req *rq, const struct fs_path *p, int mask)
+{
+	struct stat sb;
+	int rc = fs_resolve_getattr(rq, p, &sb);
+	if (rc < 0)
+		return rc;
+	if (mask & W_OK) {
+		rq->why = "read-only";
+		return -EROFS;
+	}
+	switch (p->node) {
+	case FS_NODE_ROOT:
+	case FS_NODE_SELF:
+		return 0;
+	case FS_NODE_AGENT:
+		if (mask & (R_OK | X_OK)) {
+			struct fs_agent a;
+			return agent_enter(rq, p, &a);
+		}
+		return 0;
+	case FS_NODE_PROVIDER:
+		return 0;    /* getattr already checked the caller */
+	case FS_NODE_SECRET:
+		/* Consistent with the mode: 0400 when granted, 0000 otherwise. */
+		if ((mask & X_OK) || ((mask & R_OK) && !(sb.st_mode & S_IRUSR))) {
+			rq->why = (mask & X_OK) ? "not executable" : "not granted";
+			return -EACCES;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+static struct fs_value values = { .prev = &values, .next = &values };
+static pthread_mutex_t values_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void value_link(struct fs_value *v)
+{
+	pthread_mutex_lock(&values_lock);
+	v->next = values.next;
+	v->prev = &values;
+	values.next->prev = v;
+	values.next = v;
+	pthread_mutex_unlock(&values_lock);
+}
+
+void fs_value_release(struct fs_value *v)
+{
+	if (!v)
+		return;
+	pthread_mutex_lock(&values_lock);
+	v->prev->next = v->next;
+	v->next->prev = v->prev;
+	pthread_mutex_unlock(&values_lock);
+	store_value_free(v->data, v->len);
+	free(v);
+}
+
+void fs_value_release_all(void)
+{
+	for (;;) {
+		pthread_mutex_lock(&values_lock);
+		struct fs_value *v = values.next == &values ? NULL : values.next;
+		pthread_mutex_unlock(&values_lock);
+		if (!v)
+			return;
+		fs_value_release(v);
+	}
+}
+
+int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value **out)
+{
+	if (p->node != FS_NODE_SECRET)
+		return p->node == FS_NODE_SELF ? -ENOENT : -EISDIR;
+
+	/* Large (it holds an exe path): keep it off small thread stacks. */
+	struct store_facts *f = malloc(sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	int rc = store_facts_load(rq->ctx->st, p->agent, p->provider, p->name, f);
+	if (rc < 0) {
+		free(f);
+		return store_failed(rq, "cannot read facts");
+	}
+	fs_caller_establish(&rq->caller, f->p.agent.has_exe_sha256);
+	enum policy_reason r = policy_decide(&f->p, &rq->caller.pc, (int64_t)time(NULL));
+	if (r != POLICY_ALLOW) {
+		rc = deny(rq, p, f->p.secret.version, r, reason_errno(r));
+		free(f);
+		return rc;
+	}
+
+	struct fs_value *v = calloc(1, sizeof(*v));
+	if (!v) {
+		free(f);
+		return -ENOMEM;
+	}
+	enum policy_reason why = POLICY_ALLOW;
+	rc = store_resolve(rq->ctx->st, f, &rq->caller.pc, &v->data, &v->len, &why);
+	if (rc == 0) {
+		value_link(v);
+		*out = v;
+		rq->why = "allow";
+		free(f);
+		return 0;
+	}
+	free(v);
+	if (rc == -EACCES) {
+		/* The store's re-check in its transaction saw a change since the facts. */
+		if (why == POLICY_ALLOW)
+			why = POLICY_NO_GRANT;
+		rc = deny(rq, p, f->p.secret.version, why, reason_errno(why));
+	} else if (rc == -EBADMSG) {
+		/* The store recorded the integrity denial itself. */
+		fs_log_error("integrity check failed for %s/%s of agent %s: %s",
+			     p->provider, p->name, p->agent, store_error());
+		rq->why = "integrity";
+		rc = -EIO;
+	} else {
+		/* Fail closed: without its resolve event no byte is served. */
+		fs_log_error("audit write failed: %s", store_error());
+		rq->why = "audit failed";
+		rc = -EIO;
+	}
+	free(f);
+	return rc;
+}
