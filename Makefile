@@ -3,7 +3,11 @@
 #   make check      unit, CLI and end-to-end tests; ends with "N passed, N failed"
 #   make demo       a demo store, mount, reads and audit (root, /dev/fuse)
 #   make deps       install the Debian packages the build and tests need
+#   make bench      the benchmark (docs/performance.md); BENCH_QUICK=1 for seconds
+#   make stress     the long crash/fault campaign (docs/security.md)
+#   make fuzz       libFuzzer targets, each for FUZZ_SECONDS (clang)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   SANITIZE=1      build and test with AddressSanitizer + UBSan (in build-asan/)
 #   V=1             show the commands
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
@@ -44,7 +48,7 @@ PC_CFLAGS_FUSE := $(shell pkg-config --cflags fuse3 2>/dev/null)
 PC_LIBS_FUSE   := $(shell pkg-config --libs fuse3 2>/dev/null)
 LDLIBS_BASE := $(PC_LIBS_BASE) -lpthread
 
-B := build
+B := build$(if $(filter 1,$(SANITIZE)),-asan)
 ifeq ($(V),1)
 Q :=
 else
@@ -56,6 +60,7 @@ STORE_SRC  := $(wildcard store/*.c)
 FS_SRC     := $(wildcard fs/*.c)
 TOOLS_SRC  := $(wildcard tools/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*_test.c)
+BENCH_SRC  := $(filter-out bench/barefs.c,$(wildcard bench/*.c))
 
 POLICY_OBJ := $(POLICY_SRC:%.c=$(B)/%.o)
 STORE_OBJ  := $(STORE_SRC:%.c=$(B)/%.o)
@@ -64,9 +69,23 @@ TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(B)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 PROGS := $(B)/shadm $(B)/scopeholdfs
+BENCH_PROGS := $(if $(BENCH_SRC),$(B)/bench/shbench) $(if $(wildcard bench/barefs.c),$(B)/bench/barefs)
 
-.PHONY: all check unit clean install uninstall deps demo
-all: $(PROGS) $(UNIT_BIN)
+.PHONY: all check unit clean install uninstall deps demo bench stress fuzz
+all: $(PROGS) $(UNIT_BIN) $(BENCH_PROGS)
+
+$(B)/bench/barefs.o: bench/barefs.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS_BASE) $(PC_CFLAGS_FUSE) -c -o $@ $<
+
+$(B)/bench/barefs: $(B)/bench/barefs.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(PC_LIBS_FUSE) -lpthread
+
+$(B)/bench/shbench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libstore.a $(B)/libpolicy.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libstore.a $(B)/libpolicy.a $(LDLIBS_BASE)
 
 $(B)/fs/%.o: fs/%.c
 	@mkdir -p $(@D)
@@ -105,6 +124,15 @@ deps:
 
 demo: all
 	$(Q)B=$(B) sh tests/demo.sh
+
+bench: all
+	$(Q)B=$(B) bash bench/run.sh
+
+stress: all
+	$(Q)B=$(B) bash tests/stress.sh
+
+fuzz:
+	$(Q)bash tests/fuzz/run.sh
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/scopehold $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
