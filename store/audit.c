@@ -145,15 +145,9 @@ int store_audit_append(struct store *st, struct store_event *ev)
 /* One event in its own transaction (denials, operator notes). */
 static int audit_write_one(struct store *st, struct store_event *ev)
 {
-	int rc;
+	int rc = store_tx_start(st);
 
-	if ((rc = store_begin(st, true)))
-		return rc;
-	if ((rc = store_audit_append(st, ev))) {
-		store_rollback(st);
-		return rc;
-	}
-	return store_commit(st);
+	return rc ? rc : store_tx_end(st, store_audit_append(st, ev));
 }
 
 int store_audit_record(struct store *st, const char *type, const char *agent,

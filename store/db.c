@@ -247,13 +247,16 @@ void store_rollback(struct store *st)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Lock the handle and open a write transaction; unlocked again on failure. */
+/*
+ * Lock the handle and open a write transaction (a savepoint inside a
+ * batch); unlocked again on failure.
+ */
 int store_tx_start(struct store *st)
 {
 	int rc;
 
 	store_lock(st);
-	rc = store_begin(st, true);
+	rc = st->batch ? store_exec(st, "SAVEPOINT change") : store_begin(st, true);
 	if (rc)
 		store_unlock(st);
 	return rc;
@@ -262,12 +265,56 @@ int store_tx_start(struct store *st)
 /* Finish a change: commit when rc is 0, else roll back; unlocks. */
 int store_tx_end(struct store *st, int rc)
 {
+	if (st->batch) {
+		if (rc)
+			sqlite3_exec(st->db, "ROLLBACK TO change", NULL, NULL, NULL);
+		if (store_exec(st, "RELEASE change") && !rc)
+			rc = -EIO;
+	} else if (rc == 0) {
+		rc = store_commit(st);
+	} else {
+		store_rollback(st);
+	}
+	store_unlock(st);
+	return rc;
+}
+
+int store_batch_begin(struct store *st)
+{
+	int rc;
+
+	store_lock(st);
+	if (st->batch) {
+		store_unlock(st);
+		return store_fail(-EBUSY, "a batch is already open");
+	}
+	rc = store_begin(st, true);
+	if (rc == 0)
+		st->batch = 1;
+	/* the lock stays held until store_batch_end: the batch is this thread's */
+	if (rc)
+		store_unlock(st);
+	return rc;
+}
+
+int store_batch_end(struct store *st, int rc)
+{
+	if (!st->batch)
+		return store_fail(-EINVAL, "no batch is open");
+	st->batch = 0;
 	if (rc == 0)
 		rc = store_commit(st);
 	else
 		store_rollback(st);
 	store_unlock(st);
 	return rc;
+}
+
+void store_stats_get(struct store *st, struct store_stats *out)
+{
+	out->resolves = atomic_load(&st->resolves);
+	out->commits = atomic_load(&st->commit_ticket);
+	out->syncs = atomic_load(&st->syncs);
 }
 
 int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)

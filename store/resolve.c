@@ -343,6 +343,7 @@ int store_resolve(struct store *st, const struct store_facts *f0,
 		sodium_free(val);
 		return rc;
 	}
+	atomic_fetch_add(&st->resolves, 1);
 	*value = val;
 	*len = vlen;
 	return 0;

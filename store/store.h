@@ -360,6 +360,24 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep) STORE_W
 int store_audit_record(struct store *st, const char *type, const char *agent,
 		       const char *secret, int64_t version, const char *reason) STORE_WUR;
 
+/* ---- bulk loading and statistics -------------------------------------------- */
+
+/*
+ * Group every change made through this handle until store_batch_end()
+ * into one transaction (each change becomes a savepoint, so a failed one
+ * still changes nothing). For bulk loads: a million secrets in one
+ * commit instead of a million. rc != 0 rolls the whole batch back.
+ */
+int store_batch_begin(struct store *st) STORE_WUR;
+int store_batch_end(struct store *st, int rc) STORE_WUR;
+
+struct store_stats {
+	uint64_t resolves;         /* values handed out by store_resolve */
+	uint64_t commits;          /* write transactions committed */
+	uint64_t syncs;            /* fdatasync calls of the group commit (durability = power) */
+};
+void store_stats_get(struct store *st, struct store_stats *out);
+
 /* ---- keys ------------------------------------------------------------------ */
 
 /*

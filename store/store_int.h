@@ -74,6 +74,8 @@ struct store {
 	bool syncing;                 /* under sync_mu */
 	int wal_fd;                   /* -1 until first needed */
 	_Atomic uint64_t syncs;       /* fdatasync calls made (for benchmarks) */
+	_Atomic uint64_t resolves;
+	int batch;                    /* > 0 inside store_batch_begin/end: changes are savepoints */
 };
 
 /* ---- error.c ---- */
