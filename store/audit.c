@@ -147,7 +147,10 @@ static int audit_write_one(struct store *st, struct store_event *ev)
 {
 	int rc = store_tx_start(st);
 
-	return rc ? rc : store_tx_end(st, store_audit_append(st, ev));
+	if (rc)
+		return rc;
+	rc = store_tx_end(st, store_audit_append(st, ev));
+	return rc ? store_fail_audit(rc) : 0;
 }
 
 int store_audit_record(struct store *st, const char *type, const char *agent,

@@ -58,6 +58,21 @@ int store_fail_db(struct store *st, int rc, const char *what)
 	return store_fail(err, "%s: %s", what, msg);
 }
 
+/*
+ * A transaction that only records an event (reveal, deny) failed to
+ * commit: say it was the audit trail, keeping SQLite's reason.
+ */
+int store_fail_audit(int err)
+{
+	static const char prefix[] = "cannot write the store: ";
+	char reason[sizeof store_errbuf];
+
+	if (strncmp(store_errbuf, prefix, sizeof prefix - 1) != 0)
+		return err;
+	snprintf(reason, sizeof reason, "%s", store_errbuf + sizeof prefix - 1);
+	return store_fail(err, "cannot write the audit trail: %s", reason);
+}
+
 int64_t store_now(void)
 {
 	return (int64_t)time(NULL);

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -301,6 +302,62 @@ static size_t value_ad(char *ad, size_t cap, const char *ws, const char *provide
 	return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
+/*
+ * Plaintext buffers. Every value handed out lives in sodium_malloc memory
+ * (guard pages, mlock, MADV_DONTDUMP). Setting such a buffer up and
+ * tearing it down costs an mmap, three mprotects, an mlock and a munmap,
+ * each a TLB shootdown across the daemon's threads - more than the rest
+ * of an open. So buffers for small values are kept in a pool: a freed
+ * one is wiped (sodium_memzero) and parked, still locked and guarded,
+ * for the next open. Larger values get a buffer of their own.
+ */
+#define VALUE_SLOT 4096
+#define VALUE_POOL 64
+
+static uint8_t *value_pool[VALUE_POOL];   /* parked slots, all wiped */
+static int value_pool_n;
+static uint8_t *value_slots[VALUE_POOL];  /* every slot ever made (pointer identity) */
+static int value_slots_n;
+static pthread_mutex_t value_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint8_t *value_alloc(size_t len)
+{
+	uint8_t *p = NULL;
+
+	if (len > VALUE_SLOT)
+		return sodium_malloc(len);
+	pthread_mutex_lock(&value_lock);
+	if (value_pool_n > 0) {
+		p = value_pool[--value_pool_n];
+	} else if (value_slots_n < VALUE_POOL) {
+		p = sodium_malloc(VALUE_SLOT);
+		if (p)
+			value_slots[value_slots_n++] = p;
+	}
+	pthread_mutex_unlock(&value_lock);
+	return p ? p : sodium_malloc(len);
+}
+
+void store_value_free(uint8_t *value, size_t len)
+{
+	int i;
+
+	(void)len;
+	if (!value)
+		return;
+	pthread_mutex_lock(&value_lock);
+	for (i = 0; i < value_slots_n; i++) {
+		if (value_slots[i] == value) {
+			sodium_memzero(value, VALUE_SLOT);
+			value_pool[value_pool_n++] = value;
+			pthread_mutex_unlock(&value_lock);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&value_lock);
+	sodium_free(value);     /* wipes the whole allocation */
+}
+
 int store_value_seal(struct store *st, const char *ws, const char *provider,
 		     const char *name, int64_t version, int64_t key_id,
 		     const uint8_t *value, size_t len, uint8_t **ct, size_t *ctlen)
@@ -342,12 +399,12 @@ int store_value_open(struct store *st, const char *ws, const char *provider,
 		return store_fail(-EBADMSG, "'%s/%s' version %lld failed its integrity check",
 				  provider, name, (long long)version);
 	/* +1 so a zero-length value still gets a real allocation */
-	out = sodium_malloc(ctlen - STORE_SEAL_OVERHEAD + 1);
+	out = value_alloc(ctlen - STORE_SEAL_OVERHEAD + 1);
 	if (!out)
 		return store_fail(-ENOMEM, "out of memory");
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL, ct + NPUB, ctlen - NPUB,
 						       (const uint8_t *)ad, adlen, ct, key) != 0) {
-		sodium_free(out);
+		store_value_free(out, 0);
 		return store_fail(-EBADMSG, "'%s/%s' version %lld failed its integrity check",
 				  provider, name, (long long)version);
 	}

@@ -220,6 +220,73 @@ int store_candidate_list(struct store *st, const char *agent, const char *provid
 	return rc;
 }
 
+/*
+ * A provider shows in an agent's directory when one of the agent's
+ * projects attaches a single secret of it, or attaches it whole while it
+ * holds a secret (every secret has a version).
+ */
+#define CANDIDATE_PROVIDER_SQL \
+	"SELECT DISTINCT p.name, p.created FROM agents a" \
+	" JOIN assignments x ON x.agent_id = a.id" \
+	" JOIN attachments t ON t.project_id = x.project_id" \
+	" JOIN providers p ON p.id = t.provider_id" \
+	" WHERE a.ws_id = ?1 AND a.name = ?2" \
+	" AND (t.secret_id IS NOT NULL OR EXISTS (SELECT 1 FROM secrets s WHERE s.provider_id = p.id))"
+
+int store_candidate_providers(struct store *st, const char *agent,
+			      store_provider_fn fn, void *ctx)
+{
+	struct store_provider_row row = { 0 };
+	sqlite3_stmt *s;
+	int rc;
+
+	store_lock(st);
+	s = store_stmt(st, CANDIDATE_PROVIDER_SQL " ORDER BY p.name");
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_text(s, 2, agent, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row.name = (const char *)sqlite3_column_text(s, 0);
+		row.created = sqlite3_column_int64(s, 1);
+		if ((rc = fn(ctx, &row)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}
+
+int store_candidate_provider(struct store *st, const char *agent, const char *provider)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	store_lock(st);
+	s = store_stmt(st, CANDIDATE_PROVIDER_SQL " AND p.name = ?3 LIMIT 1");
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, st->ws_id);
+	sqlite3_bind_text(s, 2, agent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, provider, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		rc = 0;
+	else if (rc == SQLITE_DONE)
+		rc = store_fail(-ENOENT, "provider '%s' holds no candidate of agent '%s'", provider, agent);
+	else
+		rc = store_fail_db(st, rc, "cannot read the store");
+	store_unlock(st);
+	return rc;
+}
+
 int store_candidate_get(struct store *st, const char *agent, const char *provider,
 			const char *name, store_candidate_fn fn, void *ctx)
 {
@@ -320,7 +387,8 @@ int store_resolve(struct store *st, const struct store_facts *f0,
 	if (rc)
 		goto fail;
 
-	if (f.grant_id) {
+	/* uses are counted only where they limit: one page less per resolve */
+	if (f.grant_id && f.p.grant.max_uses > 0) {
 		s = store_stmt(st, "UPDATE grants SET uses = uses + 1 WHERE id = ?1");
 		if (!s) {
 			rc = -EIO;
@@ -340,7 +408,7 @@ int store_resolve(struct store *st, const struct store_facts *f0,
 	store_unlock(st);
 	/* outside the lock, so concurrent resolves share one fdatasync */
 	if ((rc = store_sync_to(st, ticket))) {
-		sodium_free(val);
+		store_value_free(val, vlen);
 		return rc;
 	}
 	atomic_fetch_add(&st->resolves, 1);
@@ -351,7 +419,7 @@ fail:
 	store_rollback(st);
 out:
 	store_unlock(st);
-	sodium_free(val);
+	store_value_free(val, vlen);
 	/* every failure to record is an I/O failure to the caller: fail closed */
 	if (rc != -EACCES && rc != -EBADMSG && rc != -ENOMEM)
 		rc = rc == -ENOSPC ? store_fail(-EIO, "cannot write the audit trail: database or disk is full")

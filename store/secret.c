@@ -204,8 +204,9 @@ int store_secret_reveal(struct store *st, const char *provider, const char *name
 	rc = store_audit_append(st, &ev);
 	rc = store_tx_end(st, rc);
 	if (rc) {
+		rc = store_fail_audit(rc);
 		/* no audit record, no value */
-		sodium_free(out);
+		store_value_free(out, outlen);
 		return rc;
 	}
 	*value = out;
@@ -272,7 +273,7 @@ static int rewrap_all(struct store *st, int64_t key_id, int64_t *count)
 		if (rc)
 			goto out;
 		rc = store_value_seal(st, ws, prov, name, version, key_id, val, len, &ct, &ctlen);
-		sodium_free(val);
+		store_value_free(val, len);
 		if (rc)
 			goto out;
 		u = store_stmt(st, "UPDATE versions SET key_id = ?2, ct = ?3 WHERE id = ?1");

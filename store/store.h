@@ -156,7 +156,7 @@ struct store_grant_row {
 	int64_t created;
 	int64_t expires;           /* 0 = never */
 	int64_t max_uses;          /* 0 = unlimited */
-	int64_t uses;
+	int64_t uses;              /* resolves counted against max_uses (not counted when unlimited) */
 	int64_t revoked;           /* time of revocation; 0 = live */
 };
 /* One candidate secret of an agent, as the mount lists it. */
@@ -275,6 +275,16 @@ int store_agent_list_enabled(struct store *st, store_agent_fn fn, void *ctx) STO
 /* Candidate secrets of AGENT, provider NULL for all, in (provider, name) order. */
 int store_candidate_list(struct store *st, const char *agent, const char *provider,
 			 store_candidate_fn fn, void *ctx) STORE_WUR;
+/*
+ * Providers holding at least one candidate of AGENT, in name order
+ * (row.secrets is not filled). Cost grows with the agent's attachments,
+ * not with the number of secrets.
+ */
+int store_candidate_providers(struct store *st, const char *agent,
+			      store_provider_fn fn, void *ctx) STORE_WUR;
+/* 0 if PROVIDER holds a candidate of AGENT, else -ENOENT. */
+int store_candidate_provider(struct store *st, const char *agent,
+			     const char *provider) STORE_WUR;
 /* One candidate; -ENOENT if PROVIDER/NAME is not a candidate of AGENT. */
 int store_candidate_get(struct store *st, const char *agent, const char *provider,
 			const char *name, store_candidate_fn fn, void *ctx) STORE_WUR;
@@ -370,6 +380,14 @@ int store_audit_record(struct store *st, const char *type, const char *agent,
  */
 int store_batch_begin(struct store *st) STORE_WUR;
 int store_batch_end(struct store *st, int rc) STORE_WUR;
+
+/*
+ * Copy committed WAL frames back into the database from a second
+ * connection. A daemon calls this about once a second from a helper
+ * thread; the first call turns off automatic checkpoints on the handle
+ * so that no request pays for one.
+ */
+int store_checkpoint(struct store *st) STORE_WUR;
 
 struct store_stats {
 	uint64_t resolves;         /* values handed out by store_resolve */

@@ -75,6 +75,8 @@ struct store {
 	int wal_fd;                   /* -1 until first needed */
 	_Atomic uint64_t syncs;       /* fdatasync calls made (for benchmarks) */
 	_Atomic uint64_t resolves;
+	sqlite3 *ckpt_db;             /* store_checkpoint's own connection, under ckpt_mu */
+	pthread_mutex_t ckpt_mu;
 	int batch;                    /* > 0 inside store_batch_begin/end: changes are savepoints */
 };
 
@@ -82,6 +84,7 @@ struct store {
 int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int store_fail_db(struct store *st, int sqlite_rc, const char *what);
 void store_clear_error(void);
+int store_fail_audit(int err);   /* reword a commit failure as the audit trail's */
 int64_t store_now(void);
 
 /* ---- db.c ---- */
