@@ -47,6 +47,13 @@ void fs_caller_from_request(struct fs_caller *c)
 	c->pc.exe = NULL;
 }
 
+void fs_caller_credentials(struct fs_caller *c)
+{
+	if (c->established)
+		return;
+	c->pc.known = c->tid > 0;
+}
+
 /* Read a small /proc file into buf (NUL-terminated). */
 static int read_small(const char *path, char *buf, size_t size)
 {
@@ -263,12 +270,20 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 	if (c->tid <= 0)
 		return;          /* pid 0: a request the kernel made on nobody's behalf */
 
-	pid_t tgid;
-	if (thread_tgid(c->tid, &tgid) < 0)
-		return;
+	/*
+	 * Most callers are single-threaded: pidfd_open() accepts only a
+	 * thread-group leader, so when it takes the thread id as it is, that
+	 * id is the process. Otherwise ask /proc which process holds it.
+	 */
+	pid_t tgid = c->tid;
 	int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
-	if (pidfd < 0)
-		return;
+	if (pidfd < 0) {
+		if (thread_tgid(c->tid, &tgid) < 0)
+			return;
+		pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+		if (pidfd < 0)
+			return;
+	}
 	char path[96];
 	struct stat sb;
 	unsigned long long start0, start1;

@@ -66,6 +66,12 @@ void fs_caller_from_request(struct fs_caller *c);
  * adds the hash if it was not computed yet.
  */
 void fs_caller_establish(struct fs_caller *c, bool want_hash);
+/*
+ * Only the credentials the kernel sent (uid, gid), marked known without
+ * establishing the process: enough to match an agent bound to no
+ * executable when listing or stat-ing, never used for an open.
+ */
+void fs_caller_credentials(struct fs_caller *c);
 
 /* ---- resolve.c: every answer of the mount --------------------------- */
 

@@ -201,6 +201,8 @@ static void *flusher_run(void *arg)
 		pthread_mutex_unlock(&fl->lock);
 		if (store_deny_flush(fl->st) < 0)
 			fs_log_error("audit write failed: %s", store_error());
+		if (store_checkpoint(fl->st) < 0)
+			fs_log_error("%s", store_error());
 		pthread_mutex_lock(&fl->lock);
 	}
 	pthread_mutex_unlock(&fl->lock);

@@ -269,7 +269,15 @@ static int agent_enter(struct fs_req *rq, const struct fs_path *p, struct fs_age
 	int rc = agent_load(rq, p->agent, a);
 	if (rc < 0)
 		return rc;
-	fs_caller_establish(&rq->caller, a->pa.has_exe_sha256);
+	/*
+	 * Looking inside a directory needs only what the kernel vouches for
+	 * (uid, gid) unless the agent is bound to an executable; the process
+	 * itself is established for opens, which every read goes through.
+	 */
+	if (a->pa.exe || a->pa.has_exe_sha256)
+		fs_caller_establish(&rq->caller, a->pa.has_exe_sha256);
+	else
+		fs_caller_credentials(&rq->caller);
 	enum policy_reason r = policy_match(&a->pa, &rq->caller.pc);
 	if (r == POLICY_ALLOW)
 		return 0;
@@ -303,35 +311,34 @@ static gid_t agent_gid(const struct fs_agent *a)
 
 struct cand_scan {
 	size_t count;
-	int64_t newest;
 	bool granted;
 	size_t length;
 	int64_t created;
-	char last_provider[POLICY_NAME_MAX + 1];
 	fs_fill_fn fill;             /* readdir: NULL when only counting */
 	void *fill_arg;
-	bool providers;              /* fill provider names (deduplicated) */
 };
 
 static int cand_row(void *arg, const struct store_candidate_row *row)
 {
 	struct cand_scan *cs = arg;
 	cs->count++;
-	if (row->created > cs->newest)
-		cs->newest = row->created;
 	cs->granted = row->granted;
 	cs->length = row->length;
 	cs->created = row->created;
 	if (!cs->fill)
 		return 0;
-	if (cs->providers) {
-		/* Rows come in (provider, name) order: a new provider starts a run. */
-		if (strcmp(cs->last_provider, row->provider) == 0)
-			return 0;
-		snprintf(cs->last_provider, sizeof(cs->last_provider), "%s", row->provider);
-		return cs->fill(cs->fill_arg, row->provider, S_IFDIR) ? 1 : 0;
-	}
 	return cs->fill(cs->fill_arg, row->name, S_IFREG) ? 1 : 0;
+}
+
+struct prov_fill {
+	fs_fill_fn fill;
+	void *fill_arg;
+};
+
+static int prov_row(void *arg, const struct store_provider_row *row)
+{
+	struct prov_fill *pf = arg;
+	return pf->fill(pf->fill_arg, row->name, S_IFDIR) ? 1 : 0;
 }
 
 /* Scan candidates of an agent (all providers when provider is NULL). */
@@ -410,15 +417,15 @@ int fs_resolve_getattr(struct fs_req *rq, const struct fs_path *p, struct stat *
 		rc = agent_enter(rq, p, &a);
 		if (rc < 0)
 			return rc;
-		rc = cand_scan(rq, p->agent, p->provider, &cs);
-		if (rc < 0)
-			return rc;
-		if (cs.count == 0) {
+		/* one indexed probe, however many secrets the provider holds */
+		rc = store_candidate_provider(rq->ctx->st, p->agent, p->provider);
+		if (rc == -ENOENT) {
 			rq->why = "no candidates";
 			return -ENOENT;
 		}
-		stat_fill(sb, S_IFDIR | 0500, a.pa.uid, agent_gid(&a),
-			  cs.newest > a.created ? cs.newest : a.created, 2, 0);
+		if (rc < 0)
+			return store_failed(rq, "cannot read secrets");
+		stat_fill(sb, S_IFDIR | 0500, a.pa.uid, agent_gid(&a), a.created, 2, 0);
 		return 0;
 	case FS_NODE_SECRET:
 		rc = agent_enter(rq, p, &a);
@@ -469,16 +476,26 @@ int fs_resolve_readdir(struct fs_req *rq, const struct fs_path *p, fs_fill_fn fn
 		free(l.v);
 		return 0;
 	}
-	case FS_NODE_AGENT:
+	case FS_NODE_AGENT: {
+		rc = agent_enter(rq, p, &a);
+		if (rc < 0)
+			return rc;
+		struct prov_fill pf = { .fill = fn, .fill_arg = arg };
+		fn(arg, ".", S_IFDIR);
+		fn(arg, "..", S_IFDIR);
+		rc = store_candidate_providers(rq->ctx->st, p->agent, prov_row, &pf);
+		if (rc < 0)
+			return store_failed(rq, "cannot list providers");
+		return 0;
+	}
 	case FS_NODE_PROVIDER: {
 		rc = agent_enter(rq, p, &a);
 		if (rc < 0)
 			return rc;
-		struct cand_scan cs = { .fill = fn, .fill_arg = arg,
-					.providers = p->node == FS_NODE_AGENT };
+		struct cand_scan cs = { .fill = fn, .fill_arg = arg };
 		fn(arg, ".", S_IFDIR);
 		fn(arg, "..", S_IFDIR);
-		rc = cand_scan(rq, p->agent, p->node == FS_NODE_PROVIDER ? p->provider : NULL, &cs);
+		rc = cand_scan(rq, p->agent, p->provider, &cs);
 		if (rc < 0)
 			return rc;
 		if (p->node == FS_NODE_PROVIDER && cs.count == 0) {
