@@ -39,7 +39,16 @@ struct fs_ctx {
 	struct store_config cfg;
 	bool debug;                  /* -d: one line per request on stderr */
 	time_t started;              /* times of the synthetic top directory */
+	struct fuse *fuse;           /* for page-cache invalidation from the housekeeper */
 };
+
+/*
+ * Ask the housekeeping thread to drop the kernel's cached pages of a
+ * secret file that was just closed (a MAP_PRIVATE mapping reads through
+ * the page cache even with direct I/O). Notifications are never sent
+ * from inside a request: the kernel may hold locks that request needs.
+ */
+void fs_invalidate_later(const char *path);
 
 /* ---- caller.c: who is asking ---------------------------------------- */
 

@@ -176,44 +176,108 @@ static int check_mountpoint(const char *mp, char *resolved)
 	return 0;
 }
 
-/* ---- denial flusher -------------------------------------------------------- */
+/*
+ * FUSE names the caller by its pid in the daemon's pid namespace, and
+ * caller.c looks that number up in /proc. If /proc belongs to another
+ * namespace, the number names an unrelated process - one a caller could
+ * arrange by forking until it gets the pid it wants. Refuse to run so.
+ */
+static int check_pid_namespace(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return fail("cannot read /proc/self: %s (is /proc mounted?)", strerror(errno));
+	buf[n] = '\0';
+	if (strtol(buf, NULL, 10) != (long)getpid())
+		return fail("/proc belongs to another pid namespace than this process, so callers "
+			    "would be looked up as the wrong processes; run in the host pid namespace "
+			    "or with a matching /proc (unshare --pid --fork --mount-proc)");
+	return 0;
+}
 
-/* Coalesced denials are written within about a second, not at the window's end. */
+/* ---- housekeeping thread ------------------------------------------------------ */
+
+/*
+ * One helper thread, off every request's path: it writes coalesced
+ * denials within about a second, checkpoints the WAL, and drops cached
+ * pages of closed secret files (queued by fs_invalidate_later).
+ */
+#define INVAL_QUEUE 256
+
 struct flusher {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
 	struct store *st;
+	struct fuse *fuse;
+	char *inval[INVAL_QUEUE];    /* paths waiting for invalidation, under lock */
+	int ninval;
 };
+
+static struct flusher *the_flusher;
+
+void fs_invalidate_later(const char *path)
+{
+	struct flusher *fl = the_flusher;
+	if (!fl)
+		return;
+	char *copy = strdup(path);
+	pthread_mutex_lock(&fl->lock);
+	if (copy && fl->ninval < INVAL_QUEUE) {
+		fl->inval[fl->ninval++] = copy;
+		copy = NULL;
+	}
+	pthread_cond_signal(&fl->wake);
+	pthread_mutex_unlock(&fl->lock);
+	free(copy);   /* queue full: the next open drops the pages anyway */
+}
 
 static void *flusher_run(void *arg)
 {
 	struct flusher *fl = arg;
+	struct timespec next;
+	clock_gettime(CLOCK_REALTIME, &next);
 	pthread_mutex_lock(&fl->lock);
 	while (!fl->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		pthread_cond_timedwait(&fl->wake, &fl->lock, &until);
+		if (fl->ninval == 0)
+			pthread_cond_timedwait(&fl->wake, &fl->lock, &next);
 		if (fl->stop)
 			break;
+		char *paths[INVAL_QUEUE];
+		int n = fl->ninval;
+		memcpy(paths, fl->inval, sizeof(paths[0]) * (size_t)n);
+		fl->ninval = 0;
 		pthread_mutex_unlock(&fl->lock);
-		if (store_deny_flush(fl->st) < 0)
-			fs_log_error("audit write failed: %s", store_error());
-		if (store_checkpoint(fl->st) < 0)
-			fs_log_error("%s", store_error());
+		for (int i = 0; i < n; i++) {
+			/* -ENOENT: the kernel already forgot the file, nothing is cached */
+			(void)fuse_invalidate_path(fl->fuse, paths[i]);
+			free(paths[i]);
+		}
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (now.tv_sec >= next.tv_sec) {
+			if (store_deny_flush(fl->st) < 0)
+				fs_log_error("audit write failed: %s", store_error());
+			if (store_checkpoint(fl->st) < 0)
+				fs_log_error("%s", store_error());
+			next = now;
+			next.tv_sec += 1;
+		}
 		pthread_mutex_lock(&fl->lock);
 	}
 	pthread_mutex_unlock(&fl->lock);
 	return NULL;
 }
 
-static int flusher_start(struct flusher *fl, struct store *st)
+static int flusher_start(struct flusher *fl, struct store *st, struct fuse *f)
 {
 	sigset_t all, old;
 	fl->stop = false;
 	fl->st = st;
+	fl->fuse = f;
+	fl->ninval = 0;
 	pthread_mutex_init(&fl->lock, NULL);
 	pthread_cond_init(&fl->wake, NULL);
 	/* Signals belong to the main thread, where FUSE's handlers end the loop. */
@@ -221,6 +285,8 @@ static int flusher_start(struct flusher *fl, struct store *st)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	int rc = pthread_create(&fl->thread, NULL, flusher_run, fl);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		the_flusher = fl;
 	return -rc;
 }
 
@@ -228,9 +294,13 @@ static void flusher_stop(struct flusher *fl)
 {
 	pthread_mutex_lock(&fl->lock);
 	fl->stop = true;
+	the_flusher = NULL;
 	pthread_cond_signal(&fl->wake);
 	pthread_mutex_unlock(&fl->lock);
 	pthread_join(fl->thread, NULL);
+	for (int i = 0; i < fl->ninval; i++)
+		free(fl->inval[i]);
+	fl->ninval = 0;
 }
 
 /* ---- main --------------------------------------------------------------------- */
@@ -287,6 +357,8 @@ int main(int argc, char **argv)
 
 	if (geteuid() != 0)
 		return fail("must run as root (allow_other and per-caller checks need it)");
+	if (check_pid_namespace())
+		return 1;
 	if (harden())
 		return 1;
 	openlog(FS_PROGRAM, LOG_PID, LOG_DAEMON);
@@ -341,7 +413,7 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 	struct flusher fl;
-	int rc = flusher_start(&fl, ctx.st);
+	int rc = flusher_start(&fl, ctx.st, f);
 	if (rc < 0) {
 		fs_log_error("cannot start the denial flusher: %s", strerror(-rc));
 		goto out_signals;

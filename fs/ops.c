@@ -155,9 +155,11 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
-	(void)path;
+	struct fs_ctx *ctx = fuse_get_context()->private_data;
 	fs_value_release((struct fs_value *)(uintptr_t)fi->fh);
 	fi->fh = 0;
+	if (ctx->cfg.cache == STORE_CACHE_NONE && path)
+		fs_invalidate_later(path);
 	return 0;
 }
 

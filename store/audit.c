@@ -237,10 +237,16 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	if (provider && *provider)
 		snprintf(key.secret, sizeof key.secret, "%s/%s", provider, name ? name : "");
 	key.version = version;
-	key.uid = caller && caller->known ? (int64_t)caller->uid : -1;
-	key.gid = caller && caller->known ? (int64_t)caller->gid : -1;
-	key.pid = caller && caller->pid ? (int64_t)caller->pid : -1;
-	snprintf(key.exe, sizeof key.exe, "%s", caller && caller->exe ? caller->exe : "");
+	/*
+	 * uid and gid come from the kernel's credentials and are kept even
+	 * when the process could not be established; pid and exe only when
+	 * it was, so an event never names a process it could not verify.
+	 */
+	key.uid = caller ? (int64_t)caller->uid : -1;
+	key.gid = caller ? (int64_t)caller->gid : -1;
+	key.pid = caller && caller->known && caller->pid ? (int64_t)caller->pid : -1;
+	snprintf(key.exe, sizeof key.exe, "%s",
+		 caller && caller->known && caller->exe ? caller->exe : "");
 	key.reason = reason;
 
 	store_lock(st);

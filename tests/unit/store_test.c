@@ -1575,6 +1575,20 @@ static void test_deny(void)
 	}
 	free(c);
 
+	/* an unestablished process: uid/gid (the kernel's) are kept, pid and exe are not */
+	{
+		struct policy_caller unknown = { .known = false, .uid = 2345, .gid = 2346, .pid = 7,
+						 .exe = "/usr/bin/sleep" };
+		rc = store_deny(e.st, "bot5", "p", "s", 1, &unknown, POLICY_CALLER_UNKNOWN);
+		T_EQ_INT(rc, 0, "deny: caller-unknown is recorded");
+		c = query(e.st, "bot5", NULL, "deny", 0, &rc);
+		T_OK(rc == 0 && c->n == 1 && c->ev[0].uid == 2345 && c->ev[0].gid == 2346,
+		     "deny: caller-unknown keeps the kernel's uid and gid");
+		T_OK(rc == 0 && c->n == 1 && c->ev[0].pid == -1 && c->ev[0].exe[0] == '\0',
+		     "deny: caller-unknown names no pid and no executable");
+		free(c);
+	}
+
 	/* close flushes what is pending */
 	for (i = 0; i < 10; i++)
 		rc = store_deny(e.st, "bot4", NULL, NULL, 0, &caller, POLICY_NO_AGENT);
