@@ -352,6 +352,31 @@ void store_stats_get(struct store *st, struct store_stats *out)
 	out->syncs = atomic_load(&st->syncs);
 }
 
+int store_walk(struct store *st, const char *sql, int64_t a, int64_t b,
+	       store_row_fn fn, void *ctx)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	store_lock(st);
+	s = store_stmt(st, sql);
+	if (!s) {
+		store_unlock(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, a);
+	sqlite3_bind_int64(s, 2, b);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((rc = fn(ctx, s)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+out:
+	sqlite3_reset(s);
+	store_unlock(st);
+	return rc;
+}
+
 int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);

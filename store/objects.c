@@ -196,29 +196,22 @@ int store_workspace_rm(struct store *st, const char *name)
 	return store_tx_end(st, rc);
 }
 
+static int workspace_row(void *arg, sqlite3_stmt *s)
+{
+	struct walk *w = arg;
+	struct store_workspace_row row = {
+		.name = (const char *)sqlite3_column_text(s, 0),
+		.created = sqlite3_column_int64(s, 1),
+	};
+	return ((store_workspace_fn)w->fn)(w->ctx, &row);
+}
+
 int store_workspace_list(struct store *st, store_workspace_fn fn, void *ctx)
 {
-	struct store_workspace_row row;
-	sqlite3_stmt *s;
-	int rc;
+	struct walk w = { (void *)fn, ctx };
 
-	store_lock(st);
-	s = store_stmt(st, "SELECT name, created FROM workspaces ORDER BY name");
-	if (!s) {
-		store_unlock(st);
-		return -EIO;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		row.name = (const char *)sqlite3_column_text(s, 0);
-		row.created = sqlite3_column_int64(s, 1);
-		if ((rc = fn(ctx, &row)))
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
-out:
-	sqlite3_reset(s);
-	store_unlock(st);
-	return rc;
+	return store_walk(st, "SELECT name, created FROM workspaces WHERE ?1 = ?1 AND ?2 = ?2"
+			  " ORDER BY name", 0, 0, workspace_row, &w);
 }
 
 /* ---- providers --------------------------------------------------------- */
@@ -264,33 +257,25 @@ int store_provider_rm(struct store *st, const char *name)
 	return store_tx_end(st, rc);
 }
 
+static int provider_row(void *arg, sqlite3_stmt *s)
+{
+	struct walk *w = arg;
+	struct store_provider_row row = {
+		.name = (const char *)sqlite3_column_text(s, 0),
+		.created = sqlite3_column_int64(s, 1),
+		.secrets = sqlite3_column_int64(s, 2),
+	};
+	return ((store_provider_fn)w->fn)(w->ctx, &row);
+}
+
 int store_provider_list(struct store *st, store_provider_fn fn, void *ctx)
 {
-	struct store_provider_row row;
-	sqlite3_stmt *s;
-	int rc;
+	struct walk w = { (void *)fn, ctx };
 
-	store_lock(st);
-	s = store_stmt(st, "SELECT p.name, p.created,"
-			   " (SELECT count(*) FROM secrets s WHERE s.provider_id = p.id)"
-			   " FROM providers p WHERE p.ws_id = ?1 ORDER BY p.name");
-	if (!s) {
-		store_unlock(st);
-		return -EIO;
-	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		row.name = (const char *)sqlite3_column_text(s, 0);
-		row.created = sqlite3_column_int64(s, 1);
-		row.secrets = sqlite3_column_int64(s, 2);
-		if ((rc = fn(ctx, &row)))
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
-out:
-	sqlite3_reset(s);
-	store_unlock(st);
-	return rc;
+	return store_walk(st, "SELECT p.name, p.created,"
+			  " (SELECT count(*) FROM secrets s WHERE s.provider_id = p.id)"
+			  " FROM providers p WHERE p.ws_id = ?1 AND ?2 = ?2 ORDER BY p.name",
+			  st->ws_id, 0, provider_row, &w);
 }
 
 /* ---- projects ---------------------------------------------------------- */
@@ -326,35 +311,27 @@ int store_project_rm(struct store *st, const char *name)
 	return store_tx_end(st, rc);
 }
 
+static int project_row(void *arg, sqlite3_stmt *s)
+{
+	struct walk *w = arg;
+	struct store_project_row row = {
+		.name = (const char *)sqlite3_column_text(s, 0),
+		.created = sqlite3_column_int64(s, 1),
+		.agents = sqlite3_column_int64(s, 2),
+		.attachments = sqlite3_column_int64(s, 3),
+	};
+	return ((store_project_fn)w->fn)(w->ctx, &row);
+}
+
 int store_project_list(struct store *st, store_project_fn fn, void *ctx)
 {
-	struct store_project_row row;
-	sqlite3_stmt *s;
-	int rc;
+	struct walk w = { (void *)fn, ctx };
 
-	store_lock(st);
-	s = store_stmt(st, "SELECT p.name, p.created,"
-			   " (SELECT count(*) FROM assignments a WHERE a.project_id = p.id),"
-			   " (SELECT count(*) FROM attachments t WHERE t.project_id = p.id)"
-			   " FROM projects p WHERE p.ws_id = ?1 ORDER BY p.name");
-	if (!s) {
-		store_unlock(st);
-		return -EIO;
-	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		row.name = (const char *)sqlite3_column_text(s, 0);
-		row.created = sqlite3_column_int64(s, 1);
-		row.agents = sqlite3_column_int64(s, 2);
-		row.attachments = sqlite3_column_int64(s, 3);
-		if ((rc = fn(ctx, &row)))
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
-out:
-	sqlite3_reset(s);
-	store_unlock(st);
-	return rc;
+	return store_walk(st, "SELECT p.name, p.created,"
+			  " (SELECT count(*) FROM assignments a WHERE a.project_id = p.id),"
+			  " (SELECT count(*) FROM attachments t WHERE t.project_id = p.id)"
+			  " FROM projects p WHERE p.ws_id = ?1 AND ?2 = ?2 ORDER BY p.name",
+			  st->ws_id, 0, project_row, &w);
 }
 
 static int attach_change(struct store *st, const char *project, const char *provider,
@@ -429,41 +406,34 @@ int store_project_detach(struct store *st, const char *project, const char *prov
 	return attach_change(st, project, provider, name, false);
 }
 
+static int attachment_row(void *arg, sqlite3_stmt *s)
+{
+	struct walk *w = arg;
+	struct store_attachment_row row = {
+		.project = (const char *)sqlite3_column_text(s, 0),
+		.provider = (const char *)sqlite3_column_text(s, 1),
+		.name = (const char *)sqlite3_column_text(s, 2),
+	};
+	return ((store_attachment_fn)w->fn)(w->ctx, &row);
+}
+
 int store_attachment_list(struct store *st, const char *project,
 			  store_attachment_fn fn, void *ctx)
 {
-	struct store_attachment_row row;
-	sqlite3_stmt *s;
+	struct walk w = { (void *)fn, ctx };
 	int64_t pid = 0;
 	int rc;
 
 	store_lock(st);
-	if (project && (rc = store_project_id(st, project, &pid))) {
-		store_unlock(st);
-		return rc;
-	}
-	s = store_stmt(st, "SELECT j.name, p.name, coalesce(s.name, '') FROM attachments t"
-			   " JOIN projects j ON j.id = t.project_id"
-			   " JOIN providers p ON p.id = t.provider_id"
-			   " LEFT JOIN secrets s ON s.id = t.secret_id"
-			   " WHERE j.ws_id = ?1 AND (?2 = 0 OR j.id = ?2)"
-			   " ORDER BY j.name, p.name, coalesce(s.name, '')");
-	if (!s) {
-		store_unlock(st);
-		return -EIO;
-	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_int64(s, 2, pid);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		row.project = (const char *)sqlite3_column_text(s, 0);
-		row.provider = (const char *)sqlite3_column_text(s, 1);
-		row.name = (const char *)sqlite3_column_text(s, 2);
-		if ((rc = fn(ctx, &row)))
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
-out:
-	sqlite3_reset(s);
+	rc = project ? store_project_id(st, project, &pid) : 0;
+	if (!rc)
+		rc = store_walk(st, "SELECT j.name, p.name, coalesce(s.name, '') FROM attachments t"
+				" JOIN projects j ON j.id = t.project_id"
+				" JOIN providers p ON p.id = t.provider_id"
+				" LEFT JOIN secrets s ON s.id = t.secret_id"
+				" WHERE j.ws_id = ?1 AND (?2 = 0 OR j.id = ?2)"
+				" ORDER BY j.name, p.name, coalesce(s.name, '')",
+				st->ws_id, pid, attachment_row, &w);
 	store_unlock(st);
 	return rc;
 }
@@ -571,55 +541,59 @@ static void agent_from_row(sqlite3_stmt *s, struct store_agent_row *a)
 	a->created = sqlite3_column_int64(s, 7);
 }
 
-static int agent_walk(struct store *st, const char *sql, const char *name,
-		      store_agent_fn fn, void *ctx)
+static int agent_row(void *arg, sqlite3_stmt *s)
+{
+	struct walk *w = arg;
+	struct store_agent_row row;
+
+	agent_from_row(s, &row);
+	return ((store_agent_fn)w->fn)(w->ctx, &row);
+}
+
+int store_agent_list(struct store *st, store_agent_fn fn, void *ctx)
+{
+	struct walk w = { (void *)fn, ctx };
+
+	return store_walk(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 AND ?2 = ?2"
+			  " ORDER BY name", st->ws_id, 0, agent_row, &w);
+}
+
+int store_agent_list_enabled(struct store *st, store_agent_fn fn, void *ctx)
+{
+	struct walk w = { (void *)fn, ctx };
+
+	return store_walk(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 AND enabled = 1"
+			  " AND ?2 = ?2 ORDER BY name", st->ws_id, 0, agent_row, &w);
+}
+
+/* One lookup by name: the mount asks this on every request below an agent. */
+int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx)
 {
 	struct store_agent_row row;
 	sqlite3_stmt *s;
-	int rc, n = 0;
+	int rc;
 
+	if (store_name_ok(name, POLICY_NAME_AGENT))
+		return -EINVAL;
 	store_lock(st);
-	s = store_stmt(st, sql);
+	s = store_stmt(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 AND name = ?2");
 	if (!s) {
 		store_unlock(st);
 		return -EIO;
 	}
 	sqlite3_bind_int64(s, 1, st->ws_id);
-	if (name)
-		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
 		agent_from_row(s, &row);
-		n++;
-		if ((rc = fn(ctx, &row)))
-			goto out;
+		rc = fn(ctx, &row);
+	} else {
+		rc = rc == SQLITE_DONE ? store_fail(-ENOENT, "no agent '%s'", name)
+				       : store_fail_db(st, rc, "cannot read the store");
 	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
-	if (!rc && name && n == 0)
-		rc = store_fail(-ENOENT, "no agent '%s'", name);
-out:
 	sqlite3_reset(s);
 	store_unlock(st);
 	return rc;
-}
-
-int store_agent_list(struct store *st, store_agent_fn fn, void *ctx)
-{
-	return agent_walk(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 ORDER BY name",
-			  NULL, fn, ctx);
-}
-
-int store_agent_list_enabled(struct store *st, store_agent_fn fn, void *ctx)
-{
-	return agent_walk(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 AND enabled = 1"
-			  " ORDER BY name", NULL, fn, ctx);
-}
-
-int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx)
-{
-	if (store_name_ok(name, POLICY_NAME_AGENT))
-		return -EINVAL;
-	return agent_walk(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 AND name = ?2",
-			  name, fn, ctx);
 }
 
 /* ---- assignments ------------------------------------------------------- */
@@ -675,36 +649,34 @@ int store_unassign(struct store *st, const char *agent, const char *project)
 	return assign_change(st, agent, project, false);
 }
 
+struct assignment_walk {
+	int (*fn)(void *ctx, const char *agent, const char *project);
+	void *ctx;
+};
+
+static int assignment_row(void *arg, sqlite3_stmt *s)
+{
+	struct assignment_walk *w = arg;
+
+	return w->fn(w->ctx, (const char *)sqlite3_column_text(s, 0),
+		     (const char *)sqlite3_column_text(s, 1));
+}
+
 int store_assignment_list(struct store *st, const char *agent,
 			  int (*fn)(void *ctx, const char *agent, const char *project),
 			  void *ctx)
 {
-	sqlite3_stmt *s;
+	struct assignment_walk w = { fn, ctx };
 	int64_t aid = 0;
 	int rc;
 
 	store_lock(st);
-	if (agent && (rc = store_agent_id(st, agent, &aid))) {
-		store_unlock(st);
-		return rc;
-	}
-	s = store_stmt(st, "SELECT a.name, p.name FROM assignments x"
-			   " JOIN agents a ON a.id = x.agent_id JOIN projects p ON p.id = x.project_id"
-			   " WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name");
-	if (!s) {
-		store_unlock(st);
-		return -EIO;
-	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_int64(s, 2, aid);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((rc = fn(ctx, (const char *)sqlite3_column_text(s, 0),
-			     (const char *)sqlite3_column_text(s, 1))))
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
-out:
-	sqlite3_reset(s);
+	rc = agent ? store_agent_id(st, agent, &aid) : 0;
+	if (!rc)
+		rc = store_walk(st, "SELECT a.name, p.name FROM assignments x"
+				" JOIN agents a ON a.id = x.agent_id JOIN projects p ON p.id = x.project_id"
+				" WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name",
+				st->ws_id, aid, assignment_row, &w);
 	store_unlock(st);
 	return rc;
 }
@@ -784,43 +756,36 @@ int store_revoke(struct store *st, const char *agent, const char *provider, cons
 	return store_tx_end(st, rc);
 }
 
+static int grant_row(void *arg, sqlite3_stmt *s)
+{
+	struct walk *w = arg;
+	struct store_grant_row row = {
+		.agent = (const char *)sqlite3_column_text(s, 0),
+		.provider = (const char *)sqlite3_column_text(s, 1),
+		.name = (const char *)sqlite3_column_text(s, 2),
+		.created = sqlite3_column_int64(s, 3),
+		.expires = sqlite3_column_int64(s, 4),
+		.max_uses = sqlite3_column_int64(s, 5),
+		.uses = sqlite3_column_int64(s, 6),
+		.revoked = sqlite3_column_int64(s, 7),
+	};
+	return ((store_grant_fn)w->fn)(w->ctx, &row);
+}
+
 int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, void *ctx)
 {
-	struct store_grant_row row;
-	sqlite3_stmt *s;
+	struct walk w = { (void *)fn, ctx };
 	int64_t aid = 0;
 	int rc;
 
 	store_lock(st);
-	if (agent && (rc = store_agent_id(st, agent, &aid))) {
-		store_unlock(st);
-		return rc;
-	}
-	s = store_stmt(st, "SELECT a.name, p.name, s.name, g.created, g.expires, g.max_uses, g.uses, g.revoked"
-			   " FROM grants g JOIN agents a ON a.id = g.agent_id"
-			   " JOIN secrets s ON s.id = g.secret_id JOIN providers p ON p.id = s.provider_id"
-			   " WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name, s.name");
-	if (!s) {
-		store_unlock(st);
-		return -EIO;
-	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_int64(s, 2, aid);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		row.agent = (const char *)sqlite3_column_text(s, 0);
-		row.provider = (const char *)sqlite3_column_text(s, 1);
-		row.name = (const char *)sqlite3_column_text(s, 2);
-		row.created = sqlite3_column_int64(s, 3);
-		row.expires = sqlite3_column_int64(s, 4);
-		row.max_uses = sqlite3_column_int64(s, 5);
-		row.uses = sqlite3_column_int64(s, 6);
-		row.revoked = sqlite3_column_int64(s, 7);
-		if ((rc = fn(ctx, &row)))
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
-out:
-	sqlite3_reset(s);
+	rc = agent ? store_agent_id(st, agent, &aid) : 0;
+	if (!rc)
+		rc = store_walk(st, "SELECT a.name, p.name, s.name, g.created, g.expires, g.max_uses,"
+				" g.uses, g.revoked FROM grants g JOIN agents a ON a.id = g.agent_id"
+				" JOIN secrets s ON s.id = g.secret_id JOIN providers p ON p.id = s.provider_id"
+				" WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name, s.name",
+				st->ws_id, aid, grant_row, &w);
 	store_unlock(st);
 	return rc;
 }

@@ -106,46 +106,39 @@ int store_secret_set(struct store *st, const char *provider, const char *name,
 	return store_tx_end(st, rc);
 }
 
+static int secret_row(void *arg, sqlite3_stmt *s)
+{
+	struct walk *w = arg;
+	struct store_secret_row row = {
+		.provider = (const char *)sqlite3_column_text(s, 0),
+		.name = (const char *)sqlite3_column_text(s, 1),
+		.version = sqlite3_column_int64(s, 2),
+		.versions = sqlite3_column_int64(s, 3),
+		.length = (size_t)sqlite3_column_int64(s, 4),
+		.created = sqlite3_column_int64(s, 5),
+		.expires = sqlite3_column_int64(s, 6),
+	};
+	return ((store_secret_fn)w->fn)(w->ctx, &row);
+}
+
 int store_secret_list(struct store *st, const char *provider, store_secret_fn fn, void *ctx)
 {
-	struct store_secret_row row;
-	sqlite3_stmt *s;
+	struct walk w = { (void *)fn, ctx };
 	int64_t prov = 0;
 	int rc;
 
 	if (provider && store_name_ok(provider, POLICY_NAME_PROVIDER))
 		return -EINVAL;
 	store_lock(st);
-	if (provider && (rc = store_provider_id(st, provider, &prov))) {
-		store_unlock(st);
-		return rc;
-	}
-	s = store_stmt(st, "SELECT p.name, s.name, v.version, (SELECT count(*) FROM versions c"
-			   " WHERE c.secret_id = s.id), v.length, v.created, v.expires"
-			   " FROM secrets s JOIN providers p ON p.id = s.provider_id"
-			   " JOIN versions v ON v.secret_id = s.id AND v.version ="
-			   "  (SELECT max(version) FROM versions m WHERE m.secret_id = s.id)"
-			   " WHERE p.ws_id = ?1 AND (?2 = 0 OR p.id = ?2) ORDER BY p.name, s.name");
-	if (!s) {
-		store_unlock(st);
-		return -EIO;
-	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_int64(s, 2, prov);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		row.provider = (const char *)sqlite3_column_text(s, 0);
-		row.name = (const char *)sqlite3_column_text(s, 1);
-		row.version = sqlite3_column_int64(s, 2);
-		row.versions = sqlite3_column_int64(s, 3);
-		row.length = (size_t)sqlite3_column_int64(s, 4);
-		row.created = sqlite3_column_int64(s, 5);
-		row.expires = sqlite3_column_int64(s, 6);
-		if ((rc = fn(ctx, &row)))
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
-out:
-	sqlite3_reset(s);
+	rc = provider ? store_provider_id(st, provider, &prov) : 0;
+	if (!rc)
+		rc = store_walk(st, "SELECT p.name, s.name, v.version, (SELECT count(*) FROM versions c"
+				" WHERE c.secret_id = s.id), v.length, v.created, v.expires"
+				" FROM secrets s JOIN providers p ON p.id = s.provider_id"
+				" JOIN versions v ON v.secret_id = s.id AND v.version ="
+				"  (SELECT max(version) FROM versions m WHERE m.secret_id = s.id)"
+				" WHERE p.ws_id = ?1 AND (?2 = 0 OR p.id = ?2) ORDER BY p.name, s.name",
+				st->ws_id, prov, secret_row, &w);
 	store_unlock(st);
 	return rc;
 }

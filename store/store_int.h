@@ -97,6 +97,16 @@ void store_rollback(struct store *st);
 int store_exec(struct store *st, const char *sql);
 int store_tx_start(struct store *st);          /* lock + BEGIN IMMEDIATE */
 int store_tx_end(struct store *st, int rc);    /* COMMIT if rc == 0 else ROLLBACK; unlock */
+/*
+ * The shape of every listing: run the cached statement `sql` with ?1 = a
+ * and ?2 = b under the lock and hand each row to fn, which converts it
+ * and calls the caller's callback. A non-zero return stops the walk.
+ */
+typedef int (*store_row_fn)(void *ctx, sqlite3_stmt *row);
+int store_walk(struct store *st, const char *sql, int64_t a, int64_t b,
+	       store_row_fn fn, void *ctx);
+/* A caller's callback (one of the store_*_fn types) and its context. */
+struct walk { void *fn; void *ctx; };
 /* Run a prepared statement that returns no rows; 0 or -errno. */
 int store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
 int store_check_file(const char *what, const char *path, bool must_exist);
