@@ -200,8 +200,8 @@ static int check_pid_namespace(void)
 
 /*
  * One helper thread, off every request's path: it writes coalesced
- * denials within about a second, checkpoints the WAL, and drops cached
- * pages of closed secret files (queued by fs_invalidate_later).
+ * denials within about a second and drops cached pages of closed secret
+ * files (queued by fs_invalidate_later).
  */
 #define INVAL_QUEUE 256
 
@@ -260,8 +260,6 @@ static void *flusher_run(void *arg)
 		if (now.tv_sec >= next.tv_sec) {
 			if (store_deny_flush(fl->st) < 0)
 				fs_log_error("audit write failed: %s", store_error());
-			if (store_checkpoint(fl->st) < 0)
-				fs_log_error("%s", store_error());
 			next = now;
 			next.tv_sec += 1;
 		}

@@ -32,6 +32,7 @@ static const char *const store_migrations[] = {
 	"  id INTEGER PRIMARY KEY,"
 	"  kind TEXT NOT NULL CHECK (kind IN ('audit', 'data')),"
 	"  wrapped BLOB NOT NULL,"
+	"  wrapped_next BLOB,"       /* under the next root key while `key rekey` runs */
 	"  created INTEGER NOT NULL);"
 	"CREATE TABLE workspaces ("
 	"  id INTEGER PRIMARY KEY,"
@@ -309,42 +310,6 @@ int store_batch_end(struct store *st, int rc)
 	return rc;
 }
 
-/*
- * A long-running process (the mount) checkpoints from its own thread and
- * its own connection, so no resolve ever pays for copying the WAL back
- * into the database. The first call turns off the handle's automatic
- * checkpoints; callers then invoke it periodically.
- */
-int store_checkpoint(struct store *st)
-{
-	int rc;
-
-	pthread_mutex_lock(&st->ckpt_mu);
-	if (!st->ckpt_db) {
-		rc = sqlite3_open_v2(st->cfg.store_path, &st->ckpt_db,
-				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_busy_timeout(st->ckpt_db, 1000);
-		if (rc != SQLITE_OK) {
-			rc = store_fail(-EIO, "cannot open the store to checkpoint: %s",
-					sqlite3_errstr(rc));
-			sqlite3_close(st->ckpt_db);
-			st->ckpt_db = NULL;
-			pthread_mutex_unlock(&st->ckpt_mu);
-			return rc;
-		}
-		store_lock(st);
-		sqlite3_wal_autocheckpoint(st->db, 0);
-		store_unlock(st);
-	}
-	/* PASSIVE: never waits for readers or writers, copies what it can */
-	rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	pthread_mutex_unlock(&st->ckpt_mu);
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		return store_fail(-EIO, "checkpoint failed: %s", sqlite3_errstr(rc));
-	return 0;
-}
-
 void store_stats_get(struct store *st, struct store_stats *out)
 {
 	out->resolves = atomic_load(&st->resolves);
@@ -472,7 +437,15 @@ static int store_pragmas(struct store *st)
 	if (rc != SQLITE_OK)
 		return store_fail_db(st, rc, "store");
 	/* power durability syncs commits itself (group commit, store_sync_to) */
-	snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
+	/*
+	 * SQLite's own checkpoints (every 1000 WAL pages, by the committing
+	 * connection) keep the WAL bounded even under a steady stream of
+	 * resolves; a checkpointer on another thread or connection could be
+	 * starved by that stream and let the WAL grow without end. After a
+	 * checkpoint the file is cut back to 4 MiB.
+	 */
+	snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+		 " PRAGMA journal_size_limit = 4194304;");
 	return store_exec(st, sql);
 }
 
@@ -539,7 +512,6 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 		pthread_mutexattr_destroy(&a);
 	}
 	pthread_mutex_init(&st->sync_mu, NULL);
-	pthread_mutex_init(&st->ckpt_mu, NULL);
 	pthread_cond_init(&st->sync_cv, NULL);
 	st->wal_fd = -1;
 	st->cfg = *cfg;
@@ -640,7 +612,6 @@ void store_close(struct store *st)
 	}
 	for (i = 0; i < STORE_STMT_CACHE && st->stmts[i].sql; i++)
 		sqlite3_finalize(st->stmts[i].stmt);
-	sqlite3_close(st->ckpt_db);
 	sqlite3_close(st->db);
 	for (i = 0; i < st->ndkeys; i++)
 		sodium_free(st->dkeys[i].key);
@@ -651,7 +622,6 @@ void store_close(struct store *st)
 		close(st->wal_fd);
 	pthread_cond_destroy(&st->sync_cv);
 	pthread_mutex_destroy(&st->sync_mu);
-	pthread_mutex_destroy(&st->ckpt_mu);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
 }

@@ -14,9 +14,18 @@
  * another row fails authentication instead of decrypting as the wrong
  * secret. Replacing the root key re-wraps the small `keys` table only;
  * derived audit keys therefore survive `key rekey`.
+ *
+ * `key rekey` runs in three steps so that at every instant the key file
+ * on disk opens the store, for every process and across a crash:
+ *   1. one transaction stores each key wrapped under the new root key in
+ *      `wrapped_next`, beside the old wrapping;
+ *   2. the new key file is renamed over the configured one;
+ *   3. one transaction moves `wrapped_next` into `wrapped`.
+ * Unwrapping tries both columns, so between the steps either key works.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,6 +115,54 @@ int store_key_unwrap(const uint8_t *root, int64_t id, const char *kind,
 	return 0;
 }
 
+/* Unwrap the key whose wrappings are columns col and col + 1 of row s. */
+static int unwrap_row(const uint8_t *root, int64_t id, const char *kind,
+		      sqlite3_stmt *s, int col, uint8_t *key)
+{
+	if (store_key_unwrap(root, id, kind, sqlite3_column_blob(s, col),
+			     (size_t)sqlite3_column_bytes(s, col), key) == 0)
+		return 0;
+	if (sqlite3_column_type(s, col + 1) != SQLITE_NULL &&
+	    store_key_unwrap(root, id, kind, sqlite3_column_blob(s, col + 1),
+			     (size_t)sqlite3_column_bytes(s, col + 1), key) == 0)
+		return 0;
+	return -EKEYREJECTED;
+}
+
+/*
+ * Before wrapping a new key, take the root key from the key file as it is
+ * now and check it opens the audit key: a `key rekey` by another process
+ * may have replaced the root key since this handle read it, and a key
+ * wrapped under a retired root key would be lost.
+ */
+static int root_key_refresh(struct store *st)
+{
+	uint8_t *k = sodium_malloc(STORE_KEY_BYTES);
+	sqlite3_stmt *s;
+	int rc;
+
+	if (!k)
+		return store_fail(-ENOMEM, "out of memory");
+	if ((rc = store_key_file_read(st->cfg.key_file, st->root_key)))
+		goto out;
+	s = store_stmt(st, "SELECT id, wrapped, wrapped_next FROM keys WHERE kind = 'audit'"
+			   " ORDER BY id LIMIT 1");
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		rc = unwrap_row(st->root_key, sqlite3_column_int64(s, 0), "audit", s, 1, k) ?
+		     store_fail(-EKEYREJECTED, "this key does not open this store") : 0;
+	else
+		rc = store_fail_db(st, rc, "cannot read the store");
+	sqlite3_reset(s);
+out:
+	sodium_free(k);
+	return rc;
+}
+
 /* Insert a freshly generated key of `kind`, wrapped under the root key. */
 static int key_insert(struct store *st, const char *kind, uint8_t *key, int64_t *id_out)
 {
@@ -114,6 +171,9 @@ static int key_insert(struct store *st, const char *kind, uint8_t *key, int64_t 
 	sqlite3_stmt *s;
 	int64_t id;
 	int rc;
+
+	if (!st->creating && (rc = root_key_refresh(st)))
+		return rc;
 
 	s = store_stmt(st, "INSERT INTO keys(kind, wrapped, created) VALUES (?1, zeroblob(?2), ?3)");
 	if (!s)
@@ -158,7 +218,8 @@ int store_keys_load(struct store *st)
 	ak = sodium_malloc(STORE_KEY_BYTES);
 	if (!ak)
 		return store_fail(-ENOMEM, "out of memory");
-	s = store_stmt(st, "SELECT id, wrapped FROM keys WHERE kind = 'audit' ORDER BY id LIMIT 1");
+	s = store_stmt(st, "SELECT id, wrapped, wrapped_next FROM keys WHERE kind = 'audit'"
+			   " ORDER BY id LIMIT 1");
 	if (!s) {
 		rc = -EIO;
 		goto out;
@@ -166,8 +227,7 @@ int store_keys_load(struct store *st)
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		id = sqlite3_column_int64(s, 0);
-		rc = store_key_unwrap(st->root_key, id, "audit", sqlite3_column_blob(s, 1),
-				      (size_t)sqlite3_column_bytes(s, 1), ak);
+		rc = unwrap_row(st->root_key, id, "audit", s, 1, ak);
 		sqlite3_reset(s);
 		if (rc) {
 			rc = store_fail(-EKEYREJECTED, "this key does not open this store");
@@ -228,7 +288,7 @@ int store_data_key_get(struct store *st, int64_t id, const uint8_t **key)
 	if (!k)
 		return store_fail(-ENOMEM, "out of memory");
 	for (tries = 0; tries < 2; tries++) {
-		s = store_stmt(st, "SELECT wrapped FROM keys WHERE id = ?1 AND kind = 'data'");
+		s = store_stmt(st, "SELECT wrapped, wrapped_next FROM keys WHERE id = ?1 AND kind = 'data'");
 		if (!s) {
 			sodium_free(k);
 			return -EIO;
@@ -241,8 +301,7 @@ int store_data_key_get(struct store *st, int64_t id, const uint8_t **key)
 			return rc == SQLITE_DONE ? store_fail(-EBADMSG, "data key %lld is missing", (long long)id)
 						 : store_fail_db(st, rc, "cannot read the store");
 		}
-		rc = store_key_unwrap(st->root_key, id, "data", sqlite3_column_blob(s, 0),
-				      (size_t)sqlite3_column_bytes(s, 0), k);
+		rc = unwrap_row(st->root_key, id, "data", s, 0, k);
 		sqlite3_reset(s);
 		if (rc == 0)
 			break;
@@ -417,4 +476,141 @@ void store_fingerprint(struct store *st, const uint8_t *value, size_t len,
 		       uint8_t out[STORE_FINGERPRINT_BYTES])
 {
 	crypto_generichash(out, STORE_FINGERPRINT_BYTES, value, len, st->fp_key, STORE_KEY_BYTES);
+}
+
+/* ---- replacing the root key ------------------------------------------------ */
+
+static int same_filesystem(const char *a, const char *b)
+{
+	char da[PATH_MAX], db[PATH_MAX];
+	struct stat sa, sb;
+
+	snprintf(da, sizeof da, "%s", a);
+	snprintf(db, sizeof db, "%s", b);
+	if (stat(dirname(da), &sa) < 0 || stat(dirname(db), &sb) < 0)
+		return 0;
+	return sa.st_dev == sb.st_dev;
+}
+
+/*
+ * Step 1 (next = true): wrapped_next = wrap(new, key) for every key.
+ * Step 3 (next = false): wrapped = wrap(new, key), wrapped_next = NULL;
+ * keys added meanwhile by other processes are opened with whichever root
+ * key wraps them. Each step is one transaction.
+ */
+static int rewrap_keys(struct store *st, const uint8_t *oldkey, const uint8_t *newkey, bool next)
+{
+	uint8_t *k = sodium_malloc(STORE_KEY_BYTES), wrapped[WRAPPED_BYTES];
+	sqlite3_stmt *s = NULL, *u;
+	size_t wlen;
+	int rc;
+
+	if (!k)
+		return store_fail(-ENOMEM, "out of memory");
+	if ((rc = store_tx_start(st)))
+		goto out;
+	rc = sqlite3_prepare_v2(st->db, "SELECT id, kind, wrapped, wrapped_next FROM keys", -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_fail_db(st, rc, "cannot read the store");
+		goto end;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+		const char *kind = (const char *)sqlite3_column_text(s, 1);
+
+		if (unwrap_row(oldkey, id, kind, s, 2, k) && unwrap_row(newkey, id, kind, s, 2, k)) {
+			rc = store_fail(-EKEYREJECTED, "this key does not open this store");
+			goto end;
+		}
+		store_key_wrap(newkey, id, kind, k, wrapped, &wlen);
+		u = store_stmt(st, next ? "UPDATE keys SET wrapped_next = ?2 WHERE id = ?1"
+					: "UPDATE keys SET wrapped = ?2, wrapped_next = NULL WHERE id = ?1");
+		if (!u) {
+			rc = -EIO;
+			goto end;
+		}
+		sqlite3_bind_int64(u, 1, id);
+		sqlite3_bind_blob(u, 2, wrapped, (int)wlen, SQLITE_STATIC);
+		if ((rc = store_step_done(st, u, "cannot write the store")))
+			goto end;
+	}
+	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	if (!rc && next) {
+		struct store_event ev;
+		store_event_init(st, &ev, "key-rekey");
+		rc = store_audit_append(st, &ev);
+	}
+end:
+	sqlite3_finalize(s);
+	rc = store_tx_end(st, rc);
+out:
+	sodium_free(k);
+	return rc;
+}
+
+int store_key_rekey(struct store *st, const char *new_key_file)
+{
+	uint8_t *newkey = NULL, *oldkey = NULL;
+	bool created = false;
+	char dir[PATH_MAX];
+	int rc, fd;
+
+	if (!new_key_file || !*new_key_file)
+		return store_fail(-EINVAL, "missing new key file");
+	if (!strcmp(new_key_file, st->cfg.key_file))
+		return store_fail(-EINVAL, "the new key file must differ from '%s'", st->cfg.key_file);
+	if (!same_filesystem(new_key_file, st->cfg.key_file))
+		return store_fail(-EXDEV, "new key file '%s' must be on the same filesystem as '%s'",
+				  new_key_file, st->cfg.key_file);
+	newkey = sodium_malloc(STORE_KEY_BYTES);
+	oldkey = sodium_malloc(STORE_KEY_BYTES);
+	if (!newkey || !oldkey) {
+		rc = store_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = store_check_file("key file", new_key_file, false);
+	if (rc == -ENOENT) {
+		if ((rc = store_key_file_create(new_key_file, newkey)))
+			goto out;
+		created = true;
+	} else if (rc == 0) {
+		if ((rc = store_key_file_read(new_key_file, newkey)))
+			goto out;
+	} else {
+		goto out;
+	}
+	store_lock(st);
+	memcpy(oldkey, st->root_key, STORE_KEY_BYTES);
+	store_unlock(st);
+
+	if ((rc = rewrap_keys(st, oldkey, newkey, true))) {
+		if (created)
+			unlink(new_key_file);
+		goto out;
+	}
+	if (rename(new_key_file, st->cfg.key_file) < 0) {
+		rc = store_fail(-errno, "cannot replace '%s' with '%s': %s; both keys open the store until a rekey completes",
+				st->cfg.key_file, new_key_file, strerror(errno));
+		goto out;
+	}
+	snprintf(dir, sizeof dir, "%s", st->cfg.key_file);
+	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	store_lock(st);
+	memcpy(st->root_key, newkey, STORE_KEY_BYTES);
+	store_unlock(st);
+	rc = rewrap_keys(st, oldkey, newkey, false);
+	if (rc) {
+		char why[256];
+		snprintf(why, sizeof why, "%s", store_error());
+		rc = store_fail(rc, "the new key is in place, but retiring the old one failed (%s); run the rekey again",
+				why);
+	}
+out:
+	sodium_free(newkey);
+	sodium_free(oldkey);
+	return rc;
 }

@@ -381,14 +381,6 @@ int store_audit_record(struct store *st, const char *type, const char *agent,
 int store_batch_begin(struct store *st) STORE_WUR;
 int store_batch_end(struct store *st, int rc) STORE_WUR;
 
-/*
- * Copy committed WAL frames back into the database from a second
- * connection. A daemon calls this about once a second from a helper
- * thread; the first call turns off automatic checkpoints on the handle
- * so that no request pays for one.
- */
-int store_checkpoint(struct store *st) STORE_WUR;
-
 struct store_stats {
 	uint64_t resolves;         /* values handed out by store_resolve */
 	uint64_t commits;          /* write transactions committed */

@@ -75,8 +75,6 @@ struct store {
 	int wal_fd;                   /* -1 until first needed */
 	_Atomic uint64_t syncs;       /* fdatasync calls made (for benchmarks) */
 	_Atomic uint64_t resolves;
-	sqlite3 *ckpt_db;             /* store_checkpoint's own connection, under ckpt_mu */
-	pthread_mutex_t ckpt_mu;
 	int batch;                    /* > 0 inside store_batch_begin/end: changes are savepoints */
 };
 
