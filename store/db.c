@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
@@ -575,6 +576,13 @@ int store_open(const struct store_config *cfg, const char *actor, struct store *
 		return rc;
 	if ((rc = store_check_file("store", cfg->store_path, true)))
 		return rc;
+	{
+		/* the WAL beside the store must be writable, even to read */
+		struct statvfs sv;
+		if (statvfs(cfg->store_path, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+			return store_fail(-EROFS, "store '%s' is on a read-only filesystem",
+					  cfg->store_path);
+	}
 	st = store_alloc(cfg, actor);
 	if (!st)
 		return store_fail(-ENOMEM, "out of memory");

@@ -252,9 +252,11 @@ else
 		stop_fs "$FS_PID"
 	else
 		wait "$ro_pid" 2>/dev/null; forget "$ro_pid"
-		check "read-only: a daemon started on it exits with a message and mounts nothing" \
-			eval '[ -s "$W/ro.out" ] && ! mounted "$MNT"'
-		sed 's/^/#   fs: /' "$W/ro.out" | head -3
+		check "read-only: a daemon started on it mounts nothing" eval '! mounted "$MNT"'
+		expect_eq "read-only: and says the store is on a read-only filesystem" "$(cat "$W/ro.out")" \
+			"scopeholdfs: store '$D/st/store.db' is on a read-only filesystem"
+		expect_run "read-only: shadm says so too and exits 1" 1 \
+			"shadm: store '$D/st/store.db' is on a read-only filesystem" "$SHADM" -c "$CONF" secret list
 	fi
 	expect_run "read-only: remount,rw" 0 "" mount -o remount,rw "$D/st"
 	start_fs "$CONF" "$LOG"
