@@ -25,7 +25,8 @@ DEB_sqlite3   := libsqlite3-dev
 DEB_inih      := libinih-dev
 DEB_jansson   := libjansson-dev
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 libsodium-dev \
-            libsqlite3-dev libinih-dev libjansson-dev sqlite3 python3 util-linux
+            libsqlite3-dev libinih-dev libjansson-dev sqlite3 python3 util-linux \
+            clang libclang-rt-14-dev valgrind
 
 ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
 MISSING := $(strip $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
