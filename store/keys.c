@@ -493,14 +493,17 @@ static int same_filesystem(const char *a, const char *b)
 }
 
 /*
- * Step 1 (next = true): wrapped_next = wrap(new, key) for every key.
+ * Step 1 (next = true): wrapped = wrap(old, key) and wrapped_next =
+ * wrap(new, key) for every key - rewriting `wrapped` too, because after
+ * an interrupted earlier rekey the key file's key may open only
+ * `wrapped_next`, which this step replaces.
  * Step 3 (next = false): wrapped = wrap(new, key), wrapped_next = NULL;
  * keys added meanwhile by other processes are opened with whichever root
  * key wraps them. Each step is one transaction.
  */
 static int rewrap_keys(struct store *st, const uint8_t *oldkey, const uint8_t *newkey, bool next)
 {
-	uint8_t *k = sodium_malloc(STORE_KEY_BYTES), wrapped[WRAPPED_BYTES];
+	uint8_t *k = sodium_malloc(STORE_KEY_BYTES), wrapped[WRAPPED_BYTES], keep[WRAPPED_BYTES];
 	sqlite3_stmt *s = NULL, *u;
 	size_t wlen;
 	int rc;
@@ -523,7 +526,7 @@ static int rewrap_keys(struct store *st, const uint8_t *oldkey, const uint8_t *n
 			goto end;
 		}
 		store_key_wrap(newkey, id, kind, k, wrapped, &wlen);
-		u = store_stmt(st, next ? "UPDATE keys SET wrapped_next = ?2 WHERE id = ?1"
+		u = store_stmt(st, next ? "UPDATE keys SET wrapped_next = ?2, wrapped = ?3 WHERE id = ?1"
 					: "UPDATE keys SET wrapped = ?2, wrapped_next = NULL WHERE id = ?1");
 		if (!u) {
 			rc = -EIO;
@@ -531,6 +534,11 @@ static int rewrap_keys(struct store *st, const uint8_t *oldkey, const uint8_t *n
 		}
 		sqlite3_bind_int64(u, 1, id);
 		sqlite3_bind_blob(u, 2, wrapped, (int)wlen, SQLITE_STATIC);
+		if (next) {
+			size_t klen;
+			store_key_wrap(oldkey, id, kind, k, keep, &klen);
+			sqlite3_bind_blob(u, 3, keep, (int)klen, SQLITE_STATIC);
+		}
 		if ((rc = store_step_done(st, u, "cannot write the store")))
 			goto end;
 	}
@@ -579,9 +587,9 @@ int store_key_rekey(struct store *st, const char *new_key_file)
 	} else {
 		goto out;
 	}
-	store_lock(st);
-	memcpy(oldkey, st->root_key, STORE_KEY_BYTES);
-	store_unlock(st);
+	/* the key on disk now, which is what every other process opens with */
+	if ((rc = store_key_file_read(st->cfg.key_file, oldkey)))
+		goto out;
 
 	if ((rc = rewrap_keys(st, oldkey, newkey, true))) {
 		if (created)
