@@ -2,11 +2,11 @@
 # demo.sh - `make demo`: ScopeHold in one minute. Builds a throw-away store,
 # mounts scopeholdfs, and shows an agent reading the secret it was granted,
 # being refused the one it was not, and the audit trail both left behind.
-# Everything lives in a temporary directory that is removed at the end.
-B=${B:-build}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SHADM="$ROOT/$B/shadm"
-SCOPEHOLDFS="$ROOT/$B/scopeholdfs"
+# Everything lives in a temporary directory that is removed at the end; the
+# mount harness (wait with a deadline, stop, never leak a daemon or a mount)
+# is the test suites' own, tests/mount.sh.
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/mount.sh"
 DEMO_UID=23450
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -19,32 +19,15 @@ for bin in "$SHADM" "$SCOPEHOLDFS"; do
 	[ -x "$bin" ] || { echo "demo: $bin is not built; run 'make'" >&2; exit 1; }
 done
 
-DIR=$(mktemp -d /tmp/scopehold-demo.XXXXXX)
-chmod 0755 "$DIR"
-MNT=$DIR/mnt
+T_TMP=$(mktemp -d /tmp/scopehold-demo.XXXXXX)
+chmod 0755 "$T_TMP"
+DIR=$T_TMP MNT=$T_TMP/mnt
+MNTS=$MNT
+m_trap demo
 mkdir -m 0700 "$DIR/store"
 mkdir "$MNT"
-FS_PID=""
-cleanup() {
-	if [ -n "$FS_PID" ] && kill -0 "$FS_PID" 2>/dev/null; then
-		kill -TERM "$FS_PID"
-		i=0
-		while kill -0 "$FS_PID" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-		kill -KILL "$FS_PID" 2>/dev/null
-	fi
-	if grep -q " $MNT " /proc/mounts; then fusermount3 -uz "$MNT"; fi
-	grep -q " $MNT " /proc/mounts || rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
-cat >"$DIR/scopehold.ini" <<EOF
-[store]
-path = $DIR/store/store.db
-key_file = $DIR/store/master.key
-[mount]
-mountpoint = $MNT
-EOF
+write_conf "$DIR/scopehold.ini" "$DIR/store" "$MNT"
 export SCOPEHOLD_CONFIG="$DIR/scopehold.ini"
 PATH="$ROOT/$B:$PATH"
 
@@ -53,8 +36,9 @@ run() {
 	echo "\$ $*"
 	"$@" || { echo "demo: '$*' failed" >&2; exit 1; }
 }
-# as UID: run CMD on $MNT/RELPATH as that uid (a refusal is part of the story)
-as_uid() {
+# show_as UID CMD RELPATH: show and run CMD on $MNT/RELPATH as that uid (a
+# refusal is part of the story)
+show_as() {
 	echo "\$ setpriv --reuid=$1 --regid=$1 --clear-groups $2 \$MNT/$3"
 	setpriv --reuid="$1" --regid="$1" --clear-groups $2 "$MNT/$3"
 }
@@ -77,26 +61,21 @@ echo
 echo "# Mount it"
 echo "\$ MNT=$MNT"
 echo "\$ scopeholdfs -f \$MNT &"
-scopeholdfs -f "$MNT" &
-FS_PID=$!
-i=0
-until mountpoint -q "$MNT" 2>/dev/null; do
-	if ! kill -0 "$FS_PID" 2>/dev/null || [ $i -ge 100 ]; then
-		echo "demo: scopeholdfs did not mount $MNT" >&2; exit 1
-	fi
-	sleep 0.1; i=$((i + 1))
-done
+start_fs "$SCOPEHOLD_CONFIG" "$DIR/fs.log" "$MNT"
+if ! wait_mount "$MNT" "$FS_PID"; then
+	echo "demo: scopeholdfs did not mount $MNT" >&2; cat "$DIR/fs.log" >&2; exit 1
+fi
 echo
 
 echo "# What the agent (uid $DEMO_UID) sees"
-as_uid $DEMO_UID "ls -l" demo-agent/github
+show_as $DEMO_UID "ls -l" demo-agent/github
 echo "# It reads its token:"
-as_uid $DEMO_UID cat demo-agent/github/token
+show_as $DEMO_UID cat demo-agent/github/token
 echo
 echo "# It is refused the secret it was not granted:"
-as_uid $DEMO_UID cat demo-agent/github/admin-token 2>&1
+show_as $DEMO_UID cat demo-agent/github/admin-token 2>&1
 echo "# Another uid cannot read the agent's files at all:"
-as_uid $((DEMO_UID + 1)) cat demo-agent/github/token 2>&1
+show_as $((DEMO_UID + 1)) cat demo-agent/github/token 2>&1
 echo
 
 sleep 1.5   # refused opens are counted for a moment, then written as one event
@@ -107,11 +86,8 @@ echo
 
 echo "# Unmount"
 echo "\$ kill -TERM $FS_PID"
-kill -TERM "$FS_PID"
-wait "$FS_PID"
-rc=$?
-FS_PID=""
-if [ $rc -ne 0 ] || grep -q " $MNT " /proc/mounts; then
-	echo "demo: scopeholdfs did not unmount cleanly (exit $rc)" >&2; exit 1
+stop_fs "$FS_PID"
+if [ "$STOP_RC" != 0 ] || mounted "$MNT"; then
+	echo "demo: scopeholdfs did not unmount cleanly (exit $STOP_RC)" >&2; exit 1
 fi
 echo "# Done: the demo store in $DIR is removed."

@@ -3,147 +3,26 @@
 # directory, read by real, different uids (setpriv), while shadm edits the
 # store under the running daemon. Asserts exact bytes and exact errno names
 # (through tests/fixtures/e2e/probe.py), then the audit trail the reads left.
-# Like libfuse's own suite: skip with a reason when FUSE or root is missing,
-# wait for the mount with a deadline while watching the daemon, and always
-# unmount and kill a leaked daemon on exit.
+# The harness (skip without FUSE or root, mount with a deadline, always
+# unmount and kill a leaked daemon on exit) is tests/mount.sh.
 . "$(dirname "$0")/lib.sh"
-FIX="$ROOT/tests/fixtures/e2e"
-
-if [ ! -c /dev/fuse ]; then
-	skip "e2e: /dev/fuse is missing (no FUSE in this kernel or container; try --device /dev/fuse)"
-	exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-	skip "e2e: needs root (it mounts, and runs readers as other uids with setpriv)"
-	exit 0
-fi
-for tool in setpriv unshare fusermount3 mountpoint; do
-	if ! command -v "$tool" >/dev/null; then
-		not_ok "e2e: $tool is missing (run 'make deps')"; exit 1
-	fi
-done
-for bin in "$SHADM" "$SCOPEHOLDFS"; do
-	if [ ! -x "$bin" ]; then not_ok "e2e: $bin is not built (run 'make')"; exit 1; fi
-done
-# The system python, reachable by every uid (root's own python may live in /root).
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
-PYREAL=$(readlink -f "$PY")
+. "$ROOT/tests/mount.sh"
+m_start e2e "it mounts, and runs readers as other uids with setpriv" unshare
 
 UA=23401 UB=23402 UC=23403 UE=23404 UT=23405   # need not exist in /etc/passwd
-t_tmpdir
-cd "$T_TMP" || exit 1
 ST=$T_TMP/store VALS=$T_TMP/vals MNT=$T_TMP/mnt CONF=$T_TMP/scopehold.ini
 TINY=$T_TMP/tiny MNT2=$T_TMP/mnt2 CONF2=$T_TMP/tiny.ini LOG=$T_TMP/fs.log
+# unmounted on exit: the container's bind mount (if it leaked), both mounts, the tiny tmpfs
+MNTS="$T_TMP/ctr/run/secrets $MNT $MNT2" TMPFSES=$TINY
 mkdir -m 0700 "$ST" "$VALS"
 mkdir -m 0755 "$MNT" "$MNT2" "$T_TMP/bin"
-install -m 0644 "$FIX/probe.py" "$T_TMP/probe.py"
 install -d -m 0700 -o "$UA" -g "$UA" "$T_TMP/home-a"
 : >"$LOG"
 
-# ---- cleanup: always unmount, never leak a daemon ----------------------------
-DAEMONS=""
-mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
-# ours PID: the pid is still one of our scopeholdfs daemons (never signal a reused pid)
-# (a rebuild while we ran shows as "PATH (deleted)").
-ours() {
-	exe=$(readlink "/proc/$1/exe" 2>/dev/null)
-	[ "${exe% (deleted)}" = "$(readlink -f "$SCOPEHOLDFS")" ]
-}
-forget() { DAEMONS=$(echo " $DAEMONS " | sed "s/ $1 / /"); }
-cleanup() {
-	live=""
-	for p in $DAEMONS; do ours "$p" && live="$live $p"; done
-	DAEMONS=$live
-	for p in $DAEMONS; do kill -TERM "$p" 2>/dev/null; done
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		alive=""
-		for p in $DAEMONS; do kill -0 "$p" 2>/dev/null && alive=y; done
-		[ -z "$alive" ] && break
-		sleep 0.2
-	done
-	for p in $DAEMONS; do kill -KILL "$p" 2>/dev/null; done
-	for m in "$T_TMP/ctr/run/secrets" "$MNT" "$MNT2"; do
-		while mounted "$m"; do fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" || break; done
-	done
-	while mounted "$TINY"; do umount -l "$TINY" || break; done
-	cd /
-	if awk -v t="$T_TMP/" 'index($2, t) == 1 { f = 1 } END { exit f }' /proc/mounts; then
-		rm -rf "$T_TMP"
-	else
-		echo "# e2e: something is still mounted under $T_TMP; left it in place"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-# ---- helpers -----------------------------------------------------------------
-sa()  { "$SHADM" -c "$CONF" "$@"; }
 sa2() { "$SHADM" -c "$CONF2" "$@"; }
-# as_uid UID CMD...: CMD as that uid and gid, no groups; a hung FUSE request
-# cannot hang the suite (FUSE waits are killable)
-as_uid() { u=$1; shift; timeout -s KILL 60 setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
-# probe UID OP PATH [ARG]: one call by that uid; prints the result or the errno name
-probe() { u=$1; shift; as_uid "$u" "$PY" "$T_TMP/probe.py" "$@" 2>&1; }
-audit_json() { sa --json audit; }
-# aq OP FILTER...: query the audit trail (see tests/fixtures/e2e/aq.py)
-aq() { audit_json 2>/dev/null | "$PY" "$FIX/aq.py" "$@"; }
-len() { wc -c <"$1" | tr -d ' '; }
-# same_bytes WHAT GOT_FILE WANT_FILE
-same_bytes() {
-	if cmp -s "$2" "$3"; then ok "$1"
-	else not_ok "$1"; printf '#   got %s bytes: %s\n' "$(len "$2")" "$(head -c 80 "$2" | od -An -c | head -2 | tr -s ' ')"; fi
-}
-# expect_ge WHAT GOT MIN
-expect_ge() {
-	if [ -n "$2" ] && [ "$2" -ge "$3" ] 2>/dev/null; then ok "$1"
-	else not_ok "$1"; printf '#   got %s, want >= %s\n' "$2" "$3"; fi
-}
-# expect_fail_msg WHAT MSG CMD...: CMD exits non-zero and its stderr contains MSG
-expect_fail_msg() {
-	what=$1 msg=$2; shift 2
-	"$@" >"$T_TMP/out" 2>"$T_TMP/err"; rc=$?
-	if [ "$rc" -ne 0 ] && grep -qF -- "$msg" "$T_TMP/err"; then ok "$what"
-	else not_ok "$what"; printf '#   exit %s, stderr: %s\n' "$rc" "$(head -c 300 "$T_TMP/err")"; fi
-}
-# start_fs CONF LOG [MOUNTPOINT]: the daemon in the foreground, in the background; FS_PID
-start_fs() {
-	"$SCOPEHOLDFS" -c "$1" -f ${3:+"$3"} >>"$2" 2>&1 &
-	FS_PID=$!
-	DAEMONS="$DAEMONS $FS_PID"
-}
-# wait_mount MOUNTPOINT PID: 0 once mounted; 1 if the daemon died or 10 s passed
-wait_mount() {
-	deadline=$((SECONDS + 10))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		if mountpoint -q "$1" 2>/dev/null && mounted "$1"; then return 0; fi
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-# stop_fs PID: SIGTERM, wait up to 10 s; sets STOP_RC (exit status, or "hung")
-stop_fs() {
-	kill -TERM "$1" 2>/dev/null
-	deadline=$((SECONDS + 10))
-	while kill -0 "$1" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-	if kill -0 "$1" 2>/dev/null; then
-		STOP_RC=hung; kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null
-	else
-		wait "$1"; STOP_RC=$?
-	fi
-	forget "$1"
-}
-show_log() { sed 's/^/#   fs: /' "$1" | tail -n 15; }
 
 # ---- the store ----------------------------------------------------------------
-cat >"$CONF" <<EOF
-[store]
-path = $ST/store.db
-key_file = $ST/master.key
-[mount]
-mountpoint = $MNT
-EOF
+write_conf "$CONF" "$ST" "$MNT"
 # Each value carries a marker (e2eTOKEN / e2eSECRET) so the leak scans can grep.
 printf 'ghp_e2eTOKEN\000bin\nary\377-7f3a9c\n' >"$VALS/token"
 printf 'admin-e2eSECRET-51c2'      >"$VALS/admin"
@@ -159,8 +38,6 @@ printf 'sk-openai-e2eSECRET-18\n'  >"$VALS/okey"
 printf 'tiny-e2eSECRET-29'         >"$VALS/tiny"
 CAT_SHA=$(sha256sum /usr/bin/cat | cut -d' ' -f1)
 
-SETUP_ERR=""
-setup() { "$@" >/dev/null 2>>"$T_TMP/setup.err" || SETUP_ERR="$SETUP_ERR; $*"; }
 setup sa init
 for p in github aws openai; do setup sa provider add "$p"; done
 setup sa secret set github/token --from-file "$VALS/token"
@@ -184,19 +61,12 @@ for s in github/token github/rev github/rot aws/a1; do setup sa grant agent-a "$
 setup sa grant agent-b openai/key
 setup sa grant agent-exe github/token
 setup sa grant root-agent github/token
-if [ -n "$SETUP_ERR" ]; then
-	not_ok "e2e setup: shadm commands failed:${SETUP_ERR#;}"
-	sed 's/^/#   /' "$T_TMP/setup.err" | head -20
-	exit 1
-fi
+setup_check "e2e setup: shadm commands failed"
 ok "e2e setup: store with 4 agents, 3 providers, 2 projects and grants"
 
 # ---- mount ----------------------------------------------------------------------
 start_fs "$CONF" "$LOG" "$MNT"
-if ! wait_mount "$MNT" "$FS_PID"; then
-	not_ok "scopeholdfs mounts $MNT within 10 s"; show_log "$LOG"; exit 1
-fi
-ok "scopeholdfs mounts $MNT within 10 s"
+expect_mount "scopeholdfs mounts $MNT within 10 s" "$MNT" "$LOG"
 mline=$(awk -v m="$MNT" '$2 == m' /proc/mounts | tail -n 1)
 missing=""
 for o in ro nosuid nodev noexec allow_other; do
@@ -424,10 +294,10 @@ pidout=$(probe "$UA" pidopen "$F")
 RPID=${pidout%% *}
 expect_eq "audit: a reader's open (pid $RPID) succeeds" "${pidout#* }" "ok $TLEN"
 sleep 2
-audit_json >"$T_TMP/audit.json" 2>"$T_TMP/err"; arc=$?
+sa --json audit >"$T_TMP/audit.json" 2>"$T_TMP/err"; arc=$?
 expect_eq "audit: shadm --json audit exits 0 and prints only JSON objects" \
-	"$arc $("$PY" "$FIX/aq.py" bad <"$T_TMP/audit.json" | head -c 200)" "0 "
-q() { "$PY" "$FIX/aq.py" "$@" <"$T_TMP/audit.json"; }
+	"$arc $("$PY" "$AQ" bad <"$T_TMP/audit.json" | head -c 200)" "0 "
+q() { "$PY" "$AQ" "$@" <"$T_TMP/audit.json"; }
 expect_eq "audit: that open has exactly one resolve event with its uid, gid, pid, exe and version" \
 	"$(q count type=resolve agent=agent-a secret=github/token version=1 uid=$UA gid=$UA pid=$RPID exe=$PYREAL actor=scopeholdfs)" "1"
 expect_ge "audit: cat's reads are resolve events with exe /usr/bin/cat" \
@@ -484,8 +354,7 @@ check "no value appears in the daemon's log" eval '! grep -a -q -E "e2eSECRET|e2
 probe "$UA" loop "$F" 3 >"$T_TMP/loop.out" &
 LOOP=$!
 sleep 1
-{ kill -KILL "$FS_PID"; wait "$FS_PID"; } 2>/dev/null   # quiet: no "Killed" job notice
-forget "$FS_PID"
+kill9_fs "$FS_PID"
 wait "$LOOP"
 read -r LPID SERVED FAILED <"$T_TMP/loop.out"
 expect_ge "kill -9: the read loop was served before the kill" "$SERVED" 1
@@ -496,8 +365,7 @@ elif grep -qF "fusermount3 -uz $MNT" "$LOG"; then
 	ok "restart: the stale mount is reported with the exact command"
 	fusermount3 -uz "$MNT"
 	start_fs "$CONF" "$LOG"
-	if wait_mount "$MNT" "$FS_PID"; then ok "restart after fusermount3 -uz mounts"
-	else not_ok "restart after fusermount3 -uz mounts"; show_log "$LOG"; exit 1; fi
+	expect_mount "restart after fusermount3 -uz mounts" "$MNT" "$LOG"
 else
 	not_ok "restart: the daemon takes over the stale mountpoint and mounts"; show_log "$LOG"; exit 1
 fi
@@ -505,10 +373,7 @@ as_uid "$UA" cat "$F" >"$T_TMP/got.restart" 2>&1
 same_bytes "restart: the granted read works again" "$T_TMP/got.restart" "$VALS/token"
 expect_ge "kill -9: every read served ($SERVED) has its resolve event" \
 	"$(aq count type=resolve secret=github/token pid=$LPID uid=$UA)" "$SERVED"
-vout=$(sa audit verify 2>&1); vrc=$?
-if [ "$vrc" -eq 0 ] && echo "$vout" | grep -qE '^audit chain intact: [0-9]+ events$'; then
-	ok "kill -9: shadm audit verify passes ($vout)"
-else not_ok "kill -9: shadm audit verify passes"; echo "#   exit $vrc: $vout"; fi
+expect_verify "kill -9: shadm audit verify passes"
 
 # ---- 13. SIGTERM ----------------------------------------------------------------------------------------------
 stop_fs "$FS_PID"
@@ -521,13 +386,7 @@ mkdir -m 0700 "$TINY"
 if ! mount -t tmpfs -o size=2m,mode=0700 tmpfs "$TINY"; then
 	not_ok "full disk: mount a 2 MiB tmpfs for the store"; exit 1
 fi
-cat >"$CONF2" <<EOF
-[store]
-path = $TINY/store.db
-key_file = $TINY/master.key
-[mount]
-mountpoint = $MNT2
-EOF
+write_conf "$CONF2" "$TINY" "$MNT2"
 setup sa2 init
 setup sa2 provider add p
 setup sa2 secret set p/tiny --from-file "$VALS/tiny"
@@ -536,11 +395,9 @@ setup sa2 project attach pr p
 setup sa2 agent add tiny-agent --uid "$UT"
 setup sa2 assign tiny-agent pr
 setup sa2 grant tiny-agent p/tiny
-if [ -n "$SETUP_ERR" ]; then not_ok "full disk: store on the tmpfs:${SETUP_ERR#;}"; exit 1; fi
+setup_check "full disk: store on the tmpfs"
 start_fs "$CONF2" "$T_TMP/fs2.log" "$MNT2"
-if ! wait_mount "$MNT2" "$FS_PID"; then
-	not_ok "full disk: scopeholdfs mounts the tiny store"; show_log "$T_TMP/fs2.log"; exit 1
-fi
+require_mount "full disk: scopeholdfs mounts the tiny store" "$MNT2" "$T_TMP/fs2.log"
 FT=$MNT2/tiny-agent/p/tiny
 expect_eq "full disk: a read works while there is space" "$(probe "$UT" open "$FT")" "ok $(len "$VALS/tiny")"
 dd if=/dev/zero of="$TINY/filler" bs=4k 2>/dev/null
@@ -555,7 +412,7 @@ rm -f "$TINY/filler"
 as_uid "$UT" cat "$FT" >"$T_TMP/got.freed" 2>&1
 same_bytes "full disk: after freeing space the same daemon serves the exact value" "$T_TMP/got.freed" "$VALS/tiny"
 expect_eq "full disk: resolve events exist only for the two reads that were served" \
-	"$(sa2 --json audit 2>/dev/null | "$PY" "$FIX/aq.py" count type=resolve secret=p/tiny)" "2"
+	"$(sa2 --json audit 2>/dev/null | "$PY" "$AQ" count type=resolve secret=p/tiny)" "2"
 stop_fs "$FS_PID"
 expect_eq "full disk: SIGTERM still exits 0" "$STOP_RC" "0"
 

@@ -7,9 +7,9 @@
 # the live mount, and audit rows edited, deleted, reordered and truncated
 # with SQLite behind shadm's back. Every check prints one ok/not ok line.
 . "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/mount.sh"
 . "$ROOT/tests/fixtures/faults/lib.sh"
 f_preconditions faults
-cd "$T_TMP" || exit 1
 ROUNDS=${FAULT_ROUNDS:-3}
 
 # expect_probe WHAT UID OP PATH WANT: probe.py's one-line answer
@@ -27,11 +27,7 @@ wait_probe() {
 # expect_current WHAT UID FILE NAME: the agent reads exactly W/cur.NAME
 vlen() { printf %s "$(cat "$W/cur.$1")" | wc -c; }
 expect_current() { expect_eq "$1" "$(as_uid "$2" cat "$3" 2>&1)" "$(cat "$W/cur.$4")"; }
-restart_fs() { # restart_fs WHAT: start the daemon on the configured mountpoint
-	start_fs "$CONF" "$LOG"
-	if wait_mount "$MNT" "$FS_PID"; then ok "$1"
-	else not_ok "$1"; show_log "$LOG"; exit 1; fi
-}
+restart_fs() { start_fs "$CONF" "$LOG"; expect_mount "$1" "$MNT" "$LOG"; }   # restart_fs WHAT
 audit_ok() { # audit_ok WHAT: integrity_check is ok and the chain verifies
 	ic=$(q 'PRAGMA integrity_check' 2>&1); vout=$(sa audit verify 2>&1); vrc=$?
 	expect_eq "$1" "$ic $vrc $(echo "$vout" | sed 's/[0-9][0-9]*/N/')" "ok 0 audit chain intact: N events"
@@ -40,7 +36,7 @@ audit_ok() { # audit_ok WHAT: integrity_check is ok and the chain verifies
 # ==== 1. kill -9 under load ==========================================================
 f_store "$T_TMP/k"
 start_fs "$CONF" "$LOG"
-if ! wait_mount "$MNT" "$FS_PID"; then not_ok "scopeholdfs mounts the store"; show_log "$LOG"; exit 1; fi
+require_mount "scopeholdfs mounts the store" "$MNT" "$LOG"
 for r in $(seq "$ROUNDS"); do f_kill_round "$r" "$ROUNDS"; done
 
 # ==== 2. tampering with ciphertexts under the running daemon ============================
@@ -90,7 +86,6 @@ for _ in $(seq 30); do
 	[ "$((deny_after - deny_before))" -ge 3 ] && break; sleep 0.1
 	deny_after=$(q "SELECT count(*) FROM audit WHERE type = 'deny' AND reason = 'integrity'")
 done
-expect_ge() { if [ "$2" -ge "$3" ] 2>/dev/null; then ok "$1"; else not_ok "$1"; echo "#   got $2, want >= $3"; fi; }
 expect_ge "tampering: each of the three refused reads has its integrity deny event" "$((deny_after - deny_before))" 3
 audit_ok "tampering: store integrity_check ok and the audit chain verifies"
 
@@ -98,7 +93,6 @@ audit_ok "tampering: store integrity_check ok and the audit chain verifies"
 expect_current "stopped daemon: a read works before" "$UA" "$FA1" s1
 dev=$(mountpoint -d "$MNT" 2>/dev/null); minor=${dev#*:}
 kill -STOP "$FS_PID"
-start=$SECONDS
 as_uid "$UA" timeout -s KILL 2 cat "$FA1" >"$W/got" 2>/dev/null; rc=$?
 expect_eq "stopped daemon: a reader blocks (killed by timeout after 2 s, exit 137) and gets no byte" \
 	"$rc $(len "$W/got")" "137 0"
@@ -187,7 +181,7 @@ fi
 TMPFSES="$TMPFSES $D/st"
 f_store "$D"
 start_fs "$CONF" "$LOG"
-if ! wait_mount "$MNT" "$FS_PID"; then not_ok "full disk: scopeholdfs mounts the tmpfs store"; show_log "$LOG"; exit 1; fi
+require_mount "full disk: scopeholdfs mounts the tmpfs store" "$MNT" "$LOG"
 avail=$(df --output=avail -B1 "$D/st" | tail -n 1 | tr -d ' ')
 fallocate -l $((avail - 1048576)) "$D/st/filler"
 stop=$SD/full; STOPS="$STOPS $stop"
@@ -242,16 +236,14 @@ else
 	check "read-only: the refused remount left the daemon serving" wait_probe "$UB" "$FB2" "ok $(vlen s2)" 5
 	stop_fs "$FS_PID"
 	expect_run "read-only: remount,ro with the daemon stopped" 0 "" mount -o remount,ro "$D/st"
-	"$SCOPEHOLDFS" -c "$CONF" -f >"$W/ro.out" 2>&1 &
-	ro_pid=$!; DAEMONS="$DAEMONS $ro_pid"
-	if wait_mount "$MNT" "$ro_pid"; then
-		FS_PID=$ro_pid
+	start_fs "$CONF" "$W/ro.out"
+	if wait_mount "$MNT" "$FS_PID"; then
 		expect_probe "read-only: a daemon started on it refuses opens with EIO" "$UA" open "$FA1" EIO
 		as_uid "$UB" cat "$FB2" >"$W/got" 2>/dev/null
 		expect_eq "read-only: cat gets zero bytes" "$(len "$W/got")" "0"
 		stop_fs "$FS_PID"
 	else
-		wait "$ro_pid" 2>/dev/null; forget "$ro_pid"
+		wait "$FS_PID" 2>/dev/null; forget "$FS_PID"
 		check "read-only: a daemon started on it mounts nothing" eval '! mounted "$MNT"'
 		expect_eq "read-only: and says the store is on a read-only filesystem" "$(cat "$W/ro.out")" \
 			"scopeholdfs: store '$D/st/store.db' is on a read-only filesystem"

@@ -4,124 +4,30 @@
 # tricks against an executable binding, an fd passed to another uid, mmap,
 # the page cache and the daemon's own memory after a close, and path tricks.
 # Every check states what an attacker would try and what the mount must do.
-# Same harness as tests/e2e.sh (skip without FUSE or root, mount with a
-# deadline, always unmount and kill our daemons on exit); the probes live in
-# tests/fixtures/hostile/hp.py, audit queries reuse tests/fixtures/e2e/aq.py.
+# The harness is tests/mount.sh, as for tests/e2e.sh (skip without FUSE or
+# root, mount with a deadline, always unmount and kill our daemons on exit);
+# the probes live in tests/fixtures/hostile/hp.py.
 . "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/mount.sh"
 FIX="$ROOT/tests/fixtures/hostile"
-AQ="$ROOT/tests/fixtures/e2e/aq.py"
-
-if [ ! -c /dev/fuse ]; then
-	skip "hostile: /dev/fuse is missing (no FUSE in this kernel or container; try --device /dev/fuse)"
-	exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-	skip "hostile: needs root (it mounts, enters namespaces and runs callers as other uids)"
-	exit 0
-fi
-for tool in setpriv unshare nsenter fusermount3 mountpoint fincore; do
-	if ! command -v "$tool" >/dev/null; then
-		not_ok "hostile: $tool is missing (run 'make deps')"; exit 1
-	fi
-done
-for bin in "$SHADM" "$SCOPEHOLDFS"; do
-	if [ ! -x "$bin" ]; then not_ok "hostile: $bin is not built (run 'make')"; exit 1; fi
-done
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
-PYREAL=$(readlink -f "$PY")
+AS_UID_SECS=30
+m_start hostile "it mounts, enters namespaces and runs callers as other uids" unshare nsenter fincore
 
 UA=23601 UB=23602 UC=23603 UE=23604 UO=23605 UD=23606 US=23607 UP=23608   # need not exist
-t_tmpdir
-cd "$T_TMP" || exit 1
 ST=$T_TMP/store VALS=$T_TMP/vals MNT=$T_TMP/mnt MNT2=$T_TMP/mnt2
 CONF=$T_TMP/scopehold.ini LOG=$T_TMP/fs.log
+# on exit: holders waiting for T_TMP/go are released, then both mounts unmounted
+MNTS="$MNT $MNT2" STOPS=$T_TMP/go
 mkdir -m 0700 "$ST" "$VALS"
 mkdir -m 0755 "$MNT" "$MNT2" "$T_TMP/bin" "$T_TMP/x"
 install -m 0644 "$FIX/hp.py" "$T_TMP/hp.py"
 : >"$LOG"
 
-# ---- cleanup: always unmount, never leak a daemon or a helper ----------------
-DAEMONS="" HELPERS=""
-mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
-# ours PID: still one of our scopeholdfs daemons (never signal a reused pid)
-ours() {
-	exe=$(readlink "/proc/$1/exe" 2>/dev/null)
-	[ "${exe% (deleted)}" = "$(readlink -f "$SCOPEHOLDFS")" ]
-}
-forget() { DAEMONS=$(echo " $DAEMONS " | sed "s/ $1 / /"); }
-cleanup() {
-	: >"$T_TMP/go" 2>/dev/null       # releases any holder still waiting
-	for p in $HELPERS; do kill -KILL "$p" 2>/dev/null; done
-	live=""
-	for p in $DAEMONS; do ours "$p" && live="$live $p"; done
-	DAEMONS=$live
-	for p in $DAEMONS; do kill -TERM "$p" 2>/dev/null; done
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		alive=""
-		for p in $DAEMONS; do kill -0 "$p" 2>/dev/null && alive=y; done
-		[ -z "$alive" ] && break
-		sleep 0.2
-	done
-	for p in $DAEMONS; do kill -KILL "$p" 2>/dev/null; done
-	for m in "$MNT" "$MNT2"; do
-		while mounted "$m"; do fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" || break; done
-	done
-	cd /
-	if awk -v t="$T_TMP/" 'index($2, t) == 1 { f = 1 } END { exit f }' /proc/mounts; then
-		rm -rf "$T_TMP"
-	else
-		echo "# hostile: something is still mounted under $T_TMP; left it in place"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-# ---- helpers -------------------------------------------------------------------
-sa() { "$SHADM" -c "$CONF" "$@"; }
-# as_uid UID CMD...: CMD as that uid and gid, no groups, killed after 30 s
-as_uid() { u=$1; shift; timeout -s KILL 30 setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
+# hp UID OP ARG...: one hostile probe (tests/fixtures/hostile/hp.py) by that uid
 hp() { u=$1; shift; as_uid "$u" "$PY" "$T_TMP/hp.py" "$@" 2>&1; }
-aq() { sa --json audit 2>/dev/null | "$PY" "$AQ" "$@"; }
-len() { wc -c <"$1" | tr -d ' '; }
-same_bytes() {
-	if cmp -s "$2" "$3"; then ok "$1"
-	else not_ok "$1"; printf '#   got %s bytes: %s\n' "$(len "$2")" "$(head -c 60 "$2" | od -An -c | head -2 | tr -s ' ')"; fi
-}
-# expect_fail_msg WHAT MSG CMD...: CMD exits non-zero, stderr contains MSG, no stdout
-expect_fail_msg() {
-	what=$1 msg=$2; shift 2
-	"$@" >"$T_TMP/out" 2>"$T_TMP/err"; rc=$?
-	if [ "$rc" -ne 0 ] && grep -qF -- "$msg" "$T_TMP/err" && [ ! -s "$T_TMP/out" ]; then ok "$what"
-	else not_ok "$what"; printf '#   exit %s, %s bytes out, stderr: %s\n' "$rc" "$(len "$T_TMP/out")" "$(head -c 300 "$T_TMP/err")"; fi
-}
-start_fs() { # start_fs MOUNTPOINT [PREFIX CMD...]: the daemon in the foreground, in the background
-	mp=$1; shift
-	"$@" "$SCOPEHOLDFS" -c "$CONF" -f "$mp" >>"$LOG" 2>&1 &
-	FS_PID=$!
-	DAEMONS="$DAEMONS $FS_PID"
-}
-wait_mount() { # wait_mount MOUNTPOINT PID: 0 once mounted; 1 if PID died or 10 s passed
-	deadline=$((SECONDS + 10))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		if mountpoint -q "$1" 2>/dev/null && mounted "$1"; then return 0; fi
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-show_log() { sed 's/^/#   fs: /' "$LOG" | tail -n 15; }
-# the scopeholdfs process in the host pid namespace under a wrapper PID (unshare)
-daemon_below() { for c in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do ours "$c" && echo "$c"; done; }
 
 # ---- the store -------------------------------------------------------------------
-cat >"$CONF" <<EOF
-[store]
-path = $ST/store.db
-key_file = $ST/master.key
-[mount]
-mountpoint = $MNT
-EOF
+write_conf "$CONF" "$ST" "$MNT"
 printf 'ghp_hostileTOKEN-5e1d\n' >"$VALS/token"
 printf 'sk-hostileSECRET-b-77'   >"$VALS/okey"
 # A long value with a distinct head and tail: a freed buffer loses its first
@@ -134,8 +40,6 @@ PY_SHA=$(sha256sum "$PYREAL" | cut -d' ' -f1)
 OWN_SHA=$(sha256sum "$T_TMP/bin/ownpy" | cut -d' ' -f1)
 SLEEP_SHA=$(sha256sum /usr/bin/sleep | cut -d' ' -f1)
 
-SETUP_ERR=""
-setup() { "$@" >/dev/null 2>>"$T_TMP/setup.err" || SETUP_ERR="$SETUP_ERR; $*"; }
 setup sa init
 setup sa provider add github
 setup sa provider add openai
@@ -160,18 +64,11 @@ setup sa assign agent-b proj-b
 for a in agent-a root-agent agent-py agent-own agent-path twin-1 sleeper; do setup sa grant "$a" github/token; done
 setup sa grant agent-a github/canary
 setup sa grant agent-b openai/key
-if [ -n "$SETUP_ERR" ]; then
-	not_ok "hostile setup: shadm commands failed:${SETUP_ERR#;}"
-	sed 's/^/#   /' "$T_TMP/setup.err" | head -20
-	exit 1
-fi
+setup_check "hostile setup: shadm commands failed"
 ok "hostile setup: store with 9 agents (uid, uid 0, exe+sha256, exe path only, twins, sleep-bound)"
 
-start_fs "$MNT"
-if ! wait_mount "$MNT" "$FS_PID"; then
-	not_ok "scopeholdfs mounts $MNT within 10 s"; show_log; exit 1
-fi
-ok "scopeholdfs mounts $MNT within 10 s"
+start_fs "$CONF" "$LOG" "$MNT"
+expect_mount "scopeholdfs mounts $MNT within 10 s" "$MNT" "$LOG"
 MAIN_PID=$FS_PID
 F=$MNT/agent-a/github/token
 FR=$MNT/root-agent/github/token
@@ -194,7 +91,6 @@ expect_fail_msg "userns: uid $UC mapped to root cannot read agent-a's secret" \
 expect_eq "userns: mapped-root $UC does not see root-agent at the top level" \
 	"$(userns "$UC" ls "$MNT" 2>&1 | tr '\n' ' ')" ""
 sleep 1.2   # let coalesced denials reach the trail
-expect_ge() { if [ -n "$2" ] && [ "$2" -ge "$3" ] 2>/dev/null; then ok "$1"; else not_ok "$1"; printf '#   got %s, want >= %s\n' "$2" "$3"; fi; }
 expect_ge "userns: the refusals are audited with the real uid $UC (reason uid), never uid 0" \
 	"$(aq count type=deny agent=root-agent reason=uid uid=$UC)" 1
 expect_eq "userns: no event ever shows a namespaced caller as uid 0 for root-agent" \
@@ -393,8 +289,6 @@ expect_fail_msg "self: self/github/token for a uid matching no agent is ENOENT" 
 check "after every trick the daemon is still running" kill -0 "$MAIN_PID"
 as_uid "$UA" cat "$F" >"$T_TMP/got.end" 2>&1
 same_bytes "after every trick the granted read still returns the exact bytes" "$T_TMP/got.end" "$VALS/token"
-vout=$(sa audit verify 2>&1)
-case "$vout" in "audit chain intact: "*) ok "after every trick shadm audit verify passes ($vout)" ;;
-*) not_ok "after every trick shadm audit verify passes"; echo "#   $vout" ;; esac
+expect_verify "after every trick shadm audit verify passes"
 
 t_finish

@@ -13,16 +13,16 @@
 #     reveals and reads exactly afterwards.
 # One ok/not ok line per round or check, then a summary line.
 . "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/mount.sh"
 . "$ROOT/tests/fixtures/faults/lib.sh"
 f_preconditions stress
-cd "$T_TMP" || exit 1
 ROUNDS=${STRESS_ROUNDS:-50}
 KEY_ROUNDS=${STRESS_KEY_ROUNDS:-10}
 T0=$SECONDS
 
 f_store "$T_TMP/s"
 start_fs "$CONF" "$LOG"
-if ! wait_mount "$MNT" "$FS_PID"; then not_ok "scopeholdfs mounts the store"; show_log "$LOG"; exit 1; fi
+require_mount "scopeholdfs mounts the store" "$MNT" "$LOG"
 
 # ==== 1. kill -9 under load ===============================================================
 for r in $(seq "$ROUNDS"); do f_kill_round "$r" "$ROUNDS"; done
@@ -44,7 +44,6 @@ all_exact() {
 }
 # keyops STOP LOG: key rotate, rotate --rewrap, rekey in turn until STOP exists;
 # one "OP rc" line per command in LOG
-KEYN=0
 keyops() {
 	n=0
 	while [ ! -e "$1" ]; do
