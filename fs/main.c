@@ -200,10 +200,11 @@ static int check_pid_namespace(void)
 
 /*
  * One helper thread, off every request's path: it writes coalesced
- * denials within about a second and drops cached pages of closed secret
- * files (queued by fs_invalidate_later).
+ * denials within about a second and, every INVAL_TICK_MS, drops cached
+ * pages of closed secret files (queued by fs_invalidate_later).
  */
 #define INVAL_QUEUE 256
+#define INVAL_TICK_MS 200
 
 struct flusher {
 	pthread_t thread;
@@ -223,26 +224,40 @@ void fs_invalidate_later(const char *path)
 	struct flusher *fl = the_flusher;
 	if (!fl)
 		return;
-	char *copy = strdup(path);
+	/*
+	 * No wake-up: a wake-up per close would cost a context switch on
+	 * every open. The thread drains the queue on its next tick, and a
+	 * path already queued is not queued twice.
+	 */
 	pthread_mutex_lock(&fl->lock);
-	if (copy && fl->ninval < INVAL_QUEUE) {
-		fl->inval[fl->ninval++] = copy;
-		copy = NULL;
+	for (int i = 0; i < fl->ninval; i++) {
+		if (strcmp(fl->inval[i], path) == 0) {
+			pthread_mutex_unlock(&fl->lock);
+			return;
+		}
 	}
-	pthread_cond_signal(&fl->wake);
+	char *copy = fl->ninval < INVAL_QUEUE ? strdup(path) : NULL;
+	if (copy)
+		fl->inval[fl->ninval++] = copy;
+	/* queue full: the next open of those files drops their pages anyway */
 	pthread_mutex_unlock(&fl->lock);
-	free(copy);   /* queue full: the next open drops the pages anyway */
 }
 
 static void *flusher_run(void *arg)
 {
 	struct flusher *fl = arg;
-	struct timespec next;
+	struct timespec next, tick;
 	clock_gettime(CLOCK_REALTIME, &next);
 	pthread_mutex_lock(&fl->lock);
 	while (!fl->stop) {
-		if (fl->ninval == 0)
-			pthread_cond_timedwait(&fl->wake, &fl->lock, &next);
+		/* a tick every INVAL_TICK_MS for invalidations, every second for denials */
+		clock_gettime(CLOCK_REALTIME, &tick);
+		tick.tv_nsec += INVAL_TICK_MS * 1000000L;
+		if (tick.tv_nsec >= 1000000000L) {
+			tick.tv_sec++;
+			tick.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&fl->wake, &fl->lock, &tick);
 		if (fl->stop)
 			break;
 		char *paths[INVAL_QUEUE];
