@@ -591,29 +591,33 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 		return p->node == FS_NODE_SELF ? -ENOENT : -EISDIR;
 
 	/* Large (it holds an exe path): keep it off small thread stacks. */
-	struct store_facts *f = malloc(sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	int rc = store_facts_load(rq->ctx->st, p->agent, p->provider, p->name, f);
-	if (rc < 0) {
-		free(f);
-		return store_failed(rq, "cannot read facts");
-	}
-	fs_caller_establish(&rq->caller, f->p.agent.has_exe_sha256);
-	enum policy_reason r = policy_decide(&f->p, &rq->caller.pc, (int64_t)time(NULL));
-	if (r != POLICY_ALLOW) {
-		rc = deny(rq, p, f->p.secret.version, r, reason_errno(r));
-		free(f);
-		return rc;
-	}
-
+	struct store_facts *f = calloc(1, sizeof(*f));
 	struct fs_value *v = calloc(1, sizeof(*v));
-	if (!v) {
+	if (!f || !v) {
 		free(f);
+		free(v);
 		return -ENOMEM;
 	}
+	/*
+	 * One trip to the store decides, decrypts and records. The
+	 * executable is hashed only for agents bound to a digest: when the
+	 * store answers that the digest is missing, hash and ask again.
+	 */
 	enum policy_reason why = POLICY_ALLOW;
-	rc = store_resolve(rq->ctx->st, f, &rq->caller.pc, &v->data, &v->len, &why);
+	int rc;
+	fs_caller_establish(&rq->caller, false);
+	for (;;) {
+		snprintf(f->agent_name, sizeof(f->agent_name), "%s", p->agent);
+		snprintf(f->provider, sizeof(f->provider), "%s", p->provider);
+		snprintf(f->name, sizeof(f->name), "%s", p->name);
+		rc = store_resolve(rq->ctx->st, f, &rq->caller.pc, &v->data, &v->len, &why);
+		if (rc == -EACCES && why == POLICY_EXE_HASH_MISMATCH && !rq->caller.hashed &&
+		    f->p.agent.has_exe_sha256) {
+			fs_caller_establish(&rq->caller, true);
+			continue;
+		}
+		break;
+	}
 	if (rc == 0) {
 		value_link(v);
 		*out = v;
@@ -623,9 +627,6 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 	}
 	free(v);
 	if (rc == -EACCES) {
-		/* The store's re-check in its transaction saw a change since the facts. */
-		if (why == POLICY_ALLOW)
-			why = POLICY_NO_GRANT;
 		rc = deny(rq, p, f->p.secret.version, why, reason_errno(why));
 	} else if (rc == -EBADMSG) {
 		/* The store recorded the integrity denial itself. */

@@ -400,7 +400,8 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep)
 	memset(rep, 0, sizeof *rep);
 	store_lock(st);
 	/* one read transaction: a consistent snapshot while writers go on */
-	if ((rc = store_begin(st, false)))
+	bool began = store_read_begin(st, &rc);
+	if (rc)
 		goto out;
 	rc = sqlite3_prepare_v2(st->db, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq",
 				-1, &s, NULL);
@@ -436,7 +437,7 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep)
 	}
 out:
 	sqlite3_finalize(s);
-	store_rollback(st);
+	store_read_end(st, began);
 	store_unlock(st);
 	return rc;
 }

@@ -257,7 +257,7 @@ int store_tx_start(struct store *st)
 	int rc;
 
 	store_lock(st);
-	rc = st->batch ? store_exec(st, "SAVEPOINT change") : store_begin(st, true);
+	rc = st->batch || st->gc_open ? store_exec(st, "SAVEPOINT change") : store_begin(st, true);
 	if (rc)
 		store_unlock(st);
 	return rc;
@@ -266,7 +266,7 @@ int store_tx_start(struct store *st)
 /* Finish a change: commit when rc is 0, else roll back; unlocks. */
 int store_tx_end(struct store *st, int rc)
 {
-	if (st->batch) {
+	if (st->batch || st->gc_open) {
 		if (rc)
 			sqlite3_exec(st->db, "ROLLBACK TO change", NULL, NULL, NULL);
 		if (store_exec(st, "RELEASE change") && !rc)
@@ -278,6 +278,22 @@ int store_tx_end(struct store *st, int rc)
 	}
 	store_unlock(st);
 	return rc;
+}
+
+bool store_read_begin(struct store *st, int *rc)
+{
+	if (!sqlite3_get_autocommit(st->db)) {
+		*rc = 0;          /* inside an open transaction (a resolve batch): read in it */
+		return false;
+	}
+	*rc = store_begin(st, false);
+	return *rc == 0;
+}
+
+void store_read_end(struct store *st, bool began)
+{
+	if (began)
+		store_rollback(st);   /* read-only: ending it is all that is needed */
 }
 
 int store_batch_begin(struct store *st)
@@ -513,6 +529,7 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 		pthread_mutexattr_destroy(&a);
 	}
 	pthread_mutex_init(&st->sync_mu, NULL);
+	pthread_cond_init(&st->gc_cv, NULL);
 	pthread_cond_init(&st->sync_cv, NULL);
 	st->wal_fd = -1;
 	st->cfg = *cfg;
@@ -629,6 +646,7 @@ void store_close(struct store *st)
 	if (st->wal_fd >= 0)
 		close(st->wal_fd);
 	pthread_cond_destroy(&st->sync_cv);
+	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->sync_mu);
 	pthread_mutex_destroy(&st->mu);
 	free(st);

@@ -134,11 +134,13 @@ int store_facts_load(struct store *st, const char *agent, const char *provider,
 {
 	int rc;
 
+	bool began;
+
 	store_lock(st);
-	rc = store_begin(st, false);
+	began = store_read_begin(st, &rc);
 	if (!rc) {
 		rc = store_facts_load_locked(st, agent, provider, name, f);
-		store_rollback(st);     /* read-only: ending it is all that is needed */
+		store_read_end(st, began);
 	}
 	store_unlock(st);
 	return rc;
@@ -321,104 +323,176 @@ static void caller_event(struct store *st, struct store_event *ev, const char *t
 		ev->exe = c->exe;
 }
 
-int store_resolve(struct store *st, const struct store_facts *f0,
-		  const struct policy_caller *caller,
-		  uint8_t **value, size_t *len, enum policy_reason *reason_out)
+/* Commit the open resolve batch for every member and wake them (mu held). */
+static void gc_commit(struct store *st)
+{
+	struct gc_member *m;
+	uint64_t ticket = 0;
+	int rc = store_commit_ticket(st, &ticket);
+
+	for (m = st->gc_members; m; m = m->next) {
+		m->rc = rc;
+		m->ticket = ticket;
+		m->done = true;
+	}
+	st->gc_members = NULL;
+	st->gc_count = 0;
+	st->gc_open = false;
+	pthread_cond_broadcast(&st->gc_cv);
+}
+
+/*
+ * The last resolve in commits; one that leaves the batch open waits for
+ * whoever commits it. Returns the batch's COMMIT result (mu held).
+ */
+static int gc_finish(struct store *st, struct gc_member *me)
+{
+	if (me) {
+		me->next = st->gc_members;
+		st->gc_members = me;
+		st->gc_count++;
+	}
+	if (atomic_load(&st->gc_waiting) == 0 || st->gc_count >= GC_MAX) {
+		if (st->gc_members)
+			gc_commit(st);
+		else if (st->gc_open) {
+			/* only failed resolves were in it: nothing to keep */
+			store_rollback(st);
+			st->gc_open = false;
+		}
+	}
+	if (!me)
+		return 0;
+	while (!me->done)
+		pthread_cond_wait(&st->gc_cv, &st->mu);
+	return me->rc;
+}
+
+/* The part of a resolve inside the batch transaction, in its own savepoint. */
+static int resolve_locked(struct store *st, struct store_facts *f0,
+			  const struct policy_caller *caller, uint8_t **value, size_t *len,
+			  enum policy_reason *reason_out)
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
 	struct store_facts f;
 	struct store_event ev;
 	enum policy_reason why;
 	sqlite3_stmt *s;
-	uint8_t *val = NULL;
-	size_t vlen = 0;
-	uint64_t ticket;
 	int rc;
 
-	*value = NULL;
-	*len = 0;
-	*reason_out = POLICY_ALLOW;
-	store_lock(st);
-	if ((rc = store_begin(st, true)))
-		goto out;
 	if ((rc = store_facts_load_locked(st, f0->agent_name, f0->provider, f0->name, &f)))
-		goto fail;
+		return rc;
+	/* hand the facts back: the caller names the version in a denial */
+	*f0 = f;
+	if (f.p.agent.exe)
+		f0->p.agent.exe = f0->exe;
 	why = policy_decide(&f.p, caller, store_now());
 	if (why != POLICY_ALLOW) {
 		*reason_out = why;
-		rc = -EACCES;
-		goto fail;
+		return -EACCES;
 	}
 	snprintf(ref, sizeof ref, "%s/%s", f.provider, f.name);
 
 	s = store_stmt(st, "SELECT key_id, ct FROM versions WHERE id = ?1");
-	if (!s) {
-		rc = -EIO;
-		goto fail;
-	}
+	if (!s)
+		return -EIO;
 	sqlite3_bind_int64(s, 1, f.version_id);
 	rc = sqlite3_step(s);
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(s);
-		rc = store_fail_db(st, rc, "cannot read the store");
-		goto fail;
+		return store_fail_db(st, rc, "cannot read the store");
 	}
 	rc = store_value_open(st, st->ws_name, f.provider, f.name, f.p.secret.version,
 			      sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
-			      (size_t)sqlite3_column_bytes(s, 1), &val, &vlen);
+			      (size_t)sqlite3_column_bytes(s, 1), value, len);
 	sqlite3_reset(s);
 	if (rc == -EBADMSG) {
 		/* tampered or corrupt ciphertext: record it, serve nothing */
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", store_error());
 		*reason_out = POLICY_INTEGRITY;
 		caller_event(st, &ev, "deny", &f, ref, caller);
 		ev.reason = policy_reason_name(POLICY_INTEGRITY);
-		rc = store_audit_append(st, &ev);
-		if (!rc)
-			rc = store_commit(st);
-		else
-			store_rollback(st);
-		store_unlock(st);
-		if (rc)
-			return rc;
-		return store_fail(-EBADMSG, "%s", msg);
+		return store_audit_append(st, &ev) ? -EIO : -EBADMSG;
 	}
 	if (rc)
-		goto fail;
+		return rc;
 
 	/* uses are counted only where they limit: one page less per resolve */
 	if (f.grant_id && f.p.grant.max_uses > 0) {
 		s = store_stmt(st, "UPDATE grants SET uses = uses + 1 WHERE id = ?1");
-		if (!s) {
-			rc = -EIO;
-			goto fail;
-		}
+		if (!s)
+			return -EIO;
 		sqlite3_bind_int64(s, 1, f.grant_id);
 		if ((rc = store_step_done(st, s, "cannot write the audit trail")))
-			goto fail;
+			return rc;
 	}
 	caller_event(st, &ev, "resolve", &f, ref, caller);
-	store_fingerprint(st, val, vlen, ev.fingerprint);
+	store_fingerprint(st, *value, *len, ev.fingerprint);
 	ev.has_fingerprint = true;
-	if ((rc = store_audit_append(st, &ev)))
-		goto fail;
-	if ((rc = store_commit_ticket(st, &ticket)))
-		goto out;
+	return store_audit_append(st, &ev);
+}
+
+int store_resolve(struct store *st, struct store_facts *f0,
+		  const struct policy_caller *caller,
+		  uint8_t **value, size_t *len, enum policy_reason *reason_out)
+{
+	struct gc_member me = { 0 };
+	uint8_t *val = NULL;
+	size_t vlen = 0;
+	char msg[512];
+	int rc, crc;
+
+	*value = NULL;
+	*len = 0;
+	*reason_out = POLICY_ALLOW;
+	atomic_fetch_add(&st->gc_waiting, 1);
+	store_lock(st);
+	atomic_fetch_sub(&st->gc_waiting, 1);
+	if (!st->gc_open) {
+		if ((rc = store_begin(st, true))) {
+			store_unlock(st);
+			goto failed;
+		}
+		st->gc_open = true;
+	}
+	if ((rc = store_exec(st, "SAVEPOINT resolve"))) {
+		gc_finish(st, NULL);
+		store_unlock(st);
+		goto failed;
+	}
+	rc = resolve_locked(st, f0, caller, &val, &vlen, reason_out);
+	if (rc && rc != -EBADMSG)
+		sqlite3_exec(st->db, "ROLLBACK TO resolve", NULL, NULL, NULL);
+	if (store_exec(st, "RELEASE resolve") && !rc)
+		rc = -EIO;
+	if (rc && rc != -EBADMSG) {
+		/* nothing of this resolve stays; the batch goes on without it */
+		gc_finish(st, NULL);
+		store_unlock(st);
+		goto failed;
+	}
+	if (rc == -EBADMSG)
+		snprintf(msg, sizeof msg, "%s", store_error());
+	/* this resolve (or its integrity denial) is in the batch: wait for the commit */
+	crc = gc_finish(st, &me);
 	store_unlock(st);
+	if (crc) {
+		rc = crc;
+		goto failed;
+	}
 	/* outside the lock, so concurrent resolves share one fdatasync */
-	if ((rc = store_sync_to(st, ticket))) {
+	if ((crc = store_sync_to(st, me.ticket))) {
+		rc = crc;
+		goto failed;
+	}
+	if (rc == -EBADMSG) {
 		store_value_free(val, vlen);
-		return rc;
+		return store_fail(-EBADMSG, "%s", msg);
 	}
 	atomic_fetch_add(&st->resolves, 1);
 	*value = val;
 	*len = vlen;
 	return 0;
-fail:
-	store_rollback(st);
-out:
-	store_unlock(st);
+failed:
 	store_value_free(val, vlen);
 	/* every failure to record is an I/O failure to the caller: fail closed */
 	if (rc != -EACCES && rc != -EBADMSG && rc != -ENOMEM)

@@ -290,17 +290,19 @@ int store_candidate_get(struct store *st, const char *agent, const char *provide
 			const char *name, store_candidate_fn fn, void *ctx) STORE_WUR;
 
 /*
- * An allowed open: decrypt the current version named by f, count one use
- * of the grant and durably record a `resolve` event with the caller's
- * facts and the value's fingerprint - all or nothing. Re-checks inside
- * its transaction that the grant is still live and the version is still
- * current (else -EACCES, and *reason_out says why). A ciphertext that
- * fails authentication records a `deny` event with reason "integrity" and
+ * An open: f names the agent and PROVIDER/NAME (agent_name, provider,
+ * name; the rest is filled in). Inside one write transaction it loads the
+ * facts into f, decides with policy_decide(), and when allowed decrypts
+ * the current version, counts one use of the grant and records a
+ * `resolve` event with the caller's facts and the value's fingerprint -
+ * all or nothing. A refusal is -EACCES with *reason_out saying why (the
+ * caller records the denial: store_deny); a ciphertext that fails
+ * authentication records a `deny` event with reason "integrity" and
  * returns -EBADMSG. If the event cannot be recorded, returns -EIO and no
  * value. On success *value is sodium_malloc memory the caller frees with
- * store_value_free().
+ * store_value_free(). Concurrent resolves on one handle share commits.
  */
-int store_resolve(struct store *st, const struct store_facts *f,
+int store_resolve(struct store *st, struct store_facts *f,
 		  const struct policy_caller *caller,
 		  uint8_t **value, size_t *len,
 		  enum policy_reason *reason_out) STORE_WUR;

@@ -76,7 +76,30 @@ struct store {
 	_Atomic uint64_t syncs;       /* fdatasync calls made (for benchmarks) */
 	_Atomic uint64_t resolves;
 	int batch;                    /* > 0 inside store_batch_begin/end: changes are savepoints */
+
+	/*
+	 * Group commit of resolves (under mu). A resolve that finds others
+	 * queued behind it leaves its write transaction open and waits on
+	 * gc_cv; the last one in (no resolver waiting, or GC_MAX members)
+	 * commits for all. A lone reader commits at once, as before. While a
+	 * batch is open, other calls on the handle run inside it: reads see
+	 * it, changes become savepoints committed with it.
+	 */
+	bool gc_open;                 /* a resolve batch transaction is open */
+	struct gc_member *gc_members; /* resolves in it, waiting for its commit */
+	int gc_count;
+	_Atomic int gc_waiting;       /* resolvers blocked on mu */
+	pthread_cond_t gc_cv;
 };
+
+/* A resolve waiting for its batch to commit (lives on its stack). */
+struct gc_member {
+	struct gc_member *next;
+	bool done;
+	int rc;                       /* of the batch's COMMIT */
+	uint64_t ticket;              /* for store_sync_to */
+};
+#define GC_MAX 64
 
 /* ---- error.c ---- */
 int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -93,7 +116,10 @@ int store_commit_ticket(struct store *st, uint64_t *ticket); /* COMMIT only; syn
 int store_sync_to(struct store *st, uint64_t ticket);
 void store_rollback(struct store *st);
 int store_exec(struct store *st, const char *sql);
-int store_tx_start(struct store *st);          /* lock + BEGIN IMMEDIATE */
+int store_tx_start(struct store *st);          /* lock + BEGIN IMMEDIATE (or a savepoint) */
+/* A read section: BEGIN, or nothing when a transaction is already open. */
+bool store_read_begin(struct store *st, int *rc);
+void store_read_end(struct store *st, bool began);
 int store_tx_end(struct store *st, int rc);    /* COMMIT if rc == 0 else ROLLBACK; unlock */
 /*
  * The shape of every listing: run the cached statement `sql` with ?1 = a
