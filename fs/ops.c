@@ -30,9 +30,15 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->hard_remove = 1;
 	cfg->direct_io = 0;      /* chosen per file in open */
 	cfg->kernel_cache = 0;
-	cfg->auto_cache = 0;
 	cfg->nullpath_ok = 0;
-	return fuse_get_context()->private_data;
+	struct fs_ctx *ctx = fuse_get_context()->private_data;
+	/*
+	 * cache = kernel: keep a secret's pages across opens while its size
+	 * and mtime are unchanged (the mtime's nanoseconds carry the version,
+	 * so a rotation always invalidates). Every open is still decided here.
+	 */
+	cfg->auto_cache = ctx && ctx->cfg.cache == STORE_CACHE_KERNEL;
+	return ctx;
 }
 
 static int fs_getattr(const char *path, struct stat *sb, struct fuse_file_info *fi)
@@ -128,7 +134,8 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 			fi->fh = (uint64_t)(uintptr_t)v;
 			bool kernel = rq.ctx->cfg.cache == STORE_CACHE_KERNEL;
 			fi->direct_io = kernel ? 0 : 1;
-			fi->keep_cache = 0;
+			if (!kernel)
+				fi->keep_cache = 0;   /* auto_cache decides in kernel mode */
 			fi->nonseekable = 0;
 		}
 	}

@@ -316,6 +316,7 @@ struct cand_scan {
 	bool granted;
 	size_t length;
 	int64_t created;
+	int64_t version;
 	fs_fill_fn fill;             /* readdir: NULL when only counting */
 	void *fill_arg;
 };
@@ -327,6 +328,7 @@ static int cand_row(void *arg, const struct store_candidate_row *row)
 	cs->granted = row->granted;
 	cs->length = row->length;
 	cs->created = row->created;
+	cs->version = row->version;
 	if (!cs->fill)
 		return 0;
 	return cs->fill(cs->fill_arg, row->name, S_IFREG) ? 1 : 0;
@@ -442,6 +444,8 @@ int fs_resolve_getattr(struct fs_req *rq, const struct fs_path *p, struct stat *
 			return store_failed(rq, "cannot read secret");
 		stat_fill(sb, S_IFREG | (cs.granted ? 0400 : 0000), a.pa.uid, agent_gid(&a),
 			  cs.created, 1, (off_t)cs.length);
+		/* the version in the nanoseconds: two versions never share an mtime */
+		sb->st_mtim.tv_nsec = sb->st_ctim.tv_nsec = (long)(cs.version % 1000000000);
 		rq->why = cs.granted ? "granted" : "not granted";
 		return 0;
 	}
