@@ -306,8 +306,15 @@ int store_batch_begin(struct store *st)
 		return store_fail(-EBUSY, "a batch is already open");
 	}
 	rc = store_begin(st, true);
-	if (rc == 0)
+	if (rc == 0) {
 		st->batch = 1;
+		/*
+		 * A bulk load dirties far more pages than the default 2 MiB
+		 * cache holds; spilling them to the WAL and reading them back
+		 * made loading a million secrets I/O-bound.
+		 */
+		store_exec(st, "PRAGMA cache_size = -262144");
+	}
 	/* the lock stays held until store_batch_end: the batch is this thread's */
 	if (rc)
 		store_unlock(st);
@@ -323,6 +330,7 @@ int store_batch_end(struct store *st, int rc)
 		rc = store_commit(st);
 	else
 		store_rollback(st);
+	(void)store_exec(st, "PRAGMA cache_size = -2000");
 	store_unlock(st);
 	return rc;
 }
