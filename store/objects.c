@@ -25,8 +25,8 @@ int store_name_ok(const char *name, enum policy_name_kind kind)
 }
 
 /* Append an event with the object fields most changes use. */
-static int note(struct store *st, const char *type, const char *agent,
-		const char *secret, const char *reason)
+int store_note(struct store *st, const char *type, const char *agent,
+	       const char *secret, const char *reason)
 {
 	struct store_event ev;
 
@@ -35,6 +35,20 @@ static int note(struct store *st, const char *type, const char *agent,
 	ev.secret = secret ? secret : "";
 	ev.reason = reason ? reason : "";
 	return store_audit_append(st, &ev);
+}
+
+/* Delete the row `id` with `sql` and record `type` for it (inside a change). */
+int store_delete_noted(struct store *st, const char *sql, int64_t id, const char *type,
+		       const char *agent, const char *object)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	rc = store_step_done(st, s, "cannot write the store");
+	return rc ? rc : store_note(st, type, agent, object, NULL);
 }
 
 int store_provider_id(struct store *st, const char *name, int64_t *id)
@@ -118,7 +132,7 @@ static int add_named(struct store *st, const char *exists_sql, const char *inser
 	sqlite3_bind_int64(s, 3, store_now());
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
-		rc = note(st, event, NULL, name, NULL);
+		rc = store_note(st, event, NULL, name, NULL);
 	return store_tx_end(st, rc);
 }
 
@@ -247,14 +261,8 @@ int store_provider_rm(struct store *st, const char *name)
 	if (n > 0)
 		return store_tx_end(st, store_fail(-ENOTEMPTY, "provider '%s' still holds %lld secret(s)",
 					     name, (long long)n));
-	s = store_stmt(st, "DELETE FROM providers WHERE id = ?1");
-	if (!s)
-		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, id);
-	rc = store_step_done(st, s, "cannot write the store");
-	if (!rc)
-		rc = note(st, "provider-rm", NULL, name, NULL);
-	return store_tx_end(st, rc);
+	return store_tx_end(st, store_delete_noted(st, "DELETE FROM providers WHERE id = ?1", id, "provider-rm",
+						   NULL, name));
 }
 
 static int provider_row(void *arg, sqlite3_stmt *s)
@@ -291,7 +299,6 @@ int store_project_add(struct store *st, const char *name)
 
 int store_project_rm(struct store *st, const char *name)
 {
-	sqlite3_stmt *s;
 	int64_t id;
 	int rc;
 
@@ -301,14 +308,8 @@ int store_project_rm(struct store *st, const char *name)
 		return rc;
 	if ((rc = store_project_id(st, name, &id)))
 		return store_tx_end(st, rc);
-	s = store_stmt(st, "DELETE FROM projects WHERE id = ?1");
-	if (!s)
-		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, id);
-	rc = store_step_done(st, s, "cannot write the store");
-	if (!rc)
-		rc = note(st, "project-rm", NULL, name, NULL);
-	return store_tx_end(st, rc);
+	return store_tx_end(st, store_delete_noted(st, "DELETE FROM projects WHERE id = ?1", id, "project-rm",
+						   NULL, name));
 }
 
 static int project_row(void *arg, sqlite3_stmt *s)
@@ -390,7 +391,7 @@ static int attach_change(struct store *st, const char *project, const char *prov
 		sqlite3_bind_int64(s, 3, sid);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
-		rc = note(st, attach ? "attach" : "detach", NULL, ref, reason);
+		rc = store_note(st, attach ? "attach" : "detach", NULL, ref, reason);
 	return store_tx_end(st, rc);
 }
 
@@ -473,13 +474,12 @@ int store_agent_add(struct store *st, const struct store_agent_row *a)
 	sqlite3_bind_int64(s, 8, store_now());
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
-		rc = note(st, "agent-add", a->name, NULL, NULL);
+		rc = store_note(st, "agent-add", a->name, NULL, NULL);
 	return store_tx_end(st, rc);
 }
 
 int store_agent_rm(struct store *st, const char *name)
 {
-	sqlite3_stmt *s;
 	int64_t id;
 	int rc;
 
@@ -489,14 +489,8 @@ int store_agent_rm(struct store *st, const char *name)
 		return rc;
 	if ((rc = store_agent_id(st, name, &id)))
 		return store_tx_end(st, rc);
-	s = store_stmt(st, "DELETE FROM agents WHERE id = ?1");
-	if (!s)
-		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, id);
-	rc = store_step_done(st, s, "cannot write the store");
-	if (!rc)
-		rc = note(st, "agent-rm", name, NULL, NULL);
-	return store_tx_end(st, rc);
+	return store_tx_end(st, store_delete_noted(st, "DELETE FROM agents WHERE id = ?1", id, "agent-rm",
+						   name, NULL));
 }
 
 int store_agent_enable(struct store *st, const char *name, bool enabled)
@@ -518,7 +512,7 @@ int store_agent_enable(struct store *st, const char *name, bool enabled)
 	sqlite3_bind_int(s, 2, enabled ? 1 : 0);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
-		rc = note(st, enabled ? "agent-enable" : "agent-disable", name, NULL, NULL);
+		rc = store_note(st, enabled ? "agent-enable" : "agent-disable", name, NULL, NULL);
 	return store_tx_end(st, rc);
 }
 
@@ -635,7 +629,7 @@ static int assign_change(struct store *st, const char *agent, const char *projec
 	rc = store_step_done(st, s, "cannot write the store");
 	snprintf(reason, sizeof reason, "project %s", project);
 	if (!rc)
-		rc = note(st, add ? "assign" : "unassign", agent, NULL, reason);
+		rc = store_note(st, add ? "assign" : "unassign", agent, NULL, reason);
 	return store_tx_end(st, rc);
 }
 
@@ -722,7 +716,7 @@ int store_grant(struct store *st, const char *agent, const char *provider,
 	else
 		reason[0] = '\0';
 	if (!rc)
-		rc = note(st, "grant", agent, ref, reason);
+		rc = store_note(st, "grant", agent, ref, reason);
 	return store_tx_end(st, rc);
 }
 
@@ -752,7 +746,7 @@ int store_revoke(struct store *st, const char *agent, const char *provider, cons
 	if (!rc && sqlite3_changes(st->db) == 0)
 		rc = store_fail(-ENOENT, "agent '%s' has no live grant of '%s'", agent, ref);
 	if (!rc)
-		rc = note(st, "revoke", agent, ref, NULL);
+		rc = store_note(st, "revoke", agent, ref, NULL);
 	return store_tx_end(st, rc);
 }
 

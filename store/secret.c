@@ -211,8 +211,6 @@ int store_secret_rm(struct store *st, const char *provider, const char *name)
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
 	int64_t prov, sid;
-	struct store_event ev;
-	sqlite3_stmt *s;
 	int rc;
 
 	if ((rc = check_ref(provider, name)))
@@ -222,17 +220,8 @@ int store_secret_rm(struct store *st, const char *provider, const char *name)
 		return rc;
 	if ((rc = store_secret_id(st, provider, name, &prov, &sid)))
 		return store_tx_end(st, rc);
-	s = store_stmt(st, "DELETE FROM secrets WHERE id = ?1");
-	if (!s)
-		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, sid);
-	rc = store_step_done(st, s, "cannot write the store");
-	if (!rc) {
-		store_event_init(st, &ev, "rm");
-		ev.secret = ref;
-		rc = store_audit_append(st, &ev);
-	}
-	return store_tx_end(st, rc);
+	return store_tx_end(st, store_delete_noted(st, "DELETE FROM secrets WHERE id = ?1", sid,
+						   "rm", NULL, ref));
 }
 
 /* ---- keys -------------------------------------------------------------- */

@@ -171,6 +171,10 @@ void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
 int store_deny_flush_locked(struct store *st, bool all);
 
 /* ---- objects.c ---- */
+int store_note(struct store *st, const char *type, const char *agent,
+	       const char *secret, const char *reason);
+int store_delete_noted(struct store *st, const char *sql, int64_t id, const char *type,
+		       const char *agent, const char *object);
 int store_provider_id(struct store *st, const char *name, int64_t *id);
 int store_agent_id(struct store *st, const char *name, int64_t *id);
 int store_project_id(struct store *st, const char *name, int64_t *id);

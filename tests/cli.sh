@@ -408,7 +408,9 @@ test_check() {
 	setup setv openai/key "k"
 	setup shadm project add web
 	setup shadm project attach web openai
-	setup shadm agent add bot --uid 1000 --gid 1000 --exe /usr/bin/cat
+	expect_run "agent add bound by path only warns that the path alone is weak" 0 \
+		"shadm: warning: agent 'bot' is bound to /usr/bin/cat by path only; add --exe-sha256 so a different binary at that path is refused" \
+		shadm agent add bot --uid 1000 --gid 1000 --exe /usr/bin/cat
 	expect_run "assign" 0 "" shadm assign bot web
 	expect_run "assign twice" 1 "shadm: agent 'bot' is already assigned to project 'web'" shadm assign bot web
 	expect_check "check: no-grant" no-grant bot openai/key

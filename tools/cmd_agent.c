@@ -93,6 +93,13 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 	rc = store_agent_add(c->st, &a);
 	if (rc < 0)
 		return cmd_store_fail(rc);
+	/*
+	 * A path alone is weak: any process of the uid can bind-mount another
+	 * binary over that path in a user and mount namespace of its own.
+	 */
+	if (a.exe && !a.has_exe_sha256)
+		fprintf(stderr, "shadm: warning: agent '%s' is bound to %s by path only; "
+			"add --exe-sha256 so a different binary at that path is refused\n", p[0], a.exe);
 	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:I}", "ok", 1, "action", "agent-add",
 				     "agent", p[0], "uid", (json_int_t)uid),
 			"added agent %s (uid %llu)", p[0], (unsigned long long)uid);
