@@ -228,6 +228,16 @@ int store_keys_load(struct store *st)
 	if (rc == SQLITE_ROW) {
 		id = sqlite3_column_int64(s, 0);
 		rc = unwrap_row(st->root_key, id, "audit", s, 1, ak);
+		/*
+		 * The key file was read before this row: a `key rekey` that
+		 * finished in between leaves us holding the retired key. The
+		 * file on disk always opens the store, so read it again.
+		 */
+		for (int tries = 0; rc && tries < 5; tries++) {
+			if (store_key_file_read(st->cfg.key_file, st->root_key))
+				break;
+			rc = unwrap_row(st->root_key, id, "audit", s, 1, ak);
+		}
 		sqlite3_reset(s);
 		if (rc) {
 			rc = store_fail(-EKEYREJECTED, "this key does not open this store");
