@@ -6,10 +6,13 @@
  * and, for agents bound to a digest, the sha256 of that executable. All of
  * it comes from /proc, which races with the process exiting and its pid
  * being reused, so the order is: map the thread to its thread group, pin
- * the process with a pidfd, read its start time, read the facts, then
- * check that the pidfd has not signalled exit and the start time is
- * unchanged. Anything doubtful leaves known=false, which the policy
- * denies. The hash is taken from /proc/PID/exe itself - the very inode the
+ * the process with a pidfd, check the thread is one of its tasks, read
+ * the facts, then check that the pidfd has not signalled exit - while
+ * the pinned process lives its pid names nobody else, so the facts are
+ * its own. (An earlier version also compared the start time in
+ * /proc/PID/stat before and after; with the pidfd that check can never
+ * fail, and it cost a quarter of the daemon's time per open.) Anything
+ * doubtful leaves known=false, which the policy denies. The hash is taken from /proc/PID/exe itself - the very inode the
  * process executes - so renaming, replacing or symlinking the path on
  * disk cannot fool it; digests are cached by file identity (device,
  * inode, size, mtime and ctime) because hashing a large binary on every
@@ -94,40 +97,6 @@ static int thread_tgid(pid_t tid, pid_t *tgid)
 	if (v <= 0)
 		return -EIO;
 	*tgid = (pid_t)v;
-	return 0;
-}
-
-/*
- * Field 22 of /proc/PID/stat (start time in clock ticks). The command
- * name (field 2) may hold spaces and ')' so parsing starts after the
- * last ')'.
- */
-static int process_start(pid_t pid, unsigned long long *start)
-{
-	char path[64], buf[2048];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int rc = read_small(path, buf, sizeof(buf));
-	if (rc < 0)
-		return rc;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -EIO;
-	p++;
-	/* After ')' come fields 3, 4, ...; field 22 is the 20th of them. */
-	for (int field = 3; field < 22; field++) {
-		while (*p == ' ')
-			p++;
-		while (*p && *p != ' ')
-			p++;
-		if (!*p)
-			return -EIO;
-	}
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(p, &end, 10);
-	if (errno || end == p)
-		return -EIO;
-	*start = v;
 	return 0;
 }
 
@@ -286,13 +255,14 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 	}
 	char path[96];
 	struct stat sb;
-	unsigned long long start0, start1;
 	/*
 	 * The tgid was read before the pidfd pinned a process: if that pid was
-	 * reused in between, the new process does not hold our thread.
+	 * reused in between, the new process does not hold our thread. (When
+	 * the thread id was the process id, the pidfd pinned whoever holds
+	 * it, and the check could only confirm itself.)
 	 */
 	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
-	if (stat(path, &sb) < 0 || process_start(tgid, &start0) < 0)
+	if (tgid != c->tid && stat(path, &sb) < 0)
 		goto out;
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tgid);
@@ -307,8 +277,12 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 		if (!c->pc.has_exe_sha256)
 			goto out;
 	}
-	/* Same process from start to end of the check, or we know nothing. */
-	if (!pidfd_alive(pidfd) || process_start(tgid, &start1) < 0 || start1 != start0)
+	/*
+	 * Still alive at the end: a pid is not handed to another process
+	 * while its holder lives, so every /proc/TGID read above was of the
+	 * process the pidfd pinned. Otherwise we know nothing.
+	 */
+	if (!pidfd_alive(pidfd))
 		goto out;
 	c->pc.pid = tgid;
 	c->pc.exe = c->exe;
