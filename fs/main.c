@@ -272,6 +272,9 @@ static void *flusher_run(void *arg)
 		}
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
+		/* served values' events into the hash-chained trail */
+		if (store_journal_tick(fl->st) < 0)
+			fs_log_error("audit import failed: %s", store_error());
 		if (now.tv_sec >= next.tv_sec) {
 			if (store_deny_flush(fl->st) < 0)
 				fs_log_error("audit write failed: %s", store_error());
@@ -317,6 +320,26 @@ static void flusher_stop(struct flusher *fl)
 }
 
 /* ---- main --------------------------------------------------------------------- */
+
+/* Open the store and take its audit journal: this process serves it. */
+static int serve_open(const struct store_config *cfg, struct store **out)
+{
+	uint64_t dropped = 0;
+	int rc = store_open(cfg, FS_ACTOR, out);
+	if (rc < 0)
+		return rc;
+	rc = store_serve(*out, &dropped);
+	if (rc < 0) {
+		/* nothing is served yet, so closing sets no other message */
+		store_close(*out);
+		*out = NULL;
+		return rc;
+	}
+	if (dropped)
+		fs_log_error("discarded %llu bytes of an audit-journal record cut short by a crash"
+			     " (its value was never handed out)", (unsigned long long)dropped);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -387,8 +410,11 @@ int main(int argc, char **argv)
 	    make_absolute(ctx.cfg.key_file, sizeof(ctx.cfg.key_file)) < 0)
 		return fail("cannot resolve the store's path: %s", strerror(errno));
 
-	/* Open once now so a bad key or store is reported here, before mounting. */
-	if (store_open(&ctx.cfg, FS_ACTOR, &ctx.st) < 0)
+	/*
+	 * Open once now so a bad key or store, or a store another daemon
+	 * serves, is reported here, before mounting.
+	 */
+	if (serve_open(&ctx.cfg, &ctx.st) < 0)
 		return fail("%s", store_error());
 	if (!foreground) {
 		store_close(ctx.st);   /* no SQLite connection across fork() */
@@ -416,7 +442,7 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 	lock_memory();
-	if (!ctx.st && store_open(&ctx.cfg, FS_ACTOR, &ctx.st) < 0) {
+	if (!ctx.st && serve_open(&ctx.cfg, &ctx.st) < 0) {
 		fs_log_error("%s", store_error());
 		goto out_unmount;
 	}

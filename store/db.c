@@ -24,7 +24,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 1. Every later change is a new entry appended to
+ * Schema version 2. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -125,6 +125,14 @@ static const char *const store_migrations[] = {
 	"  hash BLOB NOT NULL);"
 	"CREATE INDEX audit_by_agent ON audit(agent, seq);"
 	"CREATE INDEX audit_by_secret ON audit(secret, seq);",
+	/*
+	 * 1 -> 2: how far each generation of the audit journal has been
+	 * moved into `audit` (journal.c); a generation seen once is never
+	 * imported from its start again.
+	 */
+	"CREATE TABLE journal ("
+	"  gen BLOB PRIMARY KEY,"
+	"  offset INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 
@@ -175,12 +183,25 @@ int store_begin(struct store *st, bool write)
 	return rc == SQLITE_OK ? 0 : store_fail_db(st, rc, "cannot start a transaction");
 }
 
+/*
+ * BEGIN IMMEDIATE, then move the audit journal's pending events into the
+ * trail first, so the chain keeps the order things happened in.
+ */
+int store_write_begin(struct store *st)
+{
+	int rc = store_begin(st, true);
+
+	if (rc == 0 && (rc = store_journal_import_locked(st)))
+		store_rollback(st);
+	return rc;
+}
+
 int store_commit_ticket(struct store *st, uint64_t *ticket)
 {
 	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 
 	if (rc == SQLITE_OK) {
-		*ticket = atomic_fetch_add(&st->commit_ticket, 1) + 1;
+		*ticket = atomic_fetch_add(&st->wal_sync.ticket, 1) + 1;
 		return 0;
 	}
 	rc = store_fail_db(st, rc, "cannot write the store");
@@ -204,34 +225,55 @@ static int store_wal_sync(struct store *st)
 	return 0;
 }
 
-int store_sync_to(struct store *st, uint64_t ticket)
+void store_syncer_init(struct store_syncer *sy)
+{
+	atomic_init(&sy->ticket, 0);
+	pthread_mutex_init(&sy->mu, NULL);
+	pthread_cond_init(&sy->cv, NULL);
+	sy->synced = 0;
+	sy->syncing = false;
+}
+
+void store_syncer_destroy(struct store_syncer *sy)
+{
+	pthread_cond_destroy(&sy->cv);
+	pthread_mutex_destroy(&sy->mu);
+}
+
+int store_syncer_wait(struct store *st, struct store_syncer *sy, uint64_t ticket,
+		      int (*sync)(struct store *st))
 {
 	uint64_t target;
 	int rc = 0;
 
-	if (st->cfg.durability != STORE_DURABLE_POWER)
-		return 0;
-	pthread_mutex_lock(&st->sync_mu);
-	while (st->synced_ticket < ticket) {
-		if (st->syncing) {
-			pthread_cond_wait(&st->sync_cv, &st->sync_mu);
+	pthread_mutex_lock(&sy->mu);
+	while (sy->synced < ticket) {
+		if (sy->syncing) {
+			pthread_cond_wait(&sy->cv, &sy->mu);
 			continue;
 		}
-		/* every ticket issued before this read has its frames in the WAL */
-		target = atomic_load(&st->commit_ticket);
-		st->syncing = true;
-		pthread_mutex_unlock(&st->sync_mu);
-		rc = store_wal_sync(st);
-		pthread_mutex_lock(&st->sync_mu);
-		st->syncing = false;
-		if (rc == 0 && target > st->synced_ticket)
-			st->synced_ticket = target;
-		pthread_cond_broadcast(&st->sync_cv);
+		/* every ticket issued before this read has its bytes written */
+		target = atomic_load(&sy->ticket);
+		sy->syncing = true;
+		pthread_mutex_unlock(&sy->mu);
+		rc = sync(st);
+		pthread_mutex_lock(&sy->mu);
+		sy->syncing = false;
+		if (rc == 0 && target > sy->synced)
+			sy->synced = target;
+		pthread_cond_broadcast(&sy->cv);
 		if (rc)
 			break;
 	}
-	pthread_mutex_unlock(&st->sync_mu);
+	pthread_mutex_unlock(&sy->mu);
 	return rc;
+}
+
+int store_sync_to(struct store *st, uint64_t ticket)
+{
+	if (st->cfg.durability != STORE_DURABLE_POWER)
+		return 0;
+	return store_syncer_wait(st, &st->wal_sync, ticket, store_wal_sync);
 }
 
 int store_commit(struct store *st)
@@ -257,7 +299,10 @@ int store_tx_start(struct store *st)
 	int rc;
 
 	store_lock(st);
-	rc = st->batch || st->gc_open ? store_exec(st, "SAVEPOINT change") : store_begin(st, true);
+	if (st->batch || st->gc_open)
+		rc = store_exec(st, "SAVEPOINT change");
+	else
+		rc = store_write_begin(st);
 	if (rc)
 		store_unlock(st);
 	return rc;
@@ -305,7 +350,7 @@ int store_batch_begin(struct store *st)
 		store_unlock(st);
 		return store_fail(-EBUSY, "a batch is already open");
 	}
-	rc = store_begin(st, true);
+	rc = store_write_begin(st);
 	if (rc == 0) {
 		st->batch = 1;
 		/*
@@ -338,7 +383,7 @@ int store_batch_end(struct store *st, int rc)
 void store_stats_get(struct store *st, struct store_stats *out)
 {
 	out->resolves = atomic_load(&st->resolves);
-	out->commits = atomic_load(&st->commit_ticket);
+	out->commits = atomic_load(&st->wal_sync.ticket);
 	out->syncs = atomic_load(&st->syncs);
 }
 
@@ -536,12 +581,15 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 		pthread_mutex_init(&st->mu, &a);
 		pthread_mutexattr_destroy(&a);
 	}
-	pthread_mutex_init(&st->sync_mu, NULL);
 	pthread_cond_init(&st->gc_cv, NULL);
-	pthread_cond_init(&st->sync_cv, NULL);
+	store_syncer_init(&st->wal_sync);
+	store_syncer_init(&st->jr.sync);
+	pthread_mutex_init(&st->jr.mu, NULL);
+	st->jr.fd = -1;
 	st->wal_fd = -1;
 	st->cfg = *cfg;
 	snprintf(st->actor, sizeof st->actor, "%s", actor ? actor : "unknown");
+	snprintf(st->jr.path, sizeof st->jr.path, "%s-audit", cfg->store_path);
 	st->root_key = sodium_malloc(STORE_KEY_BYTES);
 	st->chain_key = sodium_malloc(STORE_KEY_BYTES);
 	st->fp_key = sodium_malloc(STORE_KEY_BYTES);
@@ -642,6 +690,10 @@ void store_close(struct store *st)
 			fprintf(stderr, "scopehold: could not write coalesced denials: %s\n",
 				store_error());
 		pthread_mutex_unlock(&st->mu);
+		/* a clean stop leaves the whole trail in the store */
+		if (st->jr.fd >= 0 && store_journal_import(st) < 0)
+			fprintf(stderr, "scopehold: could not import the audit journal: %s\n",
+				store_error());
 	}
 	for (i = 0; i < STORE_STMT_CACHE && st->stmts[i].sql; i++)
 		sqlite3_finalize(st->stmts[i].stmt);
@@ -653,9 +705,12 @@ void store_close(struct store *st)
 	sodium_free(st->fp_key);
 	if (st->wal_fd >= 0)
 		close(st->wal_fd);
-	pthread_cond_destroy(&st->sync_cv);
+	store_cache_clear(st);
+	store_journal_close(st);
+	store_syncer_destroy(&st->wal_sync);
+	store_syncer_destroy(&st->jr.sync);
+	pthread_mutex_destroy(&st->jr.mu);
 	pthread_cond_destroy(&st->gc_cv);
-	pthread_mutex_destroy(&st->sync_mu);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
 }

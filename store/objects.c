@@ -560,16 +560,43 @@ int store_agent_list_enabled(struct store *st, store_agent_fn fn, void *ctx)
 			  " AND ?2 = ?2 ORDER BY name", st->ws_id, 0, agent_row, &w);
 }
 
+/* An agent row as the cache keeps it: the strings inside. */
+struct agent_cached {
+	struct store_agent_row row;
+	char name[POLICY_NAME_MAX + 1];
+	bool has_exe;
+	char exe[PATH_MAX];
+};
+
+static void agent_cached_row(struct agent_cached *c)
+{
+	c->row.name = c->name;
+	c->row.exe = c->has_exe ? c->exe : NULL;
+}
+
 /* One lookup by name: the mount asks this on every request below an agent. */
 int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx)
 {
-	struct store_agent_row row;
+	struct agent_cached c;
+	const struct agent_cached *hit;
 	sqlite3_stmt *s;
 	int rc;
 
 	if (store_name_ok(name, POLICY_NAME_AGENT))
 		return -EINVAL;
 	store_lock(st);
+	store_cache_check(st);
+	if ((hit = store_cache_get(st, STORE_CACHE_AGENT, name, &rc))) {
+		if (rc == 0) {
+			memcpy(&c, hit, sizeof c);
+			agent_cached_row(&c);
+			rc = fn(ctx, &c.row);
+		} else {
+			rc = store_fail(rc, "no agent '%s'", name);
+		}
+		store_unlock(st);
+		return rc;
+	}
 	s = store_stmt(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 AND name = ?2");
 	if (!s) {
 		store_unlock(st);
@@ -579,13 +606,24 @@ int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void 
 	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		agent_from_row(s, &row);
-		rc = fn(ctx, &row);
+		memset(&c, 0, sizeof c);
+		agent_from_row(s, &c.row);
+		snprintf(c.name, sizeof c.name, "%s", c.row.name);
+		c.has_exe = c.row.exe != NULL;
+		if (c.has_exe)
+			snprintf(c.exe, sizeof c.exe, "%s", c.row.exe);
+		sqlite3_reset(s);
+		agent_cached_row(&c);
+		store_cache_put(st, STORE_CACHE_AGENT, name, 0, &c, sizeof c);
+		rc = fn(ctx, &c.row);
+	} else if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		store_cache_put(st, STORE_CACHE_AGENT, name, -ENOENT, NULL, 0);
+		rc = store_fail(-ENOENT, "no agent '%s'", name);
 	} else {
-		rc = rc == SQLITE_DONE ? store_fail(-ENOENT, "no agent '%s'", name)
-				       : store_fail_db(st, rc, "cannot read the store");
+		sqlite3_reset(s);
+		rc = store_fail_db(st, rc, "cannot read the store");
 	}
-	sqlite3_reset(s);
 	store_unlock(st);
 	return rc;
 }

@@ -162,9 +162,23 @@ int store_facts_load(struct store *st, const char *agent, const char *provider,
 	"  WHERE x.agent_id = a.id AND t.provider_id = p.id" \
 	"  AND (t.secret_id IS NULL OR t.secret_id = s.id))"
 
+/* A candidate row with what `granted` is decided from, for the cache. */
+struct cand_cached {
+	struct store_candidate_row row;
+	struct policy_grant g;
+	int64_t vexp;
+	char provider[POLICY_NAME_MAX + 1];
+	char name[POLICY_NAME_MAX + 1];
+};
+
+static bool cand_granted(const struct policy_grant *g, int64_t vexp, int64_t now)
+{
+	return policy_grant_live(g, now) && (vexp == 0 || now < vexp);
+}
+
 static int candidate_walk(struct store *st, const char *sql, const char *agent,
 			  const char *provider, const char *name,
-			  store_candidate_fn fn, void *ctx, int *rows)
+			  store_candidate_fn fn, void *ctx, int *rows, struct cand_cached *last)
 {
 	struct store_candidate_row row;
 	struct policy_grant g;
@@ -195,8 +209,15 @@ static int candidate_walk(struct store *st, const char *sql, const char *agent,
 		g.expires = sqlite3_column_int64(s, 8);
 		g.max_uses = sqlite3_column_int64(s, 9);
 		g.uses = sqlite3_column_int64(s, 10);
-		row.granted = policy_grant_live(&g, now) && (vexp == 0 || now < vexp);
+		row.granted = cand_granted(&g, vexp, now);
 		(*rows)++;
+		if (last) {
+			last->row = row;
+			last->g = g;
+			last->vexp = vexp;
+			snprintf(last->provider, sizeof last->provider, "%s", row.provider);
+			snprintf(last->name, sizeof last->name, "%s", row.name);
+		}
 		if ((rc = fn(ctx, &row)))
 			goto out;
 	}
@@ -214,10 +235,10 @@ int store_candidate_list(struct store *st, const char *agent, const char *provid
 	store_lock(st);
 	if (provider)
 		rc = candidate_walk(st, CANDIDATE_SQL " AND p.name = ?3 ORDER BY p.name, s.name",
-				    agent, provider, NULL, fn, ctx, &rows);
+				    agent, provider, NULL, fn, ctx, &rows, NULL);
 	else
 		rc = candidate_walk(st, CANDIDATE_SQL " ORDER BY p.name, s.name",
-				    agent, NULL, NULL, fn, ctx, &rows);
+				    agent, NULL, NULL, fn, ctx, &rows, NULL);
 	store_unlock(st);
 	return rc;
 }
@@ -263,12 +284,28 @@ out:
 	return rc;
 }
 
+/* "AGENT/PROVIDER[/NAME]": the cache key of a question about them. */
+static void cache_key(char *buf, size_t size, const char *agent, const char *provider,
+		      const char *name)
+{
+	snprintf(buf, size, "%s/%s%s%s", agent, provider, name ? "/" : "", name ? name : "");
+}
+
+#define CACHE_KEY_MAX (3 * (POLICY_NAME_MAX + 1))
+
 int store_candidate_provider(struct store *st, const char *agent, const char *provider)
 {
+	char key[CACHE_KEY_MAX];
 	sqlite3_stmt *s;
 	int rc;
 
 	store_lock(st);
+	store_cache_check(st);
+	cache_key(key, sizeof key, agent, provider, NULL);
+	if (store_cache_get(st, STORE_CACHE_PROVIDER, key, &rc)) {
+		s = NULL;
+		goto answer;
+	}
 	s = store_stmt(st, CANDIDATE_PROVIDER_SQL " AND p.name = ?3 LIMIT 1");
 	if (!s) {
 		store_unlock(st);
@@ -282,9 +319,14 @@ int store_candidate_provider(struct store *st, const char *agent, const char *pr
 	if (rc == SQLITE_ROW)
 		rc = 0;
 	else if (rc == SQLITE_DONE)
-		rc = store_fail(-ENOENT, "provider '%s' holds no candidate of agent '%s'", provider, agent);
+		rc = -ENOENT;
 	else
 		rc = store_fail_db(st, rc, "cannot read the store");
+	if (rc == 0 || rc == -ENOENT)
+		store_cache_put(st, STORE_CACHE_PROVIDER, key, rc, NULL, 0);
+answer:
+	if (rc == -ENOENT)
+		rc = store_fail(-ENOENT, "provider '%s' holds no candidate of agent '%s'", provider, agent);
 	store_unlock(st);
 	return rc;
 }
@@ -292,13 +334,36 @@ int store_candidate_provider(struct store *st, const char *agent, const char *pr
 int store_candidate_get(struct store *st, const char *agent, const char *provider,
 			const char *name, store_candidate_fn fn, void *ctx)
 {
+	char key[CACHE_KEY_MAX];
+	const struct cand_cached *hit;
+	struct cand_cached c;
 	int rc, rows;
 
 	store_lock(st);
+	store_cache_check(st);
+	cache_key(key, sizeof key, agent, provider, name);
+	if ((hit = store_cache_get(st, STORE_CACHE_CANDIDATE, key, &rc))) {
+		if (rc == 0) {
+			c = *hit;
+			c.row.provider = c.provider;
+			c.row.name = c.name;
+			c.row.granted = cand_granted(&c.g, c.vexp, store_now());
+			rc = fn(ctx, &c.row);
+		} else {
+			rc = store_fail(-ENOENT, "'%s/%s' is not a candidate of agent '%s'", provider,
+					name, agent);
+		}
+		store_unlock(st);
+		return rc;
+	}
 	rc = candidate_walk(st, CANDIDATE_SQL " AND p.name = ?3 AND s.name = ?4",
-			    agent, provider, name, fn, ctx, &rows);
-	if (!rc && rows == 0)
+			    agent, provider, name, fn, ctx, &rows, &c);
+	if (!rc && rows == 1)
+		store_cache_put(st, STORE_CACHE_CANDIDATE, key, 0, &c, sizeof c);
+	if (!rc && rows == 0) {
+		store_cache_put(st, STORE_CACHE_CANDIDATE, key, -ENOENT, NULL, 0);
 		rc = store_fail(-ENOENT, "'%s/%s' is not a candidate of agent '%s'", provider, name, agent);
+	}
 	store_unlock(st);
 	return rc;
 }
@@ -431,9 +496,14 @@ static int resolve_locked(struct store *st, struct store_facts *f0,
 	return store_audit_append(st, &ev);
 }
 
-int store_resolve(struct store *st, struct store_facts *f0,
-		  const struct policy_caller *caller,
-		  uint8_t **value, size_t *len, enum policy_reason *reason_out)
+/*
+ * The resolve that counts a use or records an integrity failure: the
+ * decision, the change and the event in one write transaction, shared
+ * by concurrent resolves (group commit).
+ */
+static int resolve_tx(struct store *st, struct store_facts *f0,
+		      const struct policy_caller *caller,
+		      uint8_t **value, size_t *len, enum policy_reason *reason_out)
 {
 	struct gc_member me = { 0 };
 	uint8_t *val = NULL;
@@ -448,7 +518,7 @@ int store_resolve(struct store *st, struct store_facts *f0,
 	store_lock(st);
 	atomic_fetch_sub(&st->gc_waiting, 1);
 	if (!st->gc_open) {
-		if ((rc = store_begin(st, true))) {
+		if ((rc = store_write_begin(st))) {
 			store_unlock(st);
 			goto failed;
 		}
@@ -499,4 +569,173 @@ failed:
 		rc = rc == -ENOSPC ? store_fail(-EIO, "cannot write the audit trail: database or disk is full")
 				   : (rc == -EIO ? rc : -EIO);
 	return rc;
+}
+
+/* What the fast path keeps per (agent, provider, name): facts and ciphertext. */
+struct facts_cached {
+	struct store_facts f;
+	int64_t key_id;
+	size_t ctlen;
+	uint8_t ct[];
+};
+
+/* Point a copied facts struct at its own executable string. */
+static void facts_fixup(struct store_facts *f)
+{
+	if (f->p.agent.exe)
+		f->p.agent.exe = f->exe;
+}
+
+/*
+ * The facts of one open and the current version's ciphertext: from the
+ * cache, else one read of the store that fills it (mu held). *out is
+ * malloc'd.
+ */
+static int facts_get(struct store *st, const struct store_facts *f0, struct facts_cached **out)
+{
+	char key[CACHE_KEY_MAX];
+	const struct facts_cached *hit;
+	struct facts_cached *c;
+	sqlite3_stmt *s;
+	size_t ctlen = 0;
+	bool began;
+	int rc;
+
+	*out = NULL;
+	store_cache_check(st);
+	cache_key(key, sizeof key, f0->agent_name, f0->provider, f0->name);
+	if ((hit = store_cache_get(st, STORE_CACHE_FACTS, key, &rc))) {
+		c = malloc(sizeof *c + hit->ctlen);
+		if (!c)
+			return store_fail(-ENOMEM, "out of memory");
+		memcpy(c, hit, sizeof *c + hit->ctlen);
+		facts_fixup(&c->f);
+		*out = c;
+		return 0;
+	}
+	began = store_read_begin(st, &rc);
+	if (rc)
+		return rc;
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		rc = store_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = store_facts_load_locked(st, f0->agent_name, f0->provider, f0->name, &c->f)))
+		goto out;
+	if (c->f.version_id) {
+		struct facts_cached *bigger;
+		s = store_stmt(st, "SELECT key_id, ct FROM versions WHERE id = ?1");
+		if (!s) {
+			rc = -EIO;
+			goto out;
+		}
+		sqlite3_bind_int64(s, 1, c->f.version_id);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(s);
+			rc = store_fail_db(st, rc, "cannot read the store");
+			goto out;
+		}
+		ctlen = (size_t)sqlite3_column_bytes(s, 1);
+		bigger = realloc(c, sizeof *c + ctlen);
+		if (!bigger) {
+			sqlite3_reset(s);
+			rc = store_fail(-ENOMEM, "out of memory");
+			goto out;
+		}
+		c = bigger;
+		c->key_id = sqlite3_column_int64(s, 0);
+		c->ctlen = ctlen;
+		memcpy(c->ct, sqlite3_column_blob(s, 1), ctlen);
+		sqlite3_reset(s);
+		rc = 0;
+	}
+	facts_fixup(&c->f);
+out:
+	store_read_end(st, began);
+	if (rc == 0) {
+		store_cache_put(st, STORE_CACHE_FACTS, key, 0, c, sizeof *c + c->ctlen);
+		*out = c;
+	} else {
+		free(c);
+	}
+	return rc;
+}
+
+/*
+ * The resolve of a mount that serves (store_serve): the facts from the
+ * cache or one read, the decision, the decryption, and the event
+ * appended to the audit journal - fail closed: no journal record, no
+ * value. Grants with a use limit and ciphertexts that fail their check
+ * go through the write transaction, where the count and the integrity
+ * event commit with the decision.
+ */
+int store_resolve(struct store *st, struct store_facts *f0,
+		  const struct policy_caller *caller,
+		  uint8_t **value, size_t *len, enum policy_reason *reason_out)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	struct facts_cached *c = NULL;
+	struct store_event ev;
+	enum policy_reason why;
+	uint8_t *val = NULL;
+	size_t vlen = 0;
+	uint64_t ticket = 0;
+	int rc;
+
+	*value = NULL;
+	*len = 0;
+	*reason_out = POLICY_ALLOW;
+	if (!store_journal_serving(st))
+		return resolve_tx(st, f0, caller, value, len, reason_out);
+	store_lock(st);
+	if ((rc = facts_get(st, f0, &c))) {
+		store_unlock(st);
+		return rc == -ENOMEM ? rc : -EIO;
+	}
+	*f0 = c->f;
+	facts_fixup(f0);
+	why = policy_decide(&c->f.p, caller, store_now());
+	if (why != POLICY_ALLOW) {
+		store_unlock(st);
+		free(c);
+		*reason_out = why;
+		return -EACCES;
+	}
+	if (c->f.grant_id && c->f.p.grant.max_uses > 0) {
+		store_unlock(st);
+		free(c);
+		return resolve_tx(st, f0, caller, value, len, reason_out);
+	}
+	rc = store_value_open(st, st->ws_name, c->f.provider, c->f.name, c->f.p.secret.version,
+			      c->key_id, c->ct, c->ctlen, &val, &vlen);
+	if (rc == -EBADMSG) {
+		store_unlock(st);
+		free(c);
+		return resolve_tx(st, f0, caller, value, len, reason_out);
+	}
+	if (rc) {
+		store_unlock(st);
+		free(c);
+		return rc == -ENOMEM ? rc : -EIO;
+	}
+	snprintf(ref, sizeof ref, "%s/%s", c->f.provider, c->f.name);
+	caller_event(st, &ev, "resolve", &c->f, ref, caller);
+	ev.time = store_now();
+	store_fingerprint(st, val, vlen, ev.fingerprint);
+	ev.has_fingerprint = true;
+	store_unlock(st);
+	rc = store_journal_append(st, &ev, &ticket);
+	free(c);
+	if (rc == 0)
+		rc = store_journal_sync(st, ticket);
+	if (rc) {
+		store_value_free(val, vlen);
+		return -EIO;
+	}
+	atomic_fetch_add(&st->resolves, 1);
+	*value = val;
+	*len = vlen;
+	return 0;
 }

@@ -290,12 +290,33 @@ int store_candidate_get(struct store *st, const char *agent, const char *provide
 			const char *name, store_candidate_fn fn, void *ctx) STORE_WUR;
 
 /*
+ * The mount starts serving this store through this handle: it takes the
+ * audit journal (STORE-audit; -EBUSY when another scopeholdfs holds it),
+ * moves what a previous run left in it into the trail, starts a new
+ * journal generation and turns on the read cache. *dropped: bytes of a
+ * record cut short by a crash, discarded. Until store_close(), resolves
+ * record their events in the journal (see store_resolve).
+ */
+int store_serve(struct store *st, uint64_t *dropped) STORE_WUR;
+bool store_journal_serving(struct store *st);
+/*
+ * Move the journal's pending events into the hash-chained trail now
+ * (every write to the store does this first, so order is kept), and
+ * start a new journal generation once the file is large and imported.
+ * The mount calls it a few times a second; `shadm audit` before reading.
+ */
+int store_journal_import(struct store *st) STORE_WUR;
+int store_journal_tick(struct store *st) STORE_WUR;
+
+/*
  * An open: f names the agent and PROVIDER/NAME (agent_name, provider,
- * name; the rest is filled in). Inside one write transaction it loads the
- * facts into f, decides with policy_decide(), and when allowed decrypts
- * the current version, counts one use of the grant and records a
- * `resolve` event with the caller's facts and the value's fingerprint -
- * all or nothing. A refusal is -EACCES with *reason_out saying why (the
+ * name; the rest is filled in). It loads the facts into f, decides with
+ * policy_decide(), and when allowed decrypts the current version and
+ * records a `resolve` event with the caller's facts and the value's
+ * fingerprint before returning it. On a serving handle (store_serve) the
+ * event is appended to the audit journal (fsynced with durability =
+ * power) and facts come from the read cache; a grant with a use limit is
+ * counted and recorded in one write transaction - all or nothing. A refusal is -EACCES with *reason_out saying why (the
  * caller records the denial: store_deny); a ciphertext that fails
  * authentication records a `deny` event with reason "integrity" and
  * returns -EBADMSG. If the event cannot be recorded, returns -EIO and no

@@ -19,7 +19,7 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_APPLICATION_ID 0x53484c44  /* "SHLD" */
 #define STORE_STMT_CACHE 96
 #define STORE_DATA_KEY_CACHE 64
@@ -43,6 +43,52 @@ struct store_deny_slot {
 	int64_t pending;          /* denials counted since then, not yet written */
 };
 
+/*
+ * Group sync: appends take increasing tickets; one caller at a time
+ * fdatasyncs for every ticket issued before it started, the others wait.
+ */
+struct store_syncer {
+	_Atomic uint64_t ticket;      /* tickets issued */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t synced;              /* under mu */
+	bool syncing;                 /* under mu */
+};
+
+/*
+ * The audit journal (journal.c): while scopeholdfs serves, a resolve
+ * appends its event to this file - one write, no SQLite transaction -
+ * before the value is handed out; the events are moved into the hash
+ * chain of table `audit` later, in order, by whoever next writes the
+ * store. Only the serving daemon appends (it holds an flock on the file).
+ */
+struct store_journal {
+	pthread_mutex_t mu;           /* serialises appends and rotation */
+	int fd;                       /* -1 when this handle does not serve */
+	uint8_t gen[16];              /* this file's generation (its header) */
+	uint64_t end;                 /* next append offset */
+	bool broken;                  /* an append could not be undone: refuse the rest */
+	struct store_syncer sync;     /* durability = power */
+	uint64_t imported;            /* events moved into `audit` by this handle */
+	char path[PATH_MAX + 8];
+};
+
+/*
+ * The mount's read cache (cache.c): answers of the store's read
+ * functions keyed by their arguments, valid while SQLite's WAL-index
+ * header - rewritten by every commit of any process - is unchanged.
+ */
+#define STORE_CACHE_SLOTS 4096
+struct store_cache_entry;
+struct store_cache {
+	bool on;                      /* store_serve() turns it on */
+	volatile void *shm;           /* the WAL-index, mapped by SQLite */
+	uint8_t stamp[48];            /* header the entries were read under */
+	bool stamp_ok;                /* stamp is a consistent header */
+	struct store_cache_entry *slot[STORE_CACHE_SLOTS];
+	uint64_t hits, misses;
+};
+
 struct store {
 	pthread_mutex_t mu;
 	sqlite3 *db;
@@ -62,18 +108,16 @@ struct store {
 
 	/*
 	 * Group commit (durability = power): transactions commit without
-	 * fsync under `mu`, each takes a ticket, and whoever finds no sync
-	 * running fdatasyncs the WAL for every ticket issued so far while
-	 * the others wait on sync_cv - so concurrent resolves share syncs.
-	 * checkpoints stay synced by SQLite itself (synchronous=NORMAL).
+	 * fsync under `mu`, each takes a ticket of wal_sync, and whoever
+	 * finds no sync running fdatasyncs the WAL for every ticket issued so
+	 * far while the others wait - so concurrent commits share syncs.
+	 * Checkpoints stay synced by SQLite itself (synchronous=NORMAL).
 	 */
-	_Atomic uint64_t commit_ticket;
-	pthread_mutex_t sync_mu;
-	pthread_cond_t sync_cv;
-	uint64_t synced_ticket;       /* under sync_mu */
-	bool syncing;                 /* under sync_mu */
+	struct store_syncer wal_sync;
 	int wal_fd;                   /* -1 until first needed */
 	_Atomic uint64_t syncs;       /* fdatasync calls made (for benchmarks) */
+	struct store_journal jr;      /* the mount's audit journal (journal.c) */
+	struct store_cache cache;     /* the mount's read cache (cache.c) */
 	_Atomic uint64_t resolves;
 	int batch;                    /* > 0 inside store_batch_begin/end: changes are savepoints */
 
@@ -111,9 +155,15 @@ int64_t store_now(void);
 /* ---- db.c ---- */
 sqlite3_stmt *store_stmt(struct store *st, const char *sql);  /* cached, reset, bindings cleared */
 int store_begin(struct store *st, bool write);
+int store_write_begin(struct store *st);        /* BEGIN IMMEDIATE + journal import */
 int store_commit(struct store *st);              /* COMMIT, then group-sync if durability = power */
 int store_commit_ticket(struct store *st, uint64_t *ticket); /* COMMIT only; sync later with store_sync_to */
 int store_sync_to(struct store *st, uint64_t ticket);
+void store_syncer_init(struct store_syncer *sy);
+void store_syncer_destroy(struct store_syncer *sy);
+/* Return once ticket is synced, calling sync(st) when no one else is. */
+int store_syncer_wait(struct store *st, struct store_syncer *sy, uint64_t ticket,
+		      int (*sync)(struct store *st));
 void store_rollback(struct store *st);
 int store_exec(struct store *st, const char *sql);
 int store_tx_start(struct store *st);          /* lock + BEGIN IMMEDIATE (or a savepoint) */
@@ -169,6 +219,30 @@ void store_event_init(struct store *st, struct store_event *ev, const char *type
 void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
 		      const struct store_event *ev, uint8_t out[STORE_HASH_BYTES]);
 int store_deny_flush_locked(struct store *st, bool all);
+
+/* ---- journal.c ---- */
+/* Move journal events into `audit` (write transaction open, mu held). */
+int store_journal_import_locked(struct store *st);
+/* Append one event for a served value; *ticket for store_journal_sync. */
+int store_journal_append(struct store *st, const struct store_event *ev, uint64_t *ticket);
+int store_journal_sync(struct store *st, uint64_t ticket);
+void store_journal_close(struct store *st);
+
+/* ---- cache.c ---- */
+enum store_cache_kind { STORE_CACHE_AGENT = 1, STORE_CACHE_PROVIDER, STORE_CACHE_CANDIDATE,
+			STORE_CACHE_FACTS };
+/*
+ * Before a read: drop every entry if any commit happened since they were
+ * read (mu held). Then get/put by kind and key; put copies len bytes and
+ * is a no-op unless the stamp was consistent and no transaction is open.
+ */
+void store_cache_check(struct store *st);
+const void *store_cache_get(struct store *st, enum store_cache_kind kind, const char *key,
+			    int *rc);
+void store_cache_put(struct store *st, enum store_cache_kind kind, const char *key,
+		     int rc, const void *data, size_t len);
+void store_cache_clear(struct store *st);
+int store_cache_start(struct store *st);
 
 /* ---- objects.c ---- */
 int store_note(struct store *st, const char *type, const char *agent,

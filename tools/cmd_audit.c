@@ -100,6 +100,21 @@ static bool audit_type_ok(const char *s)
 	return true;
 }
 
+/*
+ * Open the store and move the events the mount has recorded in its audit
+ * journal but not yet chained into the trail, so what is shown or
+ * verified includes every value handed out so far.
+ */
+static int audit_open(struct cmd_ctx *c)
+{
+	int rc = cmd_open(c);
+
+	if (rc)
+		return rc;
+	rc = store_journal_import(c->st);
+	return rc ? cmd_store_fail(rc) : 0;
+}
+
 static int audit_query(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { NULL };
@@ -141,7 +156,7 @@ static int audit_query(struct cmd_ctx *c, int argc, char **argv)
 	filter.since = since_s ? (int64_t)time(NULL) - since : 0;
 	filter.limit = (int64_t)limit;
 	filter.all_workspaces = all;
-	if ((rc = cmd_open(c)))
+	if ((rc = audit_open(c)))
 		return rc;
 	l.c = c;
 	l.all_workspaces = all;
@@ -184,7 +199,7 @@ static int audit_verify(struct cmd_ctx *c, int argc, char **argv)
 			return cmd_fail("invalid head '%s': use the 64 hex digits from 'shadm audit head'",
 					head_s);
 	}
-	if ((rc = cmd_open(c)))
+	if ((rc = audit_open(c)))
 		return rc;
 	memset(&rep, 0, sizeof(rep));
 	rc = store_audit_verify(c->st, &rep);
@@ -219,7 +234,7 @@ static int audit_head(struct cmd_ctx *c, int argc, char **argv)
 	int rc;
 
 	CMD_PARSE(c, "audit head", argc, argv, NULL, pos, 0, p);
-	if ((rc = cmd_open(c)))
+	if ((rc = audit_open(c)))
 		return rc;
 	memset(&rep, 0, sizeof(rep));
 	rc = store_audit_verify(c->st, &rep);

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2375,6 +2376,232 @@ static void test_audit_fault(void)
 	env_teardown(&e);
 }
 
+/* ---- the serving mount: audit journal and read cache ------------------------ */
+
+static off_t file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static int64_t raw_resolves(const char *db)
+{
+	return raw_int(db, "SELECT count(*) FROM audit WHERE type = 'resolve'");
+}
+
+/* A resolve on a serving handle: the value as a string ("" on failure). */
+static int serve_read(struct store *st, const char *n, const struct policy_caller *c,
+		      char *out, size_t size, enum policy_reason *why)
+{
+	uint8_t *val = NULL;
+	size_t len = 0;
+	int rc = do_resolve(st, "bot", "p", n, c, &val, &len, why);
+
+	snprintf(out, size, "%.*s", rc == 0 ? (int)len : 0, rc == 0 ? (const char *)val : "");
+	if (rc == 0)
+		store_value_free(val, len);
+	return rc;
+}
+
+static void test_journal(void)
+{
+	const struct policy_caller caller = {
+		.known = true, .uid = 1000, .gid = 1000, .pid = 4242, .exe = "/usr/bin/agent",
+	};
+	const char *V1 = "journal-value-one", *V2 = "journal-value-two";
+	char jpath[300], saved[320], got[64], want[1024];
+	struct store_audit_report rep;
+	struct store *st2 = NULL;
+	enum policy_reason why;
+	uint64_t dropped = 99;
+	struct env e;
+	struct ev ev;
+	int rc;
+
+	if (env_setup(&e, NULL)) {
+		T_OK(0, "journal: setup");
+		env_teardown(&e);
+		return;
+	}
+	snprintf(jpath, sizeof jpath, "%s-audit", e.db);
+	snprintf(saved, sizeof saved, "%s.saved", jpath);
+	rc = store_provider_add(e.st, "p");
+	rc |= store_secret_set(e.st, "p", "s", (const uint8_t *)V1, strlen(V1), 0, NULL);
+	rc |= store_secret_set(e.st, "p", "t", (const uint8_t *)"limited", 7, 0, NULL);
+	rc |= agent_add(e.st, "bot", 1000);
+	rc |= store_project_add(e.st, "proj");
+	rc |= store_project_attach(e.st, "proj", "p", NULL);
+	rc |= store_assign(e.st, "bot", "proj");
+	rc |= store_grant(e.st, "bot", "p", "s", 0, 0);
+	rc |= store_grant(e.st, "bot", "p", "t", 0, 5);
+	T_EQ_INT(rc, 0, "journal: store built");
+
+	T_OK(!store_journal_serving(e.st), "journal: a handle does not serve until asked");
+	rc = store_serve(e.st, &dropped);
+	T_OK(rc == 0 && dropped == 0, "journal: store_serve takes the journal (rc %d: %s)", rc, store_error());
+	{
+		struct stat sb;
+		T_OK(lstat(jpath, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 07777) == 0600 &&
+		     sb.st_size == 24, "journal: STORE-audit is a 0600 file holding only its header");
+	}
+	if (store_open(&e.cfg, "operator", &st2)) {
+		T_OK(0, "journal: second handle (%s)", store_error());
+		goto out;
+	}
+	rc = store_serve(st2, &dropped);
+	snprintf(want, sizeof want, "store '%s' is already served by another scopeholdfs"
+		 " (audit journal '%s' is locked)", e.db, jpath);
+	T_EQ_INT(rc, -EBUSY, "journal: a second daemon on the store is refused");
+	T_EQ_STR(store_error(), want, "journal: the refusal names the store and its journal");
+	T_OK(!store_journal_serving(st2), "journal: the refused handle does not serve");
+
+	/* a served value's event is in the journal before it is in the table */
+	int64_t before = raw_resolves(e.db);
+	rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
+	T_OK(rc == 0 && !strcmp(got, V1), "journal: the serving handle resolves the value");
+	T_EQ_INT(raw_resolves(e.db), before, "journal: no SQLite row was written on the open path");
+	T_OK(file_size(jpath) > 24, "journal: the event went to the journal");
+	T_EQ_INT(store_journal_import(st2), 0, "journal: another handle imports the journal");
+	T_EQ_INT(raw_resolves(e.db), before + 1, "journal: the imported event is a row of the trail");
+	T_OK(newest(st2, "resolve", &ev) && !strcmp(ev.agent, "bot") && !strcmp(ev.secret, "p/s") &&
+	     ev.uid == 1000 && ev.gid == 1000 && ev.pid == 4242 && !strcmp(ev.exe, "/usr/bin/agent") &&
+	     ev.has_fp && !strcmp(ev.actor, "tester") && ev.version == 1,
+	     "journal: the imported event keeps the caller's facts and the fingerprint");
+	T_EQ_INT(store_journal_import(st2), 0, "journal: importing again is a no-op");
+	T_EQ_INT(raw_resolves(e.db), before + 1, "journal: nothing is imported twice");
+
+	/* every change imports first: the chain keeps the order of events */
+	rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
+	T_EQ_INT(store_provider_add(st2, "later"), 0, "journal: a change by another handle");
+	T_OK(raw_int(e.db, "SELECT max(seq) FROM audit WHERE type = 'resolve'") <
+	     raw_int(e.db, "SELECT max(seq) FROM audit WHERE secret = 'later'"),
+	     "journal: the earlier resolve is chained before the later change");
+
+	/* the cache sees every commit of every process */
+	T_EQ_INT(store_revoke(st2, "bot", "p", "s"), 0, "journal: revoke by another handle");
+	rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
+	T_OK(rc == -EACCES && why == POLICY_GRANT_REVOKED,
+	     "journal: the next resolve after the revoke is refused (rc %d, %s)", rc, policy_reason_name(why));
+	T_EQ_INT(store_grant(st2, "bot", "p", "s", 0, 0), 0, "journal: grant again");
+	T_EQ_INT(store_secret_set(st2, "p", "s", (const uint8_t *)V2, strlen(V2), 0, NULL), 0,
+		 "journal: rotate by another handle");
+	rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
+	T_OK(rc == 0 && !strcmp(got, V2), "journal: the next resolve serves the rotated value");
+
+	/* a use-limited grant is counted in the store */
+	rc = serve_read(e.st, "t", &caller, got, sizeof got, &why);
+	T_OK(rc == 0 && !strcmp(got, "limited"), "journal: a use-limited grant resolves");
+	T_EQ_INT(raw_int(e.db, "SELECT uses FROM grants WHERE max_uses = 5"), 1,
+		 "journal: its use is counted");
+
+	T_EQ_INT(store_audit_verify(st2, &rep), 0, "journal: verify runs");
+	T_OK(rep.first_bad == 0, "journal: the chain with imported events is intact");
+
+	/* a replaced file of an earlier generation is not imported again */
+	T_EQ_INT(store_journal_import(st2), 0, "journal: import before the copy");
+	{
+		size_t n;
+		uint8_t *b = read_all(jpath, &n);
+		T_OK(b && write_bytes(saved, b, n, 0600) == 0, "journal: keep a copy of the journal");
+		free(b);
+	}
+	rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
+	store_close(e.st);          /* a clean stop imports the rest */
+	e.st = NULL;
+	int64_t all = raw_resolves(e.db);
+	T_OK(rename(saved, jpath) == 0, "journal: put the old copy back");
+	T_EQ_INT(store_journal_import(st2), 0, "journal: import of the old copy");
+	T_EQ_INT(raw_resolves(e.db), all, "journal: the old copy's events are not imported twice");
+
+	/* an altered record stops every write until the file is moved aside */
+	if (store_open(&e.cfg, "tester", &e.st) || store_serve(e.st, &dropped)) {
+		T_OK(0, "journal: serve again (%s)", store_error());
+		goto out;
+	}
+	off_t rec = file_size(jpath);
+	rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
+	T_OK(rc == 0 && file_size(jpath) > rec, "journal: one more event in the new generation");
+	{
+		int fd = open(jpath, O_RDWR);
+		uint8_t b;
+		bool flipped = fd >= 0 && pread(fd, &b, 1, rec + 12) == 1 && (b ^= 0x20, 1) &&
+			       pwrite(fd, &b, 1, rec + 12) == 1;
+		if (fd >= 0)
+			close(fd);
+		T_OK(flipped, "journal: alter one byte of the pending record");
+	}
+	rc = store_journal_import(st2);
+	snprintf(want, sizeof want, "audit journal '%s': the record at offset %lld fails its check"
+		 " (altered, or torn by a power loss); move the file aside to keep it and to let the"
+		 " store be written again", jpath, (long long)rec);
+	T_EQ_INT(rc, -EBADMSG, "journal: the altered record is refused");
+	T_EQ_STR(store_error(), want, "journal: the error names the file and the offset");
+	T_OK(store_provider_add(st2, "blocked") != 0, "journal: no change is written past it");
+	T_EQ_INT(raw_int(e.db, "SELECT count(*) FROM providers WHERE name = 'blocked'"), 0,
+		 "journal: the refused change left nothing");
+out:
+	store_close(st2);
+	env_teardown(&e);
+}
+
+/* A daemon killed after serving: its events are imported on the next start. */
+static void test_journal_crash(void)
+{
+	const struct policy_caller caller = { .known = true, .uid = 1000, .gid = 1000, .pid = 7 };
+	char jpath[300], got[64];
+	enum policy_reason why;
+	uint64_t dropped = 0;
+	struct env e;
+	pid_t pid;
+	int rc, status = -1;
+
+	if (env_setup(&e, NULL)) {
+		T_OK(0, "journal crash: setup");
+		env_teardown(&e);
+		return;
+	}
+	snprintf(jpath, sizeof jpath, "%s-audit", e.db);
+	rc = store_provider_add(e.st, "p");
+	rc |= store_secret_set(e.st, "p", "s", (const uint8_t *)"v", 1, 0, NULL);
+	rc |= agent_add(e.st, "bot", 1000);
+	rc |= store_project_add(e.st, "proj");
+	rc |= store_project_attach(e.st, "proj", "p", NULL);
+	rc |= store_assign(e.st, "bot", "proj");
+	rc |= store_grant(e.st, "bot", "p", "s", 0, 0);
+	T_EQ_INT(rc, 0, "journal crash: store built");
+	store_close(e.st);
+	e.st = NULL;
+	int64_t before = raw_resolves(e.db);
+
+	pid = fork();
+	if (pid == 0) {
+		struct store *c = NULL;
+		int ok = store_open(&e.cfg, "child", &c) == 0 && store_serve(c, &dropped) == 0;
+		for (int i = 0; ok && i < 3; i++)
+			ok = serve_read(c, "s", &caller, got, sizeof got, &why) == 0;
+		_exit(ok ? 0 : 1);      /* no store_close: as if killed */
+	}
+	waitpid(pid, &status, 0);
+	T_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "journal crash: a child served three values and died");
+	T_EQ_INT(raw_resolves(e.db), before, "journal crash: their events are only in the journal");
+	{
+		int fd = open(jpath, O_WRONLY | O_APPEND);
+		bool cut = fd >= 0 && write(fd, "\x40\x00\x00\x00torn", 8) == 8;
+		if (fd >= 0)
+			close(fd);
+		T_OK(cut, "journal crash: a record cut short after them");
+	}
+	rc = store_open(&e.cfg, "tester", &e.st);
+	if (rc == 0)
+		rc = store_serve(e.st, &dropped);
+	T_EQ_INT(rc, 0, "journal crash: the next daemon starts (%s)", rc ? store_error() : "");
+	T_EQ_INT((int64_t)dropped, 8, "journal crash: the cut record is reported as 8 bytes dropped");
+	T_EQ_INT(raw_resolves(e.db), before + 3, "journal crash: the three events are in the trail");
+	T_EQ_INT(file_size(jpath), 24, "journal crash: the daemon appends to a fresh generation");
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2400,5 +2627,7 @@ int main(void)
 	test_threads_power();
 	test_audit_fault();
 	test_full_disk();
+	test_journal();
+	test_journal_crash();
 	return t_done();
 }
