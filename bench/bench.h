@@ -93,6 +93,11 @@ struct bench_store {
  */
 int bench_store_build(struct bench_store *bs, const char *dir, const char *mnt,
 		      int64_t secrets, int64_t audit_events);
+/*
+ * Give the cache=kernel and durability=power configurations their own
+ * copies of the built store: one scopeholdfs serves one store.
+ */
+int bench_store_split(const struct bench_store *bs);
 /* Deny rows after seq `after`: how many and the sum of their counts; *max_seq the newest seq. */
 int bench_store_denials(const struct bench_store *bs, int64_t after, int64_t *rows,
 			int64_t *sum, int64_t *max_seq);

@@ -16,9 +16,11 @@
 #include "bench/bench.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/store.h"
 
@@ -30,15 +32,15 @@ const size_t bench_value_len = sizeof(bench_value) - 1;
 #define SECRETS_PER_PROVIDER 1000
 #define GRANTS_PER_AGENT 10
 
-static int write_config(const char *path, const char *dir, const char *mnt,
+static int write_config(const char *path, const char *dir, const char *db, const char *mnt,
 			const char *cache, const char *durability)
 {
 	char text[4 * PATH_MAX];
 	int n = snprintf(text, sizeof(text),
-			 "[store]\npath = %s/store.db\nkey_file = %s/master.key\n"
+			 "[store]\npath = %s/%s\nkey_file = %s/master.key\n"
 			 "[mount]\nmountpoint = %s\ncache = %s\n"
 			 "[audit]\ndurability = %s\n",
-			 dir, dir, mnt, cache, durability);
+			 dir, db, dir, mnt, cache, durability);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return -ENAMETOOLONG;
 	return bench_write_file(path, text, (size_t)n, 0600);
@@ -172,9 +174,10 @@ int bench_store_build(struct bench_store *bs, const char *dir, const char *mnt,
 		    sizeof(bs->config_power) ||
 	    (size_t)snprintf(bs->db, sizeof(bs->db), "%s/store.db", dir) >= sizeof(bs->db))
 		return -ENAMETOOLONG;
-	if ((rc = write_config(bs->config, dir, mnt, "none", "crash")) ||
-	    (rc = write_config(bs->config_kernel, dir, mnt, "kernel", "crash")) ||
-	    (rc = write_config(bs->config_power, dir, mnt, "none", "power")))
+	/* one daemon serves a store: the other settings get copies (bench_store_split) */
+	if ((rc = write_config(bs->config, dir, "store.db", mnt, "none", "crash")) ||
+	    (rc = write_config(bs->config_kernel, dir, "store-kernel.db", mnt, "kernel", "crash")) ||
+	    (rc = write_config(bs->config_power, dir, "store-power.db", mnt, "none", "power")))
 		return rc;
 
 	double t0 = bench_now();
@@ -205,6 +208,48 @@ int bench_store_build(struct bench_store *bs, const char *dir, const char *mnt,
 	}
 	store_close(st);
 	return rc;
+}
+
+/* Copy a closed store file (its WAL was checkpointed away at close). */
+static int copy_file(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		int e = errno;
+		close(in);
+		return -e;
+	}
+	char buf[1 << 16];
+	ssize_t n;
+	int rc = 0;
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (write(out, buf, (size_t)n) != n) {
+			rc = -EIO;
+			break;
+		}
+	}
+	if (n < 0)
+		rc = -errno;
+	close(in);
+	if (close(out) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+int bench_store_split(const struct bench_store *bs)
+{
+	char to[PATH_MAX + 32];
+	static const char *const names[] = { "store-kernel.db", "store-power.db" };
+	for (int i = 0; i < 2; i++) {
+		snprintf(to, sizeof(to), "%s/%s", bs->dir, names[i]);
+		int rc = copy_file(bs->db, to);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 struct deny_scan {

@@ -742,6 +742,10 @@ int main(int argc, char **argv)
 	say("building the main store in %s", store_dir);
 	if (bench_store_build(&main_store, store_dir, mnt[2], 0, 0))
 		goto out;
+	if ((rc = bench_store_split(&main_store))) {
+		say("cannot copy the main store: %s", strerror(-rc));
+		goto out;
+	}
 
 	/* every mount stays up for the whole matrix, so runs can be interleaved */
 	char *argv_d[5][8] = {
