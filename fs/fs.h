@@ -19,6 +19,7 @@
 
 #include <fuse.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,6 +120,8 @@ int fs_req_end(struct fs_req *rq, int rc);
 struct fs_value {
 	uint8_t *data;
 	size_t len;
+	uint64_t ticket;              /* the resolve event; read syncs it first (durability = power) */
+	_Atomic bool synced;
 	struct fs_value *prev, *next; /* every live value, so shutdown wipes them */
 };
 
@@ -133,6 +136,8 @@ int fs_resolve_access(struct fs_req *rq, const struct fs_path *p, int mask);
 /* Decide, audit and decrypt one read-only open of a secret. */
 int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value **out);
 void fs_value_release(struct fs_value *v);
+/* Make the value's resolve event durable (durability = power); 0 or -EIO. */
+int fs_value_sync(struct store *st, struct fs_value *v);
 /* Wipe every value still held (files left open at unmount). */
 void fs_value_release_all(void);
 

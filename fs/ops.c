@@ -151,6 +151,10 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		return -EBADF;
 	if (off < 0)
 		return -EINVAL;
+	/* no byte before its resolve event is durable */
+	struct fs_ctx *ctx = fuse_get_context()->private_data;
+	if (fs_value_sync(ctx->st, v) < 0)
+		return -EIO;
 	if ((uint64_t)off >= v->len)
 		return 0;
 	size_t n = v->len - (size_t)off;

@@ -565,6 +565,18 @@ static void value_link(struct fs_value *v)
 	pthread_mutex_unlock(&values_lock);
 }
 
+int fs_value_sync(struct store *st, struct fs_value *v)
+{
+	if (atomic_load(&v->synced))
+		return 0;
+	if (store_resolve_sync(st, v->ticket) < 0) {
+		fs_log_error("audit write failed: %s", store_error());
+		return -EIO;
+	}
+	atomic_store(&v->synced, true);
+	return 0;
+}
+
 void fs_value_release(struct fs_value *v)
 {
 	if (!v)
@@ -614,13 +626,23 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 		snprintf(f->agent_name, sizeof(f->agent_name), "%s", p->agent);
 		snprintf(f->provider, sizeof(f->provider), "%s", p->provider);
 		snprintf(f->name, sizeof(f->name), "%s", p->name);
-		rc = store_resolve(rq->ctx->st, f, &rq->caller.pc, &v->data, &v->len, &why);
+		rc = store_resolve_deferred(rq->ctx->st, f, &rq->caller.pc, &v->data, &v->len, &why,
+					    &v->ticket);
 		if (rc == -EACCES && why == POLICY_EXE_HASH_MISMATCH && !rq->caller.hashed &&
 		    f->p.agent.has_exe_sha256) {
 			fs_caller_establish(&rq->caller, true);
 			continue;
 		}
 		break;
+	}
+	/*
+	 * With the page cache, bytes can reach the caller without a read
+	 * request: the event must be durable before the open succeeds.
+	 * Otherwise fs_value_sync() runs at the first read.
+	 */
+	if (rc == 0 && rq->ctx->cfg.cache == STORE_CACHE_KERNEL && fs_value_sync(rq->ctx->st, v) < 0) {
+		store_value_free(v->data, v->len);
+		rc = -EIO;
 	}
 	if (rc == 0) {
 		value_link(v);

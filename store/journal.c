@@ -547,7 +547,7 @@ int store_journal_sync(struct store *st, uint64_t ticket)
 {
 	if (st->cfg.durability != STORE_DURABLE_POWER)
 		return 0;
-	return store_syncer_wait(st, &st->jr.sync, ticket, journal_fdatasync);
+	return store_syncer_wait(st, &st->jr.sync, ticket, journal_fdatasync, true);
 }
 
 bool store_journal_serving(struct store *st)

@@ -671,9 +671,10 @@ out:
  * go through the write transaction, where the count and the integrity
  * event commit with the decision.
  */
-int store_resolve(struct store *st, struct store_facts *f0,
-		  const struct policy_caller *caller,
-		  uint8_t **value, size_t *len, enum policy_reason *reason_out)
+int store_resolve_deferred(struct store *st, struct store_facts *f0,
+			   const struct policy_caller *caller,
+			   uint8_t **value, size_t *len, enum policy_reason *reason_out,
+			   uint64_t *ticket_out)
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
 	struct facts_cached *c = NULL;
@@ -687,6 +688,7 @@ int store_resolve(struct store *st, struct store_facts *f0,
 	*value = NULL;
 	*len = 0;
 	*reason_out = POLICY_ALLOW;
+	*ticket_out = 0;
 	if (!store_journal_serving(st))
 		return resolve_tx(st, f0, caller, value, len, reason_out);
 	store_lock(st);
@@ -728,8 +730,6 @@ int store_resolve(struct store *st, struct store_facts *f0,
 	store_unlock(st);
 	rc = store_journal_append(st, &ev, &ticket);
 	free(c);
-	if (rc == 0)
-		rc = store_journal_sync(st, ticket);
 	if (rc) {
 		store_value_free(val, vlen);
 		return -EIO;
@@ -737,5 +737,26 @@ int store_resolve(struct store *st, struct store_facts *f0,
 	atomic_fetch_add(&st->resolves, 1);
 	*value = val;
 	*len = vlen;
+	*ticket_out = ticket;
 	return 0;
+}
+
+int store_resolve_sync(struct store *st, uint64_t ticket)
+{
+	return ticket ? store_journal_sync(st, ticket) : 0;
+}
+
+int store_resolve(struct store *st, struct store_facts *f,
+		  const struct policy_caller *caller,
+		  uint8_t **value, size_t *len, enum policy_reason *reason_out)
+{
+	uint64_t ticket;
+	int rc = store_resolve_deferred(st, f, caller, value, len, reason_out, &ticket);
+
+	if (rc == 0 && (rc = store_resolve_sync(st, ticket))) {
+		store_value_free(*value, *len);
+		*value = NULL;
+		*len = 0;
+	}
+	return rc;
 }

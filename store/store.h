@@ -327,6 +327,19 @@ int store_resolve(struct store *st, struct store_facts *f,
 		  const struct policy_caller *caller,
 		  uint8_t **value, size_t *len,
 		  enum policy_reason *reason_out) STORE_WUR;
+/*
+ * store_resolve without waiting for durability = power's fdatasync: the
+ * event is written (it survives kill -9) and *ticket names it; no byte of
+ * *value may leave the process before store_resolve_sync(ticket)
+ * returned 0. The mount syncs when the value is first read, so the sync
+ * overlaps the kernel's round trip from open to read and concurrent
+ * opens share it. ticket 0 needs no sync.
+ */
+int store_resolve_deferred(struct store *st, struct store_facts *f,
+			   const struct policy_caller *caller,
+			   uint8_t **value, size_t *len, enum policy_reason *reason_out,
+			   uint64_t *ticket) STORE_WUR;
+int store_resolve_sync(struct store *st, uint64_t ticket) STORE_WUR;
 
 /*
  * A refused open: record a `deny` event. Identical denials (same agent,

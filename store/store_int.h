@@ -53,6 +53,7 @@ struct store_syncer {
 	pthread_cond_t cv;
 	uint64_t synced;              /* under mu */
 	bool syncing;                 /* under mu */
+	int waiting;                  /* threads in store_syncer_wait, under mu */
 };
 
 /*
@@ -163,7 +164,7 @@ void store_syncer_init(struct store_syncer *sy);
 void store_syncer_destroy(struct store_syncer *sy);
 /* Return once ticket is synced, calling sync(st) when no one else is. */
 int store_syncer_wait(struct store *st, struct store_syncer *sy, uint64_t ticket,
-		      int (*sync)(struct store *st));
+		      int (*sync)(struct store *st), bool gather);
 void store_rollback(struct store *st);
 int store_exec(struct store *st, const char *sql);
 int store_tx_start(struct store *st);          /* lock + BEGIN IMMEDIATE (or a savepoint) */
