@@ -59,11 +59,12 @@ static void chain_put(struct chain_buf *b, const void *data, size_t n)
 
 static void chain_int(struct chain_buf *b, int64_t v)
 {
-	uint8_t x[8];
-	int i;
+	uint64_t u = (uint64_t)v;
+	uint8_t x[8] = {
+		(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24),
+		(uint8_t)(u >> 32), (uint8_t)(u >> 40), (uint8_t)(u >> 48), (uint8_t)(u >> 56),
+	};
 
-	for (i = 0; i < 8; i++)
-		x[i] = (uint8_t)((uint64_t)v >> (8 * i));
 	chain_put(b, x, 8);
 }
 
@@ -424,15 +425,156 @@ out:
 	return rc;
 }
 
+/*
+ * `audit verify` in two stages on two threads. Row n is intact when its
+ * stored hash is the chain hash of its fields over the *stored* hash of
+ * row n-1; by induction from row 1 that is the same as recomputing the
+ * whole chain, and each row can then be checked on its own. So this
+ * thread reads rows and lays out their chained bytes in batches while a
+ * worker hashes the previous batch; the first bad row is the lowest
+ * sequence number either stage found, exactly as a single pass would
+ * report.
+ */
+#define VERIFY_ARENA (1u << 20)
+#define VERIFY_ITEMS 8192
+
+struct verify_item {
+	int64_t seq;
+	size_t off, len;
+	uint8_t stored[STORE_HASH_BYTES];
+	bool stored_ok;              /* the stored hash has the right size */
+};
+
+struct verify_batch {
+	uint8_t *arena;
+	size_t used;
+	struct verify_item *items;
+	int n;
+};
+
+struct verifier {
+	const uint8_t *key;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct verify_batch *todo;   /* handed to the worker, NULL when it is idle */
+	bool stop;
+	int64_t first_bad;           /* lowest seq whose hash did not match, 0 if none */
+};
+
+static void verify_hash_batch(struct verifier *v, struct verify_batch *b)
+{
+	uint8_t want[STORE_HASH_BYTES];
+
+	for (int i = 0; i < b->n; i++) {
+		struct verify_item *it = &b->items[i];
+		crypto_generichash(want, STORE_HASH_BYTES, b->arena + it->off, it->len, v->key,
+				   STORE_KEY_BYTES);
+		if (!it->stored_ok || crypto_verify_32(want, it->stored) != 0) {
+			pthread_mutex_lock(&v->mu);
+			if (!v->first_bad || it->seq < v->first_bad)
+				v->first_bad = it->seq;
+			pthread_mutex_unlock(&v->mu);
+			break;          /* rows after it cannot lower the answer */
+		}
+	}
+}
+
+static void *verify_worker(void *arg)
+{
+	struct verifier *v = arg;
+
+	pthread_mutex_lock(&v->mu);
+	for (;;) {
+		while (!v->todo && !v->stop)
+			pthread_cond_wait(&v->cv, &v->mu);
+		if (!v->todo)
+			break;
+		struct verify_batch *b = v->todo;
+		pthread_mutex_unlock(&v->mu);
+		verify_hash_batch(v, b);
+		pthread_mutex_lock(&v->mu);
+		v->todo = NULL;
+		pthread_cond_broadcast(&v->cv);
+	}
+	pthread_mutex_unlock(&v->mu);
+	return NULL;
+}
+
+/* Hand b to the worker once it has finished the batch before (or hash it here). */
+static void verify_submit(struct verifier *v, struct verify_batch *b, bool threaded)
+{
+	if (!threaded) {
+		verify_hash_batch(v, b);
+		return;
+	}
+	pthread_mutex_lock(&v->mu);
+	while (v->todo)
+		pthread_cond_wait(&v->cv, &v->mu);
+	v->todo = b;
+	pthread_cond_broadcast(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+}
+
+static void verify_drain(struct verifier *v, bool threaded)
+{
+	if (!threaded)
+		return;
+	pthread_mutex_lock(&v->mu);
+	while (v->todo)
+		pthread_cond_wait(&v->cv, &v->mu);
+	pthread_mutex_unlock(&v->mu);
+}
+
+/* Lay out row s's chained bytes over prev; false when the batch is full. */
+static bool verify_add(struct verify_batch *b, sqlite3_stmt *s, const uint8_t *prev,
+		       struct store_event *ev)
+{
+	struct chain_buf cb = { b->arena + b->used, 0, VERIFY_ARENA - b->used };
+	struct verify_item *it;
+
+	if (b->n == VERIFY_ITEMS)
+		return false;
+	chain_fields(&cb, prev, ev);
+	if (cb.len > cb.cap)
+		return false;
+	it = &b->items[b->n++];
+	it->seq = ev->seq;
+	it->off = b->used;
+	it->len = cb.len;
+	it->stored_ok = sqlite3_column_bytes(s, 15) == STORE_HASH_BYTES;
+	if (it->stored_ok)
+		memcpy(it->stored, sqlite3_column_blob(s, 15), STORE_HASH_BYTES);
+	b->used += cb.len;
+	return true;
+}
+
 int store_audit_verify(struct store *st, struct store_audit_report *rep)
 {
-	uint8_t prev[STORE_HASH_BYTES] = { 0 }, want[STORE_HASH_BYTES];
+	uint8_t prev[STORE_HASH_BYTES] = { 0 };
+	struct verify_batch batch[2] = { { 0 } };
+	struct verifier v = { .key = st->chain_key };
 	sqlite3_stmt *s = NULL;
 	struct store_event ev;
-	int64_t expect = 1;
-	int rc;
+	int64_t expect = 1, gap = 0, last = 0;
+	char gap_problem[sizeof rep->problem] = "";
+	pthread_t worker;
+	bool threaded = false;
+	int cur = 0, rc;
 
 	memset(rep, 0, sizeof *rep);
+	for (int i = 0; i < 2; i++) {
+		batch[i].arena = malloc(VERIFY_ARENA);
+		batch[i].items = malloc(VERIFY_ITEMS * sizeof *batch[i].items);
+		if (!batch[i].arena || !batch[i].items) {
+			rc = store_fail(-ENOMEM, "out of memory");
+			goto free_out;
+		}
+	}
+	pthread_mutex_init(&v.mu, NULL);
+	pthread_cond_init(&v.cv, NULL);
+	/* without a second thread the same checks run here, one batch at a time */
+	threaded = pthread_create(&worker, NULL, verify_worker, &v) == 0;
+
 	store_lock(st);
 	/* one read transaction: a consistent snapshot while writers go on */
 	bool began = store_read_begin(st, &rc);
@@ -447,26 +589,48 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		event_from_row(s, &ev);
 		if (ev.seq != expect) {
-			rep->first_bad = expect;
-			snprintf(rep->problem, sizeof rep->problem,
+			gap = expect;
+			snprintf(gap_problem, sizeof gap_problem,
 				 ev.seq > expect ? "removed (the next event present is %lld)"
 						 : "out of order (found %lld)", (long long)ev.seq);
 			break;
 		}
-		store_chain_hash(st->chain_key, prev, &ev, want);
-		if (sqlite3_column_bytes(s, 15) != STORE_HASH_BYTES ||
-		    sodium_memcmp(want, sqlite3_column_blob(s, 15), STORE_HASH_BYTES) != 0) {
-			rep->first_bad = ev.seq;
-			snprintf(rep->problem, sizeof rep->problem, "altered or reordered");
-			break;
+		if (!verify_add(&batch[cur], s, prev, &ev)) {
+			verify_submit(&v, &batch[cur], threaded);
+			cur ^= 1;
+			/* submit returned once the worker finished the other batch */
+			batch[cur].used = 0;
+			batch[cur].n = 0;
+			if (!verify_add(&batch[cur], s, prev, &ev)) {
+				rc = store_fail(-EIO, "audit event %lld is too large to verify",
+						(long long)ev.seq);
+				goto out;
+			}
 		}
-		memcpy(prev, want, STORE_HASH_BYTES);
-		rep->events++;
+		/* the next row chains over this row's stored hash */
+		if (sqlite3_column_bytes(s, 15) == STORE_HASH_BYTES)
+			memcpy(prev, sqlite3_column_blob(s, 15), STORE_HASH_BYTES);
+		else
+			memset(prev, 0, sizeof prev);
+		last = ev.seq;
 		expect++;
 	}
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
 		rc = 0;
-		memcpy(rep->head, prev, STORE_HASH_BYTES);
+		if (batch[cur].n)
+			verify_submit(&v, &batch[cur], threaded);
+		verify_drain(&v, threaded);
+		if (v.first_bad && (!gap || v.first_bad < gap)) {
+			rep->first_bad = v.first_bad;
+			snprintf(rep->problem, sizeof rep->problem, "altered or reordered");
+		} else if (gap) {
+			rep->first_bad = gap;
+			snprintf(rep->problem, sizeof rep->problem, "%s", gap_problem);
+		}
+		/* intact events: those before the first bad one */
+		rep->events = rep->first_bad ? rep->first_bad - 1 : last;
+		if (!rep->first_bad)
+			memcpy(rep->head, prev, STORE_HASH_BYTES);
 	} else {
 		rc = store_fail_db(st, rc, "cannot read the audit trail");
 	}
@@ -474,5 +638,20 @@ out:
 	sqlite3_finalize(s);
 	store_read_end(st, began);
 	store_unlock(st);
+	if (threaded) {
+		verify_drain(&v, true);
+		pthread_mutex_lock(&v.mu);
+		v.stop = true;
+		pthread_cond_broadcast(&v.cv);
+		pthread_mutex_unlock(&v.mu);
+		pthread_join(worker, NULL);
+	}
+	pthread_cond_destroy(&v.cv);
+	pthread_mutex_destroy(&v.mu);
+free_out:
+	for (int i = 0; i < 2; i++) {
+		free(batch[i].arena);
+		free(batch[i].items);
+	}
 	return rc;
 }

@@ -2602,6 +2602,46 @@ static void test_journal_crash(void)
 	env_teardown(&e);
 }
 
+/* verify across many batches: the first bad event is the one a single pass finds */
+static void test_audit_verify_long(void)
+{
+	struct store_audit_report r, r0;
+	struct env e;
+	int rc = 0;
+
+	if (env_setup(&e, NULL)) {
+		T_OK(0, "long chain: setup");
+		env_teardown(&e);
+		return;
+	}
+	if (store_batch_begin(e.st) == 0) {
+		for (int i = 0; i < 30000 && rc == 0; i++)
+			rc = store_audit_record(e.st, "note", i % 3 ? "bot" : NULL, "p/s", i, "padding");
+		rc = store_batch_end(e.st, rc);
+	} else {
+		rc = -1;
+	}
+	T_EQ_INT(rc, 0, "long chain: 30000 events recorded");
+	rc = store_audit_verify(e.st, &r0);
+	T_OK(rc == 0 && r0.first_bad == 0 && r0.events == 30001, "long chain: intact, 30001 events (got %lld)",
+	     (long long)r0.events);
+	T_OK(raw_exec(e.db, "UPDATE audit SET reason = 'x' WHERE seq IN (15000, 25000)") == SQLITE_OK,
+	     "long chain: alter events 15000 and 25000");
+	rc = store_audit_verify(e.st, &r);
+	T_OK(rc == 0 && r.first_bad == 15000 && r.events == 14999 && !strcmp(r.problem, "altered or reordered"),
+	     "long chain: the first altered event is reported (got %lld, %s)", (long long)r.first_bad, r.problem);
+	T_OK(raw_exec(e.db, "DELETE FROM audit WHERE seq = 20000") == SQLITE_OK, "long chain: remove event 20000");
+	rc = store_audit_verify(e.st, &r);
+	T_OK(rc == 0 && r.first_bad == 15000, "long chain: an earlier alteration wins over a later gap");
+	T_OK(raw_exec(e.db, "DELETE FROM audit WHERE seq = 9000") == SQLITE_OK, "long chain: remove event 9000");
+	rc = store_audit_verify(e.st, &r);
+	T_OK(rc == 0 && r.first_bad == 9000 && r.events == 8999 &&
+	     !strcmp(r.problem, "removed (the next event present is 9001)"),
+	     "long chain: an earlier gap wins over a later alteration (got %lld, %s)", (long long)r.first_bad,
+	     r.problem);
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2629,5 +2669,6 @@ int main(void)
 	test_full_disk();
 	test_journal();
 	test_journal_crash();
+	test_audit_verify_long();
 	return t_done();
 }
