@@ -546,8 +546,14 @@ static int store_pragmas(struct store *st)
 	 * starved by that stream and let the WAL grow without end. After a
 	 * checkpoint the file is cut back to 4 MiB.
 	 */
+	/*
+	 * temp_store = MEMORY: a savepoint's statement journal (every change
+	 * inside a batch or a resolve batch) stays in memory instead of an
+	 * unlinked file under /var/tmp holding copies of store pages - half
+	 * a million writes for a 1e5-secret bulk load.
+	 */
 	snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
-		 " PRAGMA journal_size_limit = 4194304;");
+		 " PRAGMA journal_size_limit = 4194304; PRAGMA temp_store = MEMORY;");
 	return store_exec(st, sql);
 }
 
