@@ -215,6 +215,8 @@ struct flusher {
 	struct fuse *fuse;
 	char *inval[INVAL_QUEUE];    /* paths waiting for invalidation, under lock */
 	int ninval;
+	char import_error[512];      /* the journal import failure last logged */
+	time_t import_logged;
 };
 
 static struct flusher *the_flusher;
@@ -272,9 +274,21 @@ static void *flusher_run(void *arg)
 		}
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
-		/* served values' events into the hash-chained trail */
-		if (store_journal_tick(fl->st) < 0)
-			fs_log_error("audit import failed: %s", store_error());
+		/*
+		 * Served values' events into the hash-chained trail. They stay
+		 * in the journal while this fails: log the failure when it
+		 * changes, and once a minute while it lasts.
+		 */
+		if (store_journal_tick(fl->st) < 0) {
+			if (strcmp(store_error(), fl->import_error) != 0 ||
+			    now.tv_sec - fl->import_logged >= 60) {
+				fs_log_error("audit import failed: %s", store_error());
+				snprintf(fl->import_error, sizeof(fl->import_error), "%s", store_error());
+				fl->import_logged = now.tv_sec;
+			}
+		} else {
+			fl->import_error[0] = '\0';
+		}
 		if (now.tv_sec >= next.tv_sec) {
 			if (store_deny_flush(fl->st) < 0)
 				fs_log_error("audit write failed: %s", store_error());
@@ -294,6 +308,8 @@ static int flusher_start(struct flusher *fl, struct store *st, struct fuse *f)
 	fl->st = st;
 	fl->fuse = f;
 	fl->ninval = 0;
+	fl->import_error[0] = '\0';
+	fl->import_logged = 0;
 	pthread_mutex_init(&fl->lock, NULL);
 	pthread_cond_init(&fl->wake, NULL);
 	/* Signals belong to the main thread, where FUSE's handlers end the loop. */
@@ -336,8 +352,8 @@ static int serve_open(const struct store_config *cfg, struct store **out)
 		return rc;
 	}
 	if (dropped)
-		fs_log_error("discarded %llu bytes of an audit-journal record cut short by a crash"
-			     " (its value was never handed out)", (unsigned long long)dropped);
+		fs_log_error("discarded %llu bytes of an audit-journal record cut short by a crash",
+			     (unsigned long long)dropped);
 	return 0;
 }
 
