@@ -122,30 +122,11 @@ void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
 		free(b.p);
 }
 
-int store_audit_append(struct store *st, struct store_event *ev)
+static int audit_insert(struct store *st, const struct store_event *ev,
+			const uint8_t hash[STORE_HASH_BYTES])
 {
-	uint8_t prev[STORE_HASH_BYTES] = { 0 }, hash[STORE_HASH_BYTES];
 	sqlite3_stmt *s;
 	int rc;
-
-	s = store_stmt(st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
-	if (!s)
-		return -EIO;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		ev->seq = sqlite3_column_int64(s, 0) + 1;
-		if (sqlite3_column_bytes(s, 1) == STORE_HASH_BYTES)
-			memcpy(prev, sqlite3_column_blob(s, 1), STORE_HASH_BYTES);
-	} else if (rc == SQLITE_DONE) {
-		ev->seq = 1;
-	} else {
-		sqlite3_reset(s);
-		return store_fail_db(st, rc, "cannot write the audit trail");
-	}
-	sqlite3_reset(s);
-	if (!ev->time)
-		ev->time = store_now();
-	store_chain_hash(st->chain_key, prev, ev, hash);
 
 	s = store_stmt(st, "INSERT INTO audit(seq, time, type, workspace, actor, agent, secret,"
 			   " version, uid, gid, pid, exe, reason, fingerprint, count, hash)"
@@ -176,6 +157,52 @@ int store_audit_append(struct store *st, struct store_event *ev)
 	if (rc != SQLITE_DONE)
 		return store_fail_db(st, rc, "cannot write the audit trail");
 	return 0;
+}
+
+int store_audit_tail(struct store *st, int64_t *seq, uint8_t hash[STORE_HASH_BYTES])
+{
+	sqlite3_stmt *s = store_stmt(st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	memset(hash, 0, STORE_HASH_BYTES);
+	*seq = 0;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(s, 0);
+		if (sqlite3_column_bytes(s, 1) == STORE_HASH_BYTES)
+			memcpy(hash, sqlite3_column_blob(s, 1), STORE_HASH_BYTES);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+						     : store_fail_db(st, rc, "cannot write the audit trail");
+}
+
+int store_audit_append_after(struct store *st, struct store_event *ev, int64_t *seq,
+			     uint8_t hash[STORE_HASH_BYTES])
+{
+	uint8_t next[STORE_HASH_BYTES];
+	int rc;
+
+	ev->seq = *seq + 1;
+	if (!ev->time)
+		ev->time = store_now();
+	store_chain_hash(st->chain_key, hash, ev, next);
+	if ((rc = audit_insert(st, ev, next)))
+		return rc;
+	*seq = ev->seq;
+	memcpy(hash, next, STORE_HASH_BYTES);
+	return 0;
+}
+
+int store_audit_append(struct store *st, struct store_event *ev)
+{
+	uint8_t hash[STORE_HASH_BYTES];
+	int64_t seq;
+	int rc = store_audit_tail(st, &seq, hash);
+
+	return rc ? rc : store_audit_append_after(st, ev, &seq, hash);
 }
 
 /* One event in its own transaction (denials, operator notes). */

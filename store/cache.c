@@ -16,7 +16,11 @@
  *
  * The header is read before the store is, so an entry can only be older
  * than its stamp says, never newer: a commit racing a read makes the
- * next check miss, never hit stale data. A revoke is therefore seen by
+ * next check miss, never hit stale data. The cache has its own lock, so
+ * a hit needs neither the handle's lock nor SQLite - opens go on while
+ * the daemon imports the journal or SQLite checkpoints - and an answer
+ * is stored only under the generation its reader saw before reading:
+ * if another thread has seen the header move meanwhile, it is dropped. A revoke is therefore seen by
  * the first open that starts after `shadm revoke` returns. Answers that
  * depend on the time (expiry) keep the raw fields and are decided anew
  * on each hit.
@@ -63,31 +67,43 @@ int store_cache_start(struct store *st)
 	/* region 0 is mapped by every WAL read; do not create or extend it */
 	if (fp->pMethods->xShmMap(fp, 0, 32768, 0, &p) != SQLITE_OK || !p)
 		return 0;
+	pthread_mutex_lock(&st->cache.mu);
 	st->cache.shm = p;
 	st->cache.stamp_ok = false;
 	st->cache.on = true;
+	pthread_mutex_unlock(&st->cache.mu);
 	return 0;
+}
+
+/* cache.mu held */
+static void cache_clear_locked(struct store_cache *c)
+{
+	for (int i = 0; i < STORE_CACHE_SLOTS; i++) {
+		struct store_cache_entry *e = c->slot[i];
+		if (e) {
+			free(e->key);
+			free(e);
+			c->slot[i] = NULL;
+		}
+	}
+	c->gen++;
 }
 
 void store_cache_clear(struct store *st)
 {
-	for (int i = 0; i < STORE_CACHE_SLOTS; i++) {
-		struct store_cache_entry *e = st->cache.slot[i];
-		if (e) {
-			free(e->key);
-			free(e);
-			st->cache.slot[i] = NULL;
-		}
-	}
+	pthread_mutex_lock(&st->cache.mu);
+	cache_clear_locked(&st->cache);
+	pthread_mutex_unlock(&st->cache.mu);
 }
 
-void store_cache_check(struct store *st)
+/* cache.mu held: drop everything if the header moved; the generation, 0 when unknown */
+static uint64_t cache_check_locked(struct store_cache *c)
 {
 	uint8_t a[CACHE_HDR], b[CACHE_HDR];
-	const volatile uint8_t *h = st->cache.shm;
+	const volatile uint8_t *h = c->shm;
 
-	if (!st->cache.on)
-		return;
+	if (!c->on)
+		return 0;
 	/* SQLite writes copy 2, a barrier, then copy 1: read in reverse */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (int i = 0; i < CACHE_HDR; i++)
@@ -97,42 +113,56 @@ void store_cache_check(struct store *st)
 		b[i] = h[CACHE_HDR + i];
 	/* isInit (byte 12) unset or copies that differ: a writer is mid-update */
 	if (memcmp(a, b, CACHE_HDR) != 0 || a[12] == 0) {
-		if (st->cache.stamp_ok)
-			store_cache_clear(st);
-		st->cache.stamp_ok = false;
-		return;
+		if (c->stamp_ok)
+			cache_clear_locked(c);
+		c->stamp_ok = false;
+		return 0;
 	}
-	if (st->cache.stamp_ok && memcmp(a, st->cache.stamp, CACHE_HDR) == 0)
-		return;
-	store_cache_clear(st);
-	memcpy(st->cache.stamp, a, CACHE_HDR);
-	st->cache.stamp_ok = true;
+	if (!c->stamp_ok || memcmp(a, c->stamp, CACHE_HDR) != 0) {
+		cache_clear_locked(c);
+		memcpy(c->stamp, a, CACHE_HDR);
+		c->stamp_ok = true;
+	}
+	return c->gen;
 }
 
-const void *store_cache_get(struct store *st, enum store_cache_kind kind, const char *key,
-			    int *rc)
+bool store_cache_lookup(struct store *st, enum store_cache_kind kind, const char *key,
+			uint64_t *gen, int *rc, void **copy, size_t *len)
 {
 	struct store_cache_entry *e;
+	bool hit = false;
 
-	if (!st->cache.on || !st->cache.stamp_ok)
-		return NULL;
+	*copy = NULL;
+	*len = 0;
+	pthread_mutex_lock(&st->cache.mu);
+	*gen = cache_check_locked(&st->cache);
+	if (*gen == 0)
+		goto out;
 	e = st->cache.slot[cache_hash(kind, key) % STORE_CACHE_SLOTS];
 	if (!e || e->kind != kind || strcmp(e->key, key) != 0) {
 		st->cache.misses++;
-		return NULL;
+		goto out;
 	}
-	st->cache.hits++;
+	if (e->len && !(*copy = malloc(e->len)))
+		goto out;           /* out of memory: ask the store instead */
+	if (e->len)
+		memcpy(*copy, e->data, e->len);
+	*len = e->len;
 	*rc = e->rc;
-	return e->data;
+	st->cache.hits++;
+	hit = true;
+out:
+	pthread_mutex_unlock(&st->cache.mu);
+	return hit;
 }
 
-void store_cache_put(struct store *st, enum store_cache_kind kind, const char *key,
+void store_cache_put(struct store *st, uint64_t gen, enum store_cache_kind kind, const char *key,
 		     int rc, const void *data, size_t len)
 {
 	struct store_cache_entry *e, **slot;
 
 	/* inside a transaction the reads may see this handle's uncommitted changes */
-	if (!st->cache.on || !st->cache.stamp_ok || !sqlite3_get_autocommit(st->db))
+	if (gen == 0 || !sqlite3_get_autocommit(st->db))
 		return;
 	e = malloc(sizeof *e + len);
 	if (!e)
@@ -147,10 +177,23 @@ void store_cache_put(struct store *st, enum store_cache_kind kind, const char *k
 	e->len = len;
 	if (len)
 		memcpy(e->data, data, len);
+	pthread_mutex_lock(&st->cache.mu);
+	/*
+	 * Only under the generation the reader saw before it read the
+	 * store: if the header moved since, this answer may predate a
+	 * commit another thread has already seen.
+	 */
+	if (gen != st->cache.gen || !st->cache.stamp_ok) {
+		pthread_mutex_unlock(&st->cache.mu);
+		free(e->key);
+		free(e);
+		return;
+	}
 	slot = &st->cache.slot[cache_hash(kind, key) % STORE_CACHE_SLOTS];
 	if (*slot) {
 		free((*slot)->key);
 		free(*slot);
 	}
 	*slot = e;
+	pthread_mutex_unlock(&st->cache.mu);
 }

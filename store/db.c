@@ -623,6 +623,8 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 	store_syncer_init(&st->wal_sync);
 	store_syncer_init(&st->jr.sync);
 	pthread_mutex_init(&st->jr.mu, NULL);
+	pthread_mutex_init(&st->cache.mu, NULL);
+	pthread_rwlock_init(&st->dk_lock, NULL);
 	st->jr.fd = -1;
 	st->wal_fd = -1;
 	st->cfg = *cfg;
@@ -748,6 +750,8 @@ void store_close(struct store *st)
 	store_syncer_destroy(&st->wal_sync);
 	store_syncer_destroy(&st->jr.sync);
 	pthread_mutex_destroy(&st->jr.mu);
+	pthread_mutex_destroy(&st->cache.mu);
+	pthread_rwlock_destroy(&st->dk_lock);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->mu);
 	free(st);

@@ -41,7 +41,7 @@
 #define JOURNAL_HDR 24
 #define JOURNAL_MAC 32
 #define JOURNAL_REC_MAX (64 * 1024)
-#define JOURNAL_ROTATE_BYTES (4u << 20)
+#define JOURNAL_ROTATE_BYTES (16u << 20)
 #define JOURNAL_READ_CHUNK (1u << 20)
 
 /* ---- encoding ------------------------------------------------------------ */
@@ -233,15 +233,23 @@ static int state_set(struct store *st, const uint8_t gen[16], int64_t off)
 	return store_step_done(st, s, "cannot write the audit trail");
 }
 
-/* Import every whole record from *off on; *off ends after the last one. */
-static int import_records(struct store *st, int fd, const uint8_t gen[16], uint64_t *off)
+/*
+ * Import whole records from *off on, at most max (0: all); *off ends after
+ * the last one imported, *more says whether whole records remain.
+ */
+static int import_records(struct store *st, int fd, const uint8_t gen[16], uint64_t *off,
+			  size_t max, bool *more)
 {
+	size_t done = 0;
+
 	uint8_t *buf = malloc(JOURNAL_READ_CHUNK);
 	char *strs = malloc(JOURNAL_REC_MAX);
-	uint8_t mac[JOURNAL_MAC];
+	uint8_t mac[JOURNAL_MAC], tail[STORE_HASH_BYTES];
 	struct store_event ev;
+	int64_t seq = -1;
 	int rc = 0;
 
+	*more = false;
 	if (!buf || !strs) {
 		rc = store_fail(-ENOMEM, "out of memory");
 		goto out;
@@ -263,14 +271,21 @@ static int import_records(struct store *st, int fd, const uint8_t gen[16], uint6
 				goto bad;
 			if ((size_t)got - pos < whole)
 				break;          /* cut short, or still being written */
+			if (max && done == max) {
+				*more = true;
+				goto out;
+			}
 			record_mac(st, gen, *off, buf + pos, 4 + n, mac);
 			if (sodium_memcmp(mac, buf + pos + 4 + n, JOURNAL_MAC) != 0 ||
 			    decode_event(buf + pos + 4, n, strs, JOURNAL_REC_MAX, &ev))
 				goto bad;
-			ev.seq = 0;
-			if ((rc = store_audit_append(st, &ev)))
+			/* the tail is read once per import, not once per event */
+			if (seq < 0 && (rc = store_audit_tail(st, &seq, tail)))
+				goto out;
+			if ((rc = store_audit_append_after(st, &ev, &seq, tail)))
 				goto out;
 			st->jr.imported++;
+			done++;
 			pos += whole;
 			*off += whole;
 		}
@@ -306,7 +321,7 @@ static int journal_header(struct store *st, int fd, uint8_t gen[16])
 	return 0;
 }
 
-int store_journal_import_locked(struct store *st)
+static int journal_import(struct store *st, size_t max, bool *more)
 {
 	uint8_t gen[16];
 	int64_t start;
@@ -314,6 +329,7 @@ int store_journal_import_locked(struct store *st)
 	bool found;
 	int fd, rc;
 
+	*more = false;
 	if (st->jr.fd >= 0) {
 		fd = st->jr.fd;        /* the serving daemon reads the file it appends to */
 	} else {
@@ -334,13 +350,20 @@ int store_journal_import_locked(struct store *st)
 	if (rc || (rc = state_get(st, gen, &start, &found)))
 		goto out;
 	off = (uint64_t)start;
-	rc = import_records(st, fd, gen, &off);
+	rc = import_records(st, fd, gen, &off, max, more);
 	if (rc == 0 && (!found || off != (uint64_t)start))
 		rc = state_set(st, gen, (int64_t)off);
 out:
 	if (fd != st->jr.fd)
 		close(fd);
 	return rc;
+}
+
+int store_journal_import_locked(struct store *st)
+{
+	bool more;
+
+	return journal_import(st, 0, &more);
 }
 
 int store_journal_import(struct store *st)
@@ -486,14 +509,37 @@ static void journal_maybe_rotate(struct store *st)
 	pthread_mutex_unlock(&st->jr.mu);
 }
 
+/*
+ * The daemon's tick: import in transactions of at most JOURNAL_TICK_MAX
+ * events, so a change or a cache miss waiting for the handle waits for
+ * one short transaction, not for a whole backlog.
+ */
+#define JOURNAL_TICK_MAX 1024
+
 int store_journal_tick(struct store *st)
 {
-	int rc = store_tx_start(st);
+	bool more = true;
+	int rc = 0;
 
-	if (rc)
-		return store_fail_audit(rc);
-	journal_maybe_rotate(st);
-	rc = store_tx_end(st, 0);
+	while (more && rc == 0) {
+		store_lock(st);
+		if (st->batch || st->gc_open) {
+			store_unlock(st);      /* a transaction is open: the next tick imports */
+			break;
+		}
+		if ((rc = store_begin(st, true))) {
+			store_unlock(st);
+			break;
+		}
+		rc = journal_import(st, JOURNAL_TICK_MAX, &more);
+		if (rc == 0 && !more)
+			journal_maybe_rotate(st);
+		if (rc == 0)
+			rc = store_commit(st);
+		else
+			store_rollback(st);
+		store_unlock(st);
+	}
 	return rc ? store_fail_audit(rc) : 0;
 }
 

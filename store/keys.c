@@ -320,6 +320,8 @@ int store_data_key_get(struct store *st, int64_t id, const uint8_t **key)
 		sodium_free(k);
 		return store_fail(-EKEYREJECTED, "this key does not open this store");
 	}
+	/* readers without mu (store_value_open_cached) hold dk_lock */
+	pthread_rwlock_wrlock(&st->dk_lock);
 	if (st->ndkeys == STORE_DATA_KEY_CACHE) {
 		/* rare: many rotations; drop the oldest cached key */
 		sodium_free(st->dkeys[0].key);
@@ -329,6 +331,7 @@ int store_data_key_get(struct store *st, int64_t id, const uint8_t **key)
 	st->dkeys[st->ndkeys].id = id;
 	st->dkeys[st->ndkeys].key = k;
 	st->ndkeys++;
+	pthread_rwlock_unlock(&st->dk_lock);
 	*key = k;
 	return 0;
 }
@@ -451,19 +454,15 @@ int store_value_seal(struct store *st, const char *ws, const char *provider,
 	return 0;
 }
 
-int store_value_open(struct store *st, const char *ws, const char *provider,
-		     const char *name, int64_t version, int64_t key_id,
-		     const uint8_t *ct, size_t ctlen, uint8_t **value, size_t *len)
+static int value_decrypt(const uint8_t *key, const char *ws, const char *provider,
+			 const char *name, int64_t version, int64_t key_id,
+			 const uint8_t *ct, size_t ctlen, uint8_t **value, size_t *len)
 {
 	char ad[3 * POLICY_NAME_MAX + 80];
 	size_t adlen = value_ad(ad, sizeof ad, ws, provider, name, version, key_id);
-	const uint8_t *key;
 	unsigned long long mlen;
 	uint8_t *out;
-	int rc;
 
-	if ((rc = store_data_key_get(st, key_id, &key)))
-		return rc;
 	if (ctlen < STORE_SEAL_OVERHEAD)
 		return store_fail(-EBADMSG, "'%s/%s' version %lld failed its integrity check",
 				  provider, name, (long long)version);
@@ -480,6 +479,36 @@ int store_value_open(struct store *st, const char *ws, const char *provider,
 	*value = out;
 	*len = (size_t)mlen;
 	return 0;
+}
+
+int store_value_open(struct store *st, const char *ws, const char *provider,
+		     const char *name, int64_t version, int64_t key_id,
+		     const uint8_t *ct, size_t ctlen, uint8_t **value, size_t *len)
+{
+	const uint8_t *key;
+	int rc;
+
+	if ((rc = store_data_key_get(st, key_id, &key)))
+		return rc;
+	return value_decrypt(key, ws, provider, name, version, key_id, ct, ctlen, value, len);
+}
+
+int store_value_open_cached(struct store *st, const char *ws, const char *provider,
+			    const char *name, int64_t version, int64_t key_id,
+			    const uint8_t *ct, size_t ctlen, uint8_t **value, size_t *len)
+{
+	int rc = -EAGAIN;
+
+	pthread_rwlock_rdlock(&st->dk_lock);
+	for (int i = 0; i < st->ndkeys; i++) {
+		if (st->dkeys[i].id == key_id) {
+			rc = value_decrypt(st->dkeys[i].key, ws, provider, name, version, key_id,
+					   ct, ctlen, value, len);
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&st->dk_lock);
+	return rc;
 }
 
 void store_fingerprint(struct store *st, const uint8_t *value, size_t len,

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -560,12 +561,12 @@ int store_agent_list_enabled(struct store *st, store_agent_fn fn, void *ctx)
 			  " AND ?2 = ?2 ORDER BY name", st->ws_id, 0, agent_row, &w);
 }
 
-/* An agent row as the cache keeps it: the strings inside. */
+/* An agent row as the cache keeps it: the strings inside, the path sized to fit. */
 struct agent_cached {
 	struct store_agent_row row;
 	char name[POLICY_NAME_MAX + 1];
 	bool has_exe;
-	char exe[PATH_MAX];
+	char exe[];
 };
 
 static void agent_cached_row(struct agent_cached *c)
@@ -574,29 +575,27 @@ static void agent_cached_row(struct agent_cached *c)
 	c->row.exe = c->has_exe ? c->exe : NULL;
 }
 
-/* One lookup by name: the mount asks this on every request below an agent. */
 int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx)
 {
-	struct agent_cached c;
-	const struct agent_cached *hit;
+	struct agent_cached *c, *hit;
 	sqlite3_stmt *s;
+	uint64_t gen;
+	size_t n;
 	int rc;
 
 	if (store_name_ok(name, POLICY_NAME_AGENT))
 		return -EINVAL;
-	store_lock(st);
-	store_cache_check(st);
-	if ((hit = store_cache_get(st, STORE_CACHE_AGENT, name, &rc))) {
-		if (rc == 0) {
-			memcpy(&c, hit, sizeof c);
-			agent_cached_row(&c);
-			rc = fn(ctx, &c.row);
+	if (store_cache_lookup(st, STORE_CACHE_AGENT, name, &gen, &rc, (void **)&hit, &n)) {
+		if (rc == 0 && hit && n > sizeof *hit) {
+			agent_cached_row(hit);
+			rc = fn(ctx, &hit->row);
 		} else {
-			rc = store_fail(rc, "no agent '%s'", name);
+			rc = store_fail(rc ? rc : -EIO, "no agent '%s'", name);
 		}
-		store_unlock(st);
+		free(hit);
 		return rc;
 	}
+	store_lock(st);
 	s = store_stmt(st, "SELECT " AGENT_COLUMNS " FROM agents WHERE ws_id = ?1 AND name = ?2");
 	if (!s) {
 		store_unlock(st);
@@ -606,19 +605,27 @@ int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void 
 	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		memset(&c, 0, sizeof c);
-		agent_from_row(s, &c.row);
-		snprintf(c.name, sizeof c.name, "%s", c.row.name);
-		c.has_exe = c.row.exe != NULL;
-		if (c.has_exe)
-			snprintf(c.exe, sizeof c.exe, "%s", c.row.exe);
+		struct store_agent_row row;
+		agent_from_row(s, &row);
+		size_t exelen = row.exe ? strlen(row.exe) : 0;
+		c = calloc(1, sizeof *c + exelen + 1);
+		if (!c) {
+			sqlite3_reset(s);
+			store_unlock(st);
+			return store_fail(-ENOMEM, "out of memory");
+		}
+		c->row = row;
+		snprintf(c->name, sizeof c->name, "%s", row.name);
+		c->has_exe = row.exe != NULL;
+		memcpy(c->exe, row.exe ? row.exe : "", exelen + 1);
 		sqlite3_reset(s);
-		agent_cached_row(&c);
-		store_cache_put(st, STORE_CACHE_AGENT, name, 0, &c, sizeof c);
-		rc = fn(ctx, &c.row);
+		agent_cached_row(c);
+		store_cache_put(st, gen, STORE_CACHE_AGENT, name, 0, c, sizeof *c + exelen + 1);
+		rc = fn(ctx, &c->row);
+		free(c);
 	} else if (rc == SQLITE_DONE) {
 		sqlite3_reset(s);
-		store_cache_put(st, STORE_CACHE_AGENT, name, -ENOENT, NULL, 0);
+		store_cache_put(st, gen, STORE_CACHE_AGENT, name, -ENOENT, NULL, 0);
 		rc = store_fail(-ENOENT, "no agent '%s'", name);
 	} else {
 		sqlite3_reset(s);

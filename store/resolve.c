@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -288,7 +289,20 @@ out:
 static void cache_key(char *buf, size_t size, const char *agent, const char *provider,
 		      const char *name)
 {
-	snprintf(buf, size, "%s/%s%s%s", agent, provider, name ? "/" : "", name ? name : "");
+	/* by hand: this runs several times per open, snprintf showed in profiles */
+	const char *part[3] = { agent, provider, name };
+	size_t n = 0;
+
+	for (int i = 0; i < 3 && part[i]; i++) {
+		size_t l = strlen(part[i]);
+		if (i)
+			buf[n < size - 1 ? n++ : n] = '/';
+		if (l > size - 1 - n)
+			l = size - 1 - n;
+		memcpy(buf + n, part[i], l);
+		n += l;
+	}
+	buf[n] = '\0';
 }
 
 #define CACHE_KEY_MAX (3 * (POLICY_NAME_MAX + 1))
@@ -297,15 +311,17 @@ int store_candidate_provider(struct store *st, const char *agent, const char *pr
 {
 	char key[CACHE_KEY_MAX];
 	sqlite3_stmt *s;
+	uint64_t gen;
+	void *none;
+	size_t n;
 	int rc;
 
-	store_lock(st);
-	store_cache_check(st);
 	cache_key(key, sizeof key, agent, provider, NULL);
-	if (store_cache_get(st, STORE_CACHE_PROVIDER, key, &rc)) {
-		s = NULL;
+	if (store_cache_lookup(st, STORE_CACHE_PROVIDER, key, &gen, &rc, &none, &n)) {
+		free(none);
 		goto answer;
 	}
+	store_lock(st);
 	s = store_stmt(st, CANDIDATE_PROVIDER_SQL " AND p.name = ?3 LIMIT 1");
 	if (!s) {
 		store_unlock(st);
@@ -323,11 +339,11 @@ int store_candidate_provider(struct store *st, const char *agent, const char *pr
 	else
 		rc = store_fail_db(st, rc, "cannot read the store");
 	if (rc == 0 || rc == -ENOENT)
-		store_cache_put(st, STORE_CACHE_PROVIDER, key, rc, NULL, 0);
+		store_cache_put(st, gen, STORE_CACHE_PROVIDER, key, rc, NULL, 0);
+	store_unlock(st);
 answer:
 	if (rc == -ENOENT)
 		rc = store_fail(-ENOENT, "provider '%s' holds no candidate of agent '%s'", provider, agent);
-	store_unlock(st);
 	return rc;
 }
 
@@ -335,33 +351,32 @@ int store_candidate_get(struct store *st, const char *agent, const char *provide
 			const char *name, store_candidate_fn fn, void *ctx)
 {
 	char key[CACHE_KEY_MAX];
-	const struct cand_cached *hit;
-	struct cand_cached c;
+	struct cand_cached c, *hit;
+	uint64_t gen;
+	size_t n;
 	int rc, rows;
 
-	store_lock(st);
-	store_cache_check(st);
 	cache_key(key, sizeof key, agent, provider, name);
-	if ((hit = store_cache_get(st, STORE_CACHE_CANDIDATE, key, &rc))) {
-		if (rc == 0) {
-			c = *hit;
-			c.row.provider = c.provider;
-			c.row.name = c.name;
-			c.row.granted = cand_granted(&c.g, c.vexp, store_now());
-			rc = fn(ctx, &c.row);
+	if (store_cache_lookup(st, STORE_CACHE_CANDIDATE, key, &gen, &rc, (void **)&hit, &n)) {
+		if (rc == 0 && hit && n == sizeof c) {
+			hit->row.provider = hit->provider;
+			hit->row.name = hit->name;
+			hit->row.granted = cand_granted(&hit->g, hit->vexp, store_now());
+			rc = fn(ctx, &hit->row);
 		} else {
 			rc = store_fail(-ENOENT, "'%s/%s' is not a candidate of agent '%s'", provider,
 					name, agent);
 		}
-		store_unlock(st);
+		free(hit);
 		return rc;
 	}
+	store_lock(st);
 	rc = candidate_walk(st, CANDIDATE_SQL " AND p.name = ?3 AND s.name = ?4",
 			    agent, provider, name, fn, ctx, &rows, &c);
 	if (!rc && rows == 1)
-		store_cache_put(st, STORE_CACHE_CANDIDATE, key, 0, &c, sizeof c);
+		store_cache_put(st, gen, STORE_CACHE_CANDIDATE, key, 0, &c, sizeof c);
 	if (!rc && rows == 0) {
-		store_cache_put(st, STORE_CACHE_CANDIDATE, key, -ENOENT, NULL, 0);
+		store_cache_put(st, gen, STORE_CACHE_CANDIDATE, key, -ENOENT, NULL, 0);
 		rc = store_fail(-ENOENT, "'%s/%s' is not a candidate of agent '%s'", provider, name, agent);
 	}
 	store_unlock(st);
@@ -588,34 +603,35 @@ static void facts_fixup(struct store_facts *f)
 
 /*
  * The facts of one open and the current version's ciphertext: from the
- * cache, else one read of the store that fills it (mu held). *out is
- * malloc'd.
+ * cache (without the handle's lock), else one read of the store that
+ * fills it. *out is malloc'd.
  */
 static int facts_get(struct store *st, const struct store_facts *f0, struct facts_cached **out)
 {
 	char key[CACHE_KEY_MAX];
-	const struct facts_cached *hit;
 	struct facts_cached *c;
 	sqlite3_stmt *s;
-	size_t ctlen = 0;
+	size_t ctlen = 0, n;
+	uint64_t gen;
 	bool began;
 	int rc;
 
 	*out = NULL;
-	store_cache_check(st);
 	cache_key(key, sizeof key, f0->agent_name, f0->provider, f0->name);
-	if ((hit = store_cache_get(st, STORE_CACHE_FACTS, key, &rc))) {
-		c = malloc(sizeof *c + hit->ctlen);
-		if (!c)
-			return store_fail(-ENOMEM, "out of memory");
-		memcpy(c, hit, sizeof *c + hit->ctlen);
-		facts_fixup(&c->f);
-		*out = c;
-		return 0;
+	if (store_cache_lookup(st, STORE_CACHE_FACTS, key, &gen, &rc, (void **)&c, &n)) {
+		if (c && n >= sizeof *c && n == sizeof *c + c->ctlen) {
+			facts_fixup(&c->f);
+			*out = c;
+			return 0;
+		}
+		free(c);
 	}
+	store_lock(st);
 	began = store_read_begin(st, &rc);
-	if (rc)
+	if (rc) {
+		store_unlock(st);
 		return rc;
+	}
 	c = calloc(1, sizeof *c);
 	if (!c) {
 		rc = store_fail(-ENOMEM, "out of memory");
@@ -655,11 +671,12 @@ static int facts_get(struct store *st, const struct store_facts *f0, struct fact
 out:
 	store_read_end(st, began);
 	if (rc == 0) {
-		store_cache_put(st, STORE_CACHE_FACTS, key, 0, c, sizeof *c + c->ctlen);
+		store_cache_put(st, gen, STORE_CACHE_FACTS, key, 0, c, sizeof *c + c->ctlen);
 		*out = c;
 	} else {
 		free(c);
 	}
+	store_unlock(st);
 	return rc;
 }
 
@@ -691,34 +708,34 @@ int store_resolve_deferred(struct store *st, struct store_facts *f0,
 	*ticket_out = 0;
 	if (!store_journal_serving(st))
 		return resolve_tx(st, f0, caller, value, len, reason_out);
-	store_lock(st);
-	if ((rc = facts_get(st, f0, &c))) {
-		store_unlock(st);
+	if ((rc = facts_get(st, f0, &c)))
 		return rc == -ENOMEM ? rc : -EIO;
-	}
 	*f0 = c->f;
 	facts_fixup(f0);
 	why = policy_decide(&c->f.p, caller, store_now());
 	if (why != POLICY_ALLOW) {
-		store_unlock(st);
 		free(c);
 		*reason_out = why;
 		return -EACCES;
 	}
 	if (c->f.grant_id && c->f.p.grant.max_uses > 0) {
-		store_unlock(st);
 		free(c);
 		return resolve_tx(st, f0, caller, value, len, reason_out);
 	}
-	rc = store_value_open(st, st->ws_name, c->f.provider, c->f.name, c->f.p.secret.version,
-			      c->key_id, c->ct, c->ctlen, &val, &vlen);
-	if (rc == -EBADMSG) {
+	rc = store_value_open_cached(st, st->ws_name, c->f.provider, c->f.name,
+				     c->f.p.secret.version, c->key_id, c->ct, c->ctlen, &val, &vlen);
+	if (rc == -EAGAIN) {
+		/* its data key is not unwrapped yet: that takes the store */
+		store_lock(st);
+		rc = store_value_open(st, st->ws_name, c->f.provider, c->f.name,
+				      c->f.p.secret.version, c->key_id, c->ct, c->ctlen, &val, &vlen);
 		store_unlock(st);
+	}
+	if (rc == -EBADMSG) {
 		free(c);
 		return resolve_tx(st, f0, caller, value, len, reason_out);
 	}
 	if (rc) {
-		store_unlock(st);
 		free(c);
 		return rc == -ENOMEM ? rc : -EIO;
 	}
@@ -727,7 +744,6 @@ int store_resolve_deferred(struct store *st, struct store_facts *f0,
 	ev.time = store_now();
 	store_fingerprint(st, val, vlen, ev.fingerprint);
 	ev.has_fingerprint = true;
-	store_unlock(st);
 	rc = store_journal_append(st, &ev, &ticket);
 	free(c);
 	if (rc) {

@@ -82,10 +82,12 @@ struct store_journal {
 #define STORE_CACHE_SLOTS 4096
 struct store_cache_entry;
 struct store_cache {
+	pthread_mutex_t mu;           /* everything below; taken after store.mu, never before */
 	bool on;                      /* store_serve() turns it on */
 	volatile void *shm;           /* the WAL-index, mapped by SQLite */
 	uint8_t stamp[48];            /* header the entries were read under */
 	bool stamp_ok;                /* stamp is a consistent header */
+	uint64_t gen;                 /* bumped at every clear; answers carry the one they were read under */
 	struct store_cache_entry *slot[STORE_CACHE_SLOTS];
 	uint64_t hits, misses;
 };
@@ -102,7 +104,8 @@ struct store {
 	uint8_t *chain_key;           /* derived from the audit key: chains events */
 	uint8_t *fp_key;              /* derived from the audit key: value fingerprints */
 	struct store_data_key dkeys[STORE_DATA_KEY_CACHE];
-	int ndkeys;
+	int ndkeys;                   /* dkeys change under mu and dk_lock (write) */
+	pthread_rwlock_t dk_lock;     /* read by resolves that do not take mu */
 	struct store_stmt_slot stmts[STORE_STMT_CACHE];
 	struct store_deny_slot deny[STORE_DENY_SLOTS];
 	int64_t deny_oldest_pending;  /* window_start of the oldest slot with pending > 0, 0 if none */
@@ -207,6 +210,10 @@ int store_value_seal(struct store *st, const char *ws, const char *provider,
 int store_value_open(struct store *st, const char *ws, const char *provider,
 		     const char *name, int64_t version, int64_t key_id,
 		     const uint8_t *ct, size_t ctlen, uint8_t **value, size_t *len);
+/* The same without mu, with an already unwrapped data key; -EAGAIN if it is not. */
+int store_value_open_cached(struct store *st, const char *ws, const char *provider,
+			    const char *name, int64_t version, int64_t key_id,
+			    const uint8_t *ct, size_t ctlen, uint8_t **value, size_t *len);
 void store_fingerprint(struct store *st, const uint8_t *value, size_t len,
 		       uint8_t out[STORE_FINGERPRINT_BYTES]);
 #define STORE_SEAL_OVERHEAD (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + \
@@ -215,6 +222,11 @@ void store_fingerprint(struct store *st, const uint8_t *value, size_t len,
 /* ---- audit.c ---- */
 /* Append one event inside the caller's transaction (seq, hash filled here). */
 int store_audit_append(struct store *st, struct store_event *ev);
+/* The newest event's seq and hash (0 and zeros when the trail is empty). */
+int store_audit_tail(struct store *st, int64_t *seq, uint8_t hash[STORE_HASH_BYTES]);
+/* Append ev after (*seq, hash), which then name ev: for runs of appends. */
+int store_audit_append_after(struct store *st, struct store_event *ev, int64_t *seq,
+			     uint8_t hash[STORE_HASH_BYTES]);
 /* Fill the operator-side fields of an event made by this handle. */
 void store_event_init(struct store *st, struct store_event *ev, const char *type);
 void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
@@ -233,14 +245,15 @@ void store_journal_close(struct store *st);
 enum store_cache_kind { STORE_CACHE_AGENT = 1, STORE_CACHE_PROVIDER, STORE_CACHE_CANDIDATE,
 			STORE_CACHE_FACTS };
 /*
- * Before a read: drop every entry if any commit happened since they were
- * read (mu held). Then get/put by kind and key; put copies len bytes and
- * is a no-op unless the stamp was consistent and no transaction is open.
+ * Lookup checks the WAL-index header first (dropping every entry if any
+ * commit happened since they were read) and returns a malloc'd copy of
+ * a hit; *gen is the generation to pass to put after a miss, 0 when
+ * nothing may be cached. put stores only if the generation is still
+ * current and no transaction is open on the handle (store.mu held).
  */
-void store_cache_check(struct store *st);
-const void *store_cache_get(struct store *st, enum store_cache_kind kind, const char *key,
-			    int *rc);
-void store_cache_put(struct store *st, enum store_cache_kind kind, const char *key,
+bool store_cache_lookup(struct store *st, enum store_cache_kind kind, const char *key,
+			uint64_t *gen, int *rc, void **copy, size_t *len);
+void store_cache_put(struct store *st, uint64_t gen, enum store_cache_kind kind, const char *key,
 		     int rc, const void *data, size_t len);
 void store_cache_clear(struct store *st);
 int store_cache_start(struct store *st);
