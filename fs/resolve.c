@@ -237,10 +237,15 @@ static int deny(struct fs_req *rq, const struct fs_path *p, int64_t version,
 		enum policy_reason reason, int err)
 {
 	rq->why = policy_reason_name(reason);
-	/* the trail names a process only once it has been established */
-	fs_caller_establish(&rq->caller, false);
-	int rc = store_deny(rq->ctx->st, p->agent, p->provider, p->name, version,
-			    &rq->caller.pc, reason);
+	/* a repeat inside the coalescing window is only counted: no /proc reads */
+	int rc = store_deny_repeat(rq->ctx->st, p->agent, p->provider, p->name, version,
+				   rq->caller.pc.uid, rq->caller.pc.gid, reason);
+	if (rc == 0) {
+		/* the trail names a process only once it has been established */
+		fs_caller_establish(&rq->caller, false);
+		rc = store_deny(rq->ctx->st, p->agent, p->provider, p->name, version,
+				&rq->caller.pc, reason);
+	}
 	if (rc < 0)
 		fs_log_error("audit write failed: %s", store_error());
 	return err;

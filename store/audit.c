@@ -287,6 +287,42 @@ int store_deny_flush(struct store *st)
 	return rc;
 }
 
+int store_deny_repeat(struct store *st, const char *agent, const char *provider,
+		      const char *name, int64_t version, uid_t uid, gid_t gid,
+		      enum policy_reason reason)
+{
+	char secret[2 * POLICY_NAME_MAX + 2] = "";
+	int64_t now = store_now();
+	int i, rc = 0;
+
+	if (provider && *provider)
+		snprintf(secret, sizeof secret, "%s/%s", provider, name ? name : "");
+	if (!agent)
+		agent = "";
+	store_lock(st);
+	if (st->cfg.deny_coalesce_seconds <= 0)
+		goto out;
+	for (i = 0; i < STORE_DENY_SLOTS; i++) {
+		struct store_deny_slot *d = &st->deny[i];
+		if (!d->used || d->reason != reason || d->uid != (int64_t)uid || d->gid != (int64_t)gid ||
+		    strcmp(d->agent, agent) != 0 || strcmp(d->secret, secret) != 0)
+			continue;
+		if (now - d->window_start >= st->cfg.deny_coalesce_seconds)
+			break;          /* its window is over: the next one is a new event */
+		d->pending++;
+		d->version = version;
+		if (!st->deny_oldest_pending)
+			st->deny_oldest_pending = d->window_start;
+		rc = 1;
+		if (now - st->deny_oldest_pending >= st->cfg.deny_coalesce_seconds && store_deny_flush_locked(st, false))
+			rc = -EIO;
+		break;
+	}
+out:
+	store_unlock(st);
+	return rc;
+}
+
 int store_deny(struct store *st, const char *agent, const char *provider,
 	       const char *name, int64_t version,
 	       const struct policy_caller *caller, enum policy_reason reason)
@@ -330,11 +366,13 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 		}
 	}
 	if (d && now - d->window_start < window) {
-		/* a repeat inside the window: count it, keep the newest caller facts */
+		/* a repeat inside the window: count it, keep the newest established facts */
 		d->pending++;
-		d->pid = key.pid;
+		if (key.pid != -1) {
+			d->pid = key.pid;
+			memcpy(d->exe, key.exe, sizeof d->exe);
+		}
 		d->version = key.version;
-		memcpy(d->exe, key.exe, sizeof d->exe);
 		if (!st->deny_oldest_pending)
 			st->deny_oldest_pending = d->window_start;
 		rc = 0;

@@ -351,6 +351,16 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	       const char *name, int64_t version,
 	       const struct policy_caller *caller, enum policy_reason reason) STORE_WUR;
 /*
+ * Count a refusal as a repeat of an identical one (agent, secret, uid,
+ * gid, reason) already recorded in the coalescing window, without the
+ * caller's process facts: 1 when counted; 0 when it is not a repeat -
+ * establish the caller and record it with store_deny(); -EIO when a
+ * flush it triggered failed. A refusal loop costs no /proc reads.
+ */
+int store_deny_repeat(struct store *st, const char *agent, const char *provider,
+		      const char *name, int64_t version, uid_t uid, gid_t gid,
+		      enum policy_reason reason) STORE_WUR;
+/*
  * Write out every pending coalesced denial now. store_deny() also flushes
  * on its own once the oldest pending one is older than the window, and
  * store_close() flushes; the daemon calls this about once a second so a

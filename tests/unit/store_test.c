@@ -2092,6 +2092,29 @@ static void test_deny_window(void)
 	     c->n, (long long)c->count_sum);
 	free(c);
 
+	/* repeats counted without the caller's process facts */
+	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1000, 1000, POLICY_NO_GRANT), 0,
+		 "deny repeat: nothing to repeat yet, the caller must record it");
+	T_EQ_INT(store_deny(e.st, "rep", "p", "s", 1, &caller, POLICY_NO_GRANT), 0,
+		 "deny repeat: the first denial is recorded with its facts");
+	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1000, 1000, POLICY_NO_GRANT), 1,
+		 "deny repeat: an identical one is counted");
+	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1001, 1000, POLICY_NO_GRANT), 0,
+		 "deny repeat: another uid is not a repeat");
+	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1000, 1000, POLICY_GRANT_REVOKED), 0,
+		 "deny repeat: another reason is not a repeat");
+	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "t", 1, 1000, 1000, POLICY_NO_GRANT), 0,
+		 "deny repeat: another secret is not a repeat");
+	T_EQ_INT(store_deny_flush(e.st), 0, "deny repeat: flush");
+	c = query(e.st, "rep", NULL, "deny", 0, &rc);
+	T_OK(rc == 0 && c->n == 2 && c->count_sum == 2 && c->ev[1].count == 1 && c->ev[1].pid == 8,
+	     "deny repeat: the repeat is in the flushed count, with the recorded caller's pid (%d rows, sum %lld)",
+	     c->n, (long long)c->count_sum);
+	free(c);
+	usleep(1100 * 1000);
+	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1000, 1000, POLICY_NO_GRANT), 0,
+		 "deny repeat: after the window it is a new event again");
+
 	/* more distinct denials than the table holds */
 	for (i = 0; i < 300 * 3; i++) {
 		char name[32];
