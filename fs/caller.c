@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,29 @@ static int exe_sha256(pid_t pid, uint8_t out[POLICY_SHA256_BYTES])
 	return rc;
 }
 
+/* ---- thread to process ------------------------------------------------ */
+
+/*
+ * Thread id -> process id, as last confirmed: one atomic word per slot
+ * (tid in the high half, tgid in the low), so readers take no lock. An
+ * entry is only a guess; fs_caller_establish() checks it after pinning.
+ */
+#define TGID_CACHE_SIZE 1024
+static _Atomic uint64_t tgid_cache[TGID_CACHE_SIZE];
+
+static pid_t tgid_cache_get(pid_t tid)
+{
+	uint64_t v = atomic_load_explicit(&tgid_cache[(uint32_t)tid % TGID_CACHE_SIZE],
+					  memory_order_relaxed);
+	return (pid_t)(v >> 32) == tid ? (pid_t)(uint32_t)v : 0;
+}
+
+static void tgid_cache_put(pid_t tid, pid_t tgid)
+{
+	atomic_store_explicit(&tgid_cache[(uint32_t)tid % TGID_CACHE_SIZE],
+			      (uint64_t)(uint32_t)tid << 32 | (uint32_t)tgid, memory_order_relaxed);
+}
+
 /* ---- establishing the caller ------------------------------------------ */
 
 void fs_caller_establish(struct fs_caller *c, bool want_hash)
@@ -240,18 +264,25 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 		return;          /* pid 0: a request the kernel made on nobody's behalf */
 
 	/*
-	 * Most callers are single-threaded: pidfd_open() accepts only a
-	 * thread-group leader, so when it takes the thread id as it is, that
-	 * id is the process. Otherwise ask /proc which process holds it.
+	 * pidfd_open() accepts only a thread-group leader, so when it takes
+	 * the thread id as it is, that id is the process. A thread of a
+	 * multi-threaded caller (Go, Python, any thread pool) is mapped to
+	 * its process: by the cache of earlier answers, else by asking
+	 * /proc/TID/status - and either way confirmed below, after pinning,
+	 * by the thread being one of the pinned process's tasks.
 	 */
 	pid_t tgid = c->tid;
+	bool from_cache = false;
 	int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
 	if (pidfd < 0) {
-		if (thread_tgid(c->tid, &tgid) < 0)
+		pid_t t = tgid_cache_get(c->tid);
+		if (t > 0 && (pidfd = (int)syscall(SYS_pidfd_open, t, 0)) >= 0) {
+			tgid = t;
+			from_cache = true;
+		} else if (thread_tgid(c->tid, &tgid) < 0 ||
+			   (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0) {
 			return;
-		pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
-		if (pidfd < 0)
-			return;
+		}
 	}
 	char path[96];
 	struct stat sb;
@@ -262,8 +293,20 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 	 * it, and the check could only confirm itself.)
 	 */
 	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
-	if (tgid != c->tid && stat(path, &sb) < 0)
-		goto out;
+	if (tgid != c->tid && stat(path, &sb) < 0) {
+		if (!from_cache)
+			goto out;
+		/* a stale answer (the thread id was reused): ask /proc */
+		close(pidfd);
+		if (thread_tgid(c->tid, &tgid) < 0 ||
+		    (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0)
+			return;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
+		if (stat(path, &sb) < 0)
+			goto out;
+	}
+	if (tgid != c->tid)
+		tgid_cache_put(c->tid, tgid);
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tgid);
 	ssize_t n = readlink(path, c->exe, sizeof(c->exe) - 1);
