@@ -300,6 +300,18 @@ expect_eq "audit: shadm --json audit exits 0 and prints only JSON objects" \
 q() { "$PY" "$AQ" "$@" <"$T_TMP/audit.json"; }
 expect_eq "audit: that open has exactly one resolve event with its uid, gid, pid, exe and version" \
 	"$(q count type=resolve agent=agent-a secret=github/token version=1 uid=$UA gid=$UA pid=$RPID exe=$PYREAL actor=scopeholdfs)" "1"
+# reads from threads that are not the process: attributed to the process
+read -r TPID TTIDS TOKS <<<"$(probe "$UA" threadopen "$F" 5)"
+expect_eq "threads: 5 reads, each from a new thread, succeed" "$TOKS" "5"
+sa --json audit >"$T_TMP/audit-t.json" 2>/dev/null
+expect_eq "threads: all 5 resolve events name the process (pid $TPID), not a thread" \
+	"$("$PY" "$AQ" count type=resolve agent=agent-a pid=$TPID exe=$PYREAL <"$T_TMP/audit-t.json")" "5"
+tid_rows=0
+for t in ${TTIDS//,/ }; do
+	[ "$t" = "$TPID" ] && continue
+	tid_rows=$((tid_rows + $("$PY" "$AQ" count type=resolve pid="$t" <"$T_TMP/audit-t.json")))
+done
+expect_eq "threads: no resolve event names a thread id" "$tid_rows" "0"
 expect_ge "audit: cat's reads are resolve events with exe /usr/bin/cat" \
 	"$(q count type=resolve agent=agent-a secret=github/token uid=$UA exe=/usr/bin/cat)" 3
 expect_eq "audit: every resolve event carries a fingerprint" \
