@@ -249,7 +249,7 @@ void store_syncer_destroy(struct store_syncer *sy)
  * tens of microseconds after their append, and one fdatasync then covers
  * them all. A lone reader's append is its own and is synced at once.
  */
-#define STORE_SYNC_GATHER_US 50
+#define STORE_SYNC_GATHER_US 200
 
 int store_syncer_wait(struct store *st, struct store_syncer *sy, uint64_t ticket,
 		      int (*sync)(struct store *st), bool gather)
