@@ -193,9 +193,35 @@ while [ "$(df --output=avail -B1 "$D/st" | tail -n 1 | tr -d ' ')" -gt 0 ] && [ 
 expect_eq "full disk: three readers' audit rows fill the last MiB" "$(df --output=avail -B1 "$D/st" | tail -n 1 | tr -d ' ')" "0"
 if wait_probe "$UA" "$FA1" EIO 10; then ok "full disk: with three readers running, opens fail with EIO"
 else not_ok "full disk: with three readers running, opens fail with EIO"; echo "#   got: $GOT"; fi
+# The disk does not stay full to the byte: SQLite cuts its WAL back after a
+# checkpoint, and a journal record may then fit again. Whatever an open
+# gets is either nothing (EIO) or the exact value, which then must have its
+# resolve event (f_audit_checks below counts it as served).
 as_uid "$UB" cat "$FB2" >"$W/got" 2>/dev/null
-expect_eq "full disk: cat by another agent gets zero bytes" "$(len "$W/got")" "0"
-expect_probe "full disk: every open keeps failing with EIO" "$UC" open "$FC4" EIO
+if [ "$(len "$W/got")" = 0 ]; then
+	ok "full disk: cat by another agent gets zero bytes (or the exact, audited value)"
+elif [ "$(cat "$W/got")" = "$(cat "$W/cur.s2")" ]; then
+	echo $(( $(cat "$W/served.b") + 1 )) >"$W/served.b"
+	ok "full disk: cat by another agent gets zero bytes (or the exact, audited value)"
+else
+	not_ok "full disk: cat by another agent gets zero bytes (or the exact, audited value)"
+	echo "#   got $(len "$W/got") bytes that are not the value"
+fi
+full_eio=0 full_other=""
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	r=$(probe "$UC" open "$FC4")
+	case "$r" in
+	EIO) full_eio=$((full_eio + 1)) ;;
+	"ok $(vlen s4)") echo $(( $(cat "$W/served.c") + 1 )) >"$W/served.c" ;;
+	*) full_other="$full_other $r" ;;
+	esac
+done
+if [ "$full_eio" -gt 0 ] && [ -z "$full_other" ]; then
+	ok "full disk: opens keep failing with EIO, except ones whose record fits ($full_eio of 10 EIO)"
+else
+	not_ok "full disk: opens keep failing with EIO, except ones whose record fits"
+	echo "#   $full_eio of 10 EIO, other outcomes:$full_other"
+fi
 check "full disk: the daemon keeps running" kill -0 "$FS_PID"
 sleep 0.5
 : >"$stop"; wait "$RA" "$RB" "$RC" 2>/dev/null
