@@ -626,6 +626,7 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 	pthread_mutex_init(&st->cache.mu, NULL);
 	pthread_rwlock_init(&st->dk_lock, NULL);
 	st->jr.fd = -1;
+	st->jr.lock_fd = -1;
 	st->wal_fd = -1;
 	st->cfg = *cfg;
 	snprintf(st->actor, sizeof st->actor, "%s", actor ? actor : "unknown");

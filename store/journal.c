@@ -21,10 +21,15 @@
  * (fail closed) until the operator moves the file aside. A record cut
  * short (power loss) is dropped when the daemon next starts.
  *
- * Only the serving daemon appends; it holds an flock on the file. Once
- * everything is imported and the file has grown past
- * JOURNAL_ROTATE_BYTES, the daemon starts a new generation (written
- * beside it, then renamed over it).
+ * Only the serving daemon appends; it holds an flock on STORE-audit.lock
+ * for its whole life (the journal itself is replaced at rotation, so it
+ * cannot carry the lock). Once everything is imported *and committed*
+ * and the file has grown past JOURNAL_ROTATE_BYTES, the daemon starts a
+ * new generation in a transaction of its own (written beside it, synced,
+ * renamed over it, directory synced), so a failed commit or a crash can
+ * never drop events that only the old file held. A failed fdatasync or a
+ * record that fails its check leaves the journal broken: the daemon
+ * serves nothing more until it is restarted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -267,7 +272,16 @@ static int import_records(struct store *st, int fd, const uint8_t gen[16], uint6
 				     (uint32_t)buf[pos + 2] << 16 | (uint32_t)buf[pos + 3] << 24;
 			size_t whole = 4 + (size_t)n + JOURNAL_MAC;
 
-			if (n == 0 || n > JOURNAL_REC_MAX)
+			if (n == 0) {
+				/* zeros to the end: space a power loss left unwritten */
+				size_t z = pos;
+				while (z < (size_t)got && buf[z] == 0)
+					z++;
+				if (z == (size_t)got)
+					break;
+				goto bad;
+			}
+			if (n > JOURNAL_REC_MAX)
 				goto bad;
 			if ((size_t)got - pos < whole)
 				break;          /* cut short, or still being written */
@@ -378,7 +392,7 @@ int store_journal_import(struct store *st)
 
 /* ---- the serving daemon's side ------------------------------------------- */
 
-/* A new generation, written beside the journal and renamed over it (flocked). */
+/* A new generation, written beside the journal, synced and renamed over it. */
 static int journal_new(struct store *st, int *fd_out, uint8_t gen[16])
 {
 	char tmp[PATH_MAX + 16];
@@ -394,14 +408,34 @@ static int journal_new(struct store *st, int *fd_out, uint8_t gen[16])
 	randombytes_buf(gen, 16);
 	memcpy(hdr, JOURNAL_MAGIC, 8);
 	memcpy(hdr + 8, gen, 16);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || pwrite(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
-	    fdatasync(fd) < 0 || rename(tmp, st->jr.path) < 0) {
+	if (pwrite(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr || fdatasync(fd) < 0 ||
+	    rename(tmp, st->jr.path) < 0) {
 		int e = errno;
 		close(fd);
 		(void)unlink(tmp);
 		return store_fail(-EIO, "cannot create the audit journal '%s': %s", st->jr.path,
 				  strerror(e));
 	}
+	/* the new name must survive a power loss before anything is appended to it */
+	char dir[PATH_MAX + 8];
+	snprintf(dir, sizeof dir, "%s", st->jr.path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof dir, ".");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) {
+		int e = errno;
+		if (dfd >= 0)
+			close(dfd);
+		close(fd);
+		return store_fail(-EIO, "cannot sync the directory of the audit journal '%s': %s",
+				  st->jr.path, strerror(e));
+	}
+	close(dfd);
 	*fd_out = fd;
 	return 0;
 }
@@ -423,8 +457,14 @@ static int journal_rotate(struct store *st)
 	while (st->jr.sync.syncing)
 		pthread_cond_wait(&st->jr.sync.cv, &st->jr.sync.mu);
 	if (st->jr.fd >= 0 && st->jr.sync.synced < atomic_load(&st->jr.sync.ticket)) {
-		if (st->cfg.durability == STORE_DURABLE_POWER)
-			(void)fdatasync(st->jr.fd);
+		if (st->cfg.durability == STORE_DURABLE_POWER && fdatasync(st->jr.fd) < 0) {
+			/* its waiters must fail, not be told the old records are safe */
+			st->jr.broken = true;
+			pthread_cond_broadcast(&st->jr.sync.cv);
+			pthread_mutex_unlock(&st->jr.sync.mu);
+			close(fd);
+			return store_fail(-EIO, "cannot sync the audit trail: %s", strerror(errno));
+		}
 		st->jr.sync.synced = atomic_load(&st->jr.sync.ticket);
 		pthread_cond_broadcast(&st->jr.sync.cv);
 	}
@@ -433,80 +473,106 @@ static int journal_rotate(struct store *st)
 	st->jr.fd = fd;
 	memcpy(st->jr.gen, gen, 16);
 	st->jr.end = JOURNAL_HDR;
-	st->jr.broken = false;
 	pthread_mutex_unlock(&st->jr.sync.mu);
 	return rc;
 }
 
 int store_serve(struct store *st, uint64_t *dropped)
 {
+	char lock[PATH_MAX + 16];
 	struct stat sb;
-	uint64_t before;
-	int fd, rc;
+	uint64_t before = 0;
+	int64_t done = JOURNAL_HDR;
+	bool found = false;
+	uint8_t gen[16];
+	int fd, lfd, rc;
 
 	*dropped = 0;
 	rc = store_check_file("audit journal", st->jr.path, false);
 	if (rc && rc != -ENOENT)
 		return rc;
-	store_lock(st);
-	/* hold the lock of the current file: a second daemon stops here */
-	fd = open(st->jr.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		store_unlock(st);
+	/* a second daemon stops here, whatever happens to the journal's name */
+	snprintf(lock, sizeof lock, "%s.lock", st->jr.path);
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lfd < 0)
+		return store_fail(-EIO, "cannot open the audit journal lock '%s': %s", lock,
+				  strerror(errno));
+	if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		close(lfd);
 		return store_fail(-EBUSY, "store '%s' is already served by another scopeholdfs"
 				  " (audit journal '%s' is locked)", st->cfg.store_path, st->jr.path);
 	}
+	store_lock(st);
+	fd = open(st->jr.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno != ENOENT) {
 		rc = journal_fail(st, "open");
-		store_unlock(st);
-		return rc;
+		goto fail;
 	}
 	st->jr.fd = fd;
+	/* what a previous run left goes into the trail, committed, first */
+	if ((rc = store_write_begin(st)))
+		goto fail;
+	if ((rc = store_commit(st)))
+		goto fail;
+	if (fd >= 0 && fstat(fd, &sb) == 0)
+		before = (uint64_t)sb.st_size;
+	/* whatever the import did not take is a record cut short */
+	if (fd >= 0 && journal_header(st, fd, gen) == 0 &&
+	    state_get(st, gen, &done, &found) == 0 && before > (uint64_t)done)
+		*dropped = before - (uint64_t)done;
 	pthread_mutex_lock(&st->jr.mu);
-	rc = store_write_begin(st);      /* imports what a previous run left */
+	rc = store_begin(st, true);
 	if (rc == 0) {
-		before = fd >= 0 && fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-		/* whatever the import did not take is a record cut short */
-		int64_t done = JOURNAL_HDR;
-		bool found = false;
-		uint8_t gen[16];
-		if (fd >= 0 && journal_header(st, fd, gen) == 0 &&
-		    state_get(st, gen, &done, &found) == 0 && before > (uint64_t)done)
-			*dropped = before - (uint64_t)done;
 		rc = journal_rotate(st);
 		if (rc == 0)
 			rc = store_commit(st);
 		else
 			store_rollback(st);
 	}
-	if (rc == 0)
-		rc = store_cache_start(st);
 	pthread_mutex_unlock(&st->jr.mu);
-	if (rc) {
-		if (st->jr.fd >= 0)
-			close(st->jr.fd);
-		st->jr.fd = -1;
-	}
+	if (rc)
+		goto fail;
+	if ((rc = store_cache_start(st)))
+		goto fail;
+	st->jr.lock_fd = lfd;
+	atomic_store(&st->jr.serving, true);
 	store_unlock(st);
+	return 0;
+fail:
+	if (st->jr.fd >= 0)
+		close(st->jr.fd);
+	st->jr.fd = -1;
+	store_unlock(st);
+	close(lfd);
 	return rc;
 }
 
-/* Rotate once everything is imported and the file is large (mu held, in tx). */
-static void journal_maybe_rotate(struct store *st)
+/*
+ * Rotate once everything is imported and committed and the file is large
+ * (mu held, no transaction open): a transaction of its own, so the old
+ * file is replaced only after the trail holds all of its events.
+ */
+static int journal_maybe_rotate(struct store *st)
 {
 	uint8_t gen[16];
 	int64_t done;
 	bool found;
+	int rc = 0;
 
 	if (st->jr.fd < 0)
-		return;
+		return 0;
 	pthread_mutex_lock(&st->jr.mu);
 	if (st->jr.end >= JOURNAL_ROTATE_BYTES && !st->jr.broken &&
 	    journal_header(st, st->jr.fd, gen) == 0 && state_get(st, gen, &done, &found) == 0 &&
-	    found && (uint64_t)done == st->jr.end)
-		(void)journal_rotate(st);
+	    found && (uint64_t)done == st->jr.end && (rc = store_begin(st, true)) == 0) {
+		rc = journal_rotate(st);
+		if (rc == 0)
+			rc = store_commit(st);
+		else
+			store_rollback(st);
+	}
 	pthread_mutex_unlock(&st->jr.mu);
+	return rc;
 }
 
 /*
@@ -532,15 +598,25 @@ int store_journal_tick(struct store *st)
 			break;
 		}
 		rc = journal_import(st, JOURNAL_TICK_MAX, &more);
-		if (rc == 0 && !more)
-			journal_maybe_rotate(st);
 		if (rc == 0)
 			rc = store_commit(st);
 		else
 			store_rollback(st);
+		if (rc == 0 && !more)
+			rc = journal_maybe_rotate(st);
+		if (rc == -EBADMSG) {
+			/*
+			 * Events after a record that fails its check can never be
+			 * chained: serve nothing more (fail closed) until the file
+			 * is moved aside and the daemon restarted.
+			 */
+			pthread_mutex_lock(&st->jr.mu);
+			st->jr.broken = true;
+			pthread_mutex_unlock(&st->jr.mu);
+		}
 		store_unlock(st);
 	}
-	return rc ? store_fail_audit(rc) : 0;
+	return rc ? (rc == -EBADMSG ? rc : store_fail_audit(rc)) : 0;
 }
 
 int store_journal_append(struct store *st, const struct store_event *ev, uint64_t *ticket)
@@ -583,8 +659,25 @@ int store_journal_append(struct store *st, const struct store_event *ev, uint64_
 
 static int journal_fdatasync(struct store *st)
 {
-	if (fdatasync(st->jr.fd) < 0)
-		return store_fail(-EIO, "cannot sync the audit trail: %s", strerror(errno));
+	bool broken;
+
+	pthread_mutex_lock(&st->jr.mu);
+	broken = st->jr.broken;
+	pthread_mutex_unlock(&st->jr.mu);
+	if (broken)
+		return store_fail(-EIO, "cannot write the audit trail: the audit journal is unusable"
+				  " after a failed write; restart scopeholdfs");
+	if (fdatasync(st->jr.fd) < 0) {
+		int e = errno;
+		/*
+		 * After a writeback error a second fdatasync may well return 0
+		 * with the records still lost: never try again on this file.
+		 */
+		pthread_mutex_lock(&st->jr.mu);
+		st->jr.broken = true;
+		pthread_mutex_unlock(&st->jr.mu);
+		return store_fail(-EIO, "cannot sync the audit trail: %s", strerror(e));
+	}
 	atomic_fetch_add(&st->syncs, 1);
 	return 0;
 }
@@ -598,12 +691,16 @@ int store_journal_sync(struct store *st, uint64_t ticket)
 
 bool store_journal_serving(struct store *st)
 {
-	return st->jr.fd >= 0;
+	return atomic_load(&st->jr.serving);
 }
 
 void store_journal_close(struct store *st)
 {
+	atomic_store(&st->jr.serving, false);
 	if (st->jr.fd >= 0)
 		close(st->jr.fd);
 	st->jr.fd = -1;
+	if (st->jr.lock_fd >= 0)
+		close(st->jr.lock_fd);
+	st->jr.lock_fd = -1;
 }

@@ -68,7 +68,9 @@ struct store_journal {
 	int fd;                       /* -1 when this handle does not serve */
 	uint8_t gen[16];              /* this file's generation (its header) */
 	uint64_t end;                 /* next append offset */
-	bool broken;                  /* an append could not be undone: refuse the rest */
+	bool broken;                  /* a failed write or sync, or a record failing its check: refuse the rest */
+	_Atomic bool serving;         /* store_serve() succeeded and the handle is not closed */
+	int lock_fd;                  /* flock on STORE-audit.lock, -1 when not serving */
 	struct store_syncer sync;     /* durability = power */
 	uint64_t imported;            /* events moved into `audit` by this handle */
 	char path[PATH_MAX + 8];

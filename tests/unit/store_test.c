@@ -2478,6 +2478,15 @@ static void test_journal(void)
 	T_EQ_INT(rc, -EBUSY, "journal: a second daemon on the store is refused");
 	T_EQ_STR(store_error(), want, "journal: the refusal names the store and its journal");
 	T_OK(!store_journal_serving(st2), "journal: the refused handle does not serve");
+	{
+		/* the lock is not the journal's: removing or replacing the journal does not free it */
+		char moved[320];
+		snprintf(moved, sizeof moved, "%s.moved", jpath);
+		T_OK(rename(jpath, moved) == 0, "journal: move the journal away under the daemon");
+		T_EQ_INT(store_serve(st2, &dropped), -EBUSY,
+			 "journal: a second daemon is still refused with no journal at the path");
+		T_OK(rename(moved, jpath) == 0, "journal: put it back");
+	}
 
 	/* a served value's event is in the journal before it is in the table */
 	int64_t before = raw_resolves(e.db);
@@ -2563,6 +2572,10 @@ static void test_journal(void)
 	T_OK(store_provider_add(st2, "blocked") != 0, "journal: no change is written past it");
 	T_EQ_INT(raw_int(e.db, "SELECT count(*) FROM providers WHERE name = 'blocked'"), 0,
 		 "journal: the refused change left nothing");
+	T_EQ_INT(store_journal_tick(e.st), -EBADMSG, "journal: the daemon's import stops at it too");
+	rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
+	T_OK(rc == -EIO && got[0] == '\0',
+	     "journal: and the daemon serves nothing more (fail closed, rc %d)", rc);
 out:
 	store_close(st2);
 	env_teardown(&e);
@@ -2609,17 +2622,30 @@ static void test_journal_crash(void)
 	T_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "journal crash: a child served three values and died");
 	T_EQ_INT(raw_resolves(e.db), before, "journal crash: their events are only in the journal");
 	{
+		/* a record cut short, then what a power loss leaves: zeros */
+		static const uint8_t zeros[100];
 		int fd = open(jpath, O_WRONLY | O_APPEND);
 		bool cut = fd >= 0 && write(fd, "\x40\x00\x00\x00torn", 8) == 8;
 		if (fd >= 0)
 			close(fd);
 		T_OK(cut, "journal crash: a record cut short after them");
+		off_t at = file_size(jpath);
+		struct store *peek = NULL;
+		T_OK(store_open(&e.cfg, "peek", &peek) == 0 && store_journal_import(peek) == 0,
+		     "journal crash: another handle imports up to the cut record without an error");
+		store_close(peek);
+		T_OK(truncate(jpath, at - 8) == 0, "journal crash: take the cut record off again");
+		fd = open(jpath, O_WRONLY | O_APPEND);
+		cut = fd >= 0 && write(fd, zeros, sizeof zeros) == (ssize_t)sizeof zeros;
+		if (fd >= 0)
+			close(fd);
+		T_OK(cut, "journal crash: zeros after the events, as a power loss leaves them");
 	}
 	rc = store_open(&e.cfg, "tester", &e.st);
 	if (rc == 0)
 		rc = store_serve(e.st, &dropped);
 	T_EQ_INT(rc, 0, "journal crash: the next daemon starts (%s)", rc ? store_error() : "");
-	T_EQ_INT((int64_t)dropped, 8, "journal crash: the cut record is reported as 8 bytes dropped");
+	T_EQ_INT((int64_t)dropped, 100, "journal crash: the zeros are reported as 100 bytes dropped, not as tampering");
 	T_EQ_INT(raw_resolves(e.db), before + 3, "journal crash: the three events are in the trail");
 	T_EQ_INT(file_size(jpath), 24, "journal crash: the daemon appends to a fresh generation");
 	env_teardown(&e);
