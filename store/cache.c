@@ -139,17 +139,14 @@ bool store_cache_lookup(struct store *st, enum store_cache_kind kind, const char
 	if (*gen == 0)
 		goto out;
 	e = st->cache.slot[cache_hash(kind, key) % STORE_CACHE_SLOTS];
-	if (!e || e->kind != kind || strcmp(e->key, key) != 0) {
-		st->cache.misses++;
+	if (!e || e->kind != kind || strcmp(e->key, key) != 0)
 		goto out;
-	}
 	if (e->len && !(*copy = malloc(e->len)))
 		goto out;           /* out of memory: ask the store instead */
 	if (e->len)
 		memcpy(*copy, e->data, e->len);
 	*len = e->len;
 	*rc = e->rc;
-	st->cache.hits++;
 	hit = true;
 out:
 	pthread_mutex_unlock(&st->cache.mu);

@@ -209,6 +209,13 @@ static int journal_fail(struct store *st, const char *what)
 			  what, strerror(errno));
 }
 
+/* The one refusal of a broken journal (append and sync). */
+static int journal_unusable(void)
+{
+	return store_fail(-EIO, "cannot write the audit trail: the audit journal is unusable"
+			  " after a failed write; restart scopeholdfs");
+}
+
 static int state_get(struct store *st, const uint8_t gen[16], int64_t *off, bool *found)
 {
 	sqlite3_stmt *s = store_stmt(st, "SELECT offset FROM journal WHERE gen = ?1");
@@ -298,7 +305,6 @@ static int import_records(struct store *st, int fd, const uint8_t gen[16], uint6
 				goto out;
 			if ((rc = store_audit_append_after(st, &ev, &seq, tail)))
 				goto out;
-			st->jr.imported++;
 			done++;
 			pos += whole;
 			*off += whole;
@@ -636,8 +642,7 @@ int store_journal_append(struct store *st, const struct store_event *ev, uint64_
 	pthread_mutex_lock(&st->jr.mu);
 	if (st->jr.fd < 0 || st->jr.broken) {
 		pthread_mutex_unlock(&st->jr.mu);
-		return store_fail(-EIO, "cannot write the audit trail: the audit journal is unusable"
-				  " after a failed write; restart scopeholdfs");
+		return journal_unusable();
 	}
 	record_mac(st, st->jr.gen, st->jr.end, stack, b.len, stack + b.len);
 	b.len += JOURNAL_MAC;
@@ -665,8 +670,7 @@ static int journal_fdatasync(struct store *st)
 	broken = st->jr.broken;
 	pthread_mutex_unlock(&st->jr.mu);
 	if (broken)
-		return store_fail(-EIO, "cannot write the audit trail: the audit journal is unusable"
-				  " after a failed write; restart scopeholdfs");
+		return journal_unusable();
 	if (fdatasync(st->jr.fd) < 0) {
 		int e = errno;
 		/*

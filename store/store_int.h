@@ -72,7 +72,6 @@ struct store_journal {
 	_Atomic bool serving;         /* store_serve() succeeded and the handle is not closed */
 	int lock_fd;                  /* flock on STORE-audit.lock, -1 when not serving */
 	struct store_syncer sync;     /* durability = power */
-	uint64_t imported;            /* events moved into `audit` by this handle */
 	char path[PATH_MAX + 8];
 };
 
@@ -91,7 +90,6 @@ struct store_cache {
 	bool stamp_ok;                /* stamp is a consistent header */
 	uint64_t gen;                 /* bumped at every clear; answers carry the one they were read under */
 	struct store_cache_entry *slot[STORE_CACHE_SLOTS];
-	uint64_t hits, misses;
 };
 
 struct store {
