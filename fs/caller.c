@@ -37,10 +37,8 @@
 #define SYS_pidfd_open 434
 #endif
 
-void fs_caller_from_request(struct fs_caller *c)
+void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc)
 {
-	const struct fuse_context *fc = fuse_get_context();
-
 	memset(c, 0, sizeof(*c));
 	c->pc.known = false;
 	c->pc.uid = fc ? fc->uid : (uid_t)-1;

@@ -3,8 +3,9 @@
  * secrets as read-only files MOUNT/AGENT/PROVIDER/NAME.
  *
  * The module is split by job: main.c sets up and tears down the process
- * and the mount, ops.c holds the FUSE callbacks (they only parse the path,
- * take the caller from the request and delegate), caller.c establishes
+ * and the mount, ops.c holds the low-level FUSE callbacks (they map the
+ * node id to a path, take the caller from the request and delegate),
+ * node.c is the table of node ids the kernel holds, caller.c establishes
  * what the kernel tells us about the calling process, and resolve.c
  * orchestrates every answer from the store's facts and the policy's
  * decision. Only main.c and ops.c see FUSE types beyond this header.
@@ -17,7 +18,7 @@
 
 #define FUSE_USE_VERSION 35
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -40,8 +41,14 @@ struct fs_ctx {
 	struct store_config cfg;
 	bool debug;                  /* -d: one line per request on stderr */
 	time_t started;              /* times of the synthetic top directory */
-	struct fuse *fuse;           /* for page-cache invalidation from the housekeeper */
+	struct fuse_session *se;     /* for page-cache invalidation from the housekeeper */
 };
+
+/*
+ * How long the kernel may keep a name (not its attributes) before asking
+ * again: see the comment on entry timeouts in ops.c and scopeholdfs(1).
+ */
+#define FS_ENTRY_TIMEOUT 1.0
 
 /*
  * Ask the housekeeping thread to drop the kernel's cached pages of a
@@ -49,7 +56,7 @@ struct fs_ctx {
  * the page cache even with direct I/O). Notifications are never sent
  * from inside a request: the kernel may hold locks that request needs.
  */
-void fs_invalidate_later(const char *path);
+void fs_invalidate_later(uint64_t ino);
 
 /* ---- caller.c: who is asking ---------------------------------------- */
 
@@ -68,7 +75,7 @@ struct fs_caller {
 	char exe[PATH_MAX];
 };
 
-void fs_caller_from_request(struct fs_caller *c);
+void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc);
 /*
  * Establish pid (the thread group id), exe path and, when want_hash, the
  * sha256 of the executable the process runs. On any doubt pc.known stays
@@ -102,6 +109,30 @@ struct fs_path {
 
 /* Split a mount-relative path; -ENOENT for anything that cannot exist. */
 int fs_path_parse(const char *path, struct fs_path *p);
+/* The path of entry `name` in directory `parent`; -ENOENT if it cannot exist. */
+int fs_path_child(const struct fs_path *parent, const char *name, struct fs_path *child);
+/* "/AGENT/PROVIDER/NAME" for logs. */
+void fs_path_format(const struct fs_path *p, char *buf, size_t size);
+#define FS_PATH_TEXT (3 * (POLICY_NAME_MAX + 1) + 8)
+
+/* ---- node.c: the node ids the kernel holds ------------------------------ */
+
+/*
+ * The node id of path p for a LOOKUP reply, counting one lookup; *number
+ * is its inode number. -ENOMEM when no node can be made.
+ */
+int fs_node_ref(const struct fs_path *p, uint64_t *ino, uint64_t *number);
+/* The path (and inode number) of a node id the kernel sent. */
+int fs_node_path(uint64_t ino, struct fs_path *p, uint64_t *number);
+/* The kernel forgot nlookup lookups of ino; the node goes at zero. */
+void fs_node_forget(uint64_t ino, uint64_t nlookup);
+/*
+ * cache = kernel: true when the page cache of ino was filled from this
+ * very version and length, so the kernel may keep it; records them.
+ */
+bool fs_node_cache_valid(uint64_t ino, int64_t version, size_t len);
+size_t fs_node_count(void);
+void fs_node_free_all(void);
 
 /* One request in flight: what -d logs when it ends. */
 struct fs_req {
@@ -112,7 +143,8 @@ struct fs_req {
 	const char *why;             /* decision detail for -d ("allow", "uid", ...) */
 };
 
-void fs_req_begin(struct fs_req *rq, const char *op, const char *path);
+void fs_req_begin(struct fs_req *rq, struct fs_ctx *ctx, const struct fuse_ctx *fc,
+		  const char *op, const char *path);
 /* Log the request under -d and return rc unchanged. */
 int fs_req_end(struct fs_req *rq, int rc);
 
@@ -121,6 +153,7 @@ struct fs_value {
 	uint8_t *data;
 	size_t len;
 	uint64_t ticket;              /* the resolve event; read syncs it first (durability = power) */
+	int64_t version;              /* of the secret the value belongs to */
 	_Atomic bool synced;
 	struct fs_value *prev, *next; /* every live value, so shutdown wipes them */
 };
@@ -146,6 +179,6 @@ void fs_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- ops.c ------------------------------------------------------------ */
 
-extern const struct fuse_operations fs_operations;
+extern const struct fuse_lowlevel_ops fs_operations;
 
 #endif

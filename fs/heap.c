@@ -1,11 +1,11 @@
 /*
  * heap.c - wipe every heap block the daemon frees.
  *
- * libfuse's high-level read path copies each reply into a malloc()ed
- * buffer and frees it without clearing it, so a value served from the
- * sodium_malloc memory of an open file would otherwise linger in the
- * daemon's free heap after the file is closed, readable by anyone who
- * can read the daemon's memory. Defining free() here interposes it for
+ * Values live in sodium_malloc memory and the low-level read path
+ * replies straight from it (ops.c), but any library copy of a reply, a
+ * path or a fact into malloc()ed memory would otherwise linger in the
+ * daemon's free heap after it is freed, readable by anyone who can read
+ * the daemon's memory. Defence in depth: defining free() here interposes it for
  * the whole process, libfuse and SQLite included (the executable comes
  * first in symbol resolution): each block is cleared to its usable size,
  * then handed to glibc. The cost is a memset per free, small next to a

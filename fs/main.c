@@ -212,8 +212,8 @@ struct flusher {
 	pthread_cond_t wake;
 	bool stop;
 	struct store *st;
-	struct fuse *fuse;
-	char *inval[INVAL_QUEUE];    /* paths waiting for invalidation, under lock */
+	struct fuse_session *se;
+	uint64_t inval[INVAL_QUEUE]; /* nodes waiting for invalidation, under lock */
 	int ninval;
 	char import_error[512];      /* the journal import failure last logged */
 	time_t import_logged;
@@ -221,7 +221,7 @@ struct flusher {
 
 static struct flusher *the_flusher;
 
-void fs_invalidate_later(const char *path)
+void fs_invalidate_later(uint64_t ino)
 {
 	struct flusher *fl = the_flusher;
 	if (!fl)
@@ -229,18 +229,17 @@ void fs_invalidate_later(const char *path)
 	/*
 	 * No wake-up: a wake-up per close would cost a context switch on
 	 * every open. The thread drains the queue on its next tick, and a
-	 * path already queued is not queued twice.
+	 * node already queued is not queued twice.
 	 */
 	pthread_mutex_lock(&fl->lock);
 	for (int i = 0; i < fl->ninval; i++) {
-		if (strcmp(fl->inval[i], path) == 0) {
+		if (fl->inval[i] == ino) {
 			pthread_mutex_unlock(&fl->lock);
 			return;
 		}
 	}
-	char *copy = fl->ninval < INVAL_QUEUE ? strdup(path) : NULL;
-	if (copy)
-		fl->inval[fl->ninval++] = copy;
+	if (fl->ninval < INVAL_QUEUE)
+		fl->inval[fl->ninval++] = ino;
 	/* queue full: the next open of those files drops their pages anyway */
 	pthread_mutex_unlock(&fl->lock);
 }
@@ -262,16 +261,18 @@ static void *flusher_run(void *arg)
 		pthread_cond_timedwait(&fl->wake, &fl->lock, &tick);
 		if (fl->stop)
 			break;
-		char *paths[INVAL_QUEUE];
+		uint64_t nodes[INVAL_QUEUE];
 		int n = fl->ninval;
-		memcpy(paths, fl->inval, sizeof(paths[0]) * (size_t)n);
+		memcpy(nodes, fl->inval, sizeof(nodes[0]) * (size_t)n);
 		fl->ninval = 0;
 		pthread_mutex_unlock(&fl->lock);
-		for (int i = 0; i < n; i++) {
-			/* -ENOENT: the kernel already forgot the file, nothing is cached */
-			(void)fuse_invalidate_path(fl->fuse, paths[i]);
-			free(paths[i]);
-		}
+		/*
+		 * -ENOENT: the kernel already forgot the node, nothing is cached.
+		 * A node freed meanwhile is never dereferenced: the kernel only
+		 * matches the number against the inodes it holds.
+		 */
+		for (int i = 0; i < n; i++)
+			(void)fuse_lowlevel_notify_inval_inode(fl->se, nodes[i], 0, 0);
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		/*
@@ -301,12 +302,12 @@ static void *flusher_run(void *arg)
 	return NULL;
 }
 
-static int flusher_start(struct flusher *fl, struct store *st, struct fuse *f)
+static int flusher_start(struct flusher *fl, struct store *st, struct fuse_session *se)
 {
 	sigset_t all, old;
 	fl->stop = false;
 	fl->st = st;
-	fl->fuse = f;
+	fl->se = se;
 	fl->ninval = 0;
 	fl->import_error[0] = '\0';
 	fl->import_logged = 0;
@@ -330,8 +331,6 @@ static void flusher_stop(struct flusher *fl)
 	pthread_cond_signal(&fl->wake);
 	pthread_mutex_unlock(&fl->lock);
 	pthread_join(fl->thread, NULL);
-	for (int i = 0; i < fl->ninval; i++)
-		free(fl->inval[i]);
 	fl->ninval = 0;
 }
 
@@ -443,13 +442,14 @@ int main(int argc, char **argv)
 	char *fargv[] = { FS_PROGRAM, "-o", MOUNT_OPTIONS, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
 	ctx.started = time(NULL);
-	struct fuse *f = fuse_new(&args, &fs_operations, sizeof(fs_operations), &ctx);
+	struct fuse_session *se = fuse_session_new(&args, &fs_operations, sizeof(fs_operations), &ctx);
 	fuse_opt_free_args(&args);
-	if (!f) {
+	if (!se) {
 		fail("cannot set up the filesystem");
 		goto out_store;
 	}
-	if (fuse_mount(f, mp) != 0) {
+	ctx.se = se;
+	if (fuse_session_mount(se, mp) != 0) {
 		fail("cannot mount at %s", mp);
 		goto out_destroy;
 	}
@@ -462,20 +462,19 @@ int main(int argc, char **argv)
 		fs_log_error("%s", store_error());
 		goto out_unmount;
 	}
-	struct fuse_session *se = fuse_get_session(f);
 	if (fuse_set_signal_handlers(se) != 0) {
 		fs_log_error("cannot install signal handlers");
 		goto out_unmount;
 	}
 	struct flusher fl;
-	int rc = flusher_start(&fl, ctx.st, f);
+	int rc = flusher_start(&fl, ctx.st, se);
 	if (rc < 0) {
 		fs_log_error("cannot start the denial flusher: %s", strerror(-rc));
 		goto out_signals;
 	}
 
 	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 10 };
-	rc = fuse_loop_mt(f, &lc);
+	rc = fuse_session_loop_mt(se, &lc);
 	/* A signal ends the loop with the signal number; only <0 is a failure. */
 	if (rc < 0)
 		fs_log_error("the request loop failed: %s", strerror(-rc));
@@ -486,10 +485,11 @@ int main(int argc, char **argv)
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_unmount:
-	fuse_unmount(f);
+	fuse_session_unmount(se);
 out_destroy:
-	fuse_destroy(f);
+	fuse_session_destroy(se);
 	fs_value_release_all();   /* files still open at unmount get no release() */
+	fs_node_free_all();
 out_store:
 	if (ctx.st && store_deny_flush(ctx.st) < 0)
 		fs_log_error("audit write failed: %s", store_error());

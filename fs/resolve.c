@@ -46,11 +46,11 @@ void fs_log_error(const char *fmt, ...)
 	va_end(ap);
 }
 
-void fs_req_begin(struct fs_req *rq, const char *op, const char *path)
+void fs_req_begin(struct fs_req *rq, struct fs_ctx *ctx, const struct fuse_ctx *fc,
+		  const char *op, const char *path)
 {
-	struct fuse_context *fc = fuse_get_context();
-	rq->ctx = fc ? fc->private_data : NULL;
-	fs_caller_from_request(&rq->caller);
+	rq->ctx = ctx;
+	fs_caller_from_request(&rq->caller, fc);
 	rq->op = op;
 	rq->path = path ? path : "";
 	rq->why = NULL;
@@ -124,6 +124,48 @@ int fs_path_parse(const char *path, struct fs_path *p)
 		return more;
 	p->node = FS_NODE_SECRET;
 	return more ? -ENOENT : 0;   /* nothing lives below a secret */
+}
+
+int fs_path_child(const struct fs_path *parent, const char *name, struct fs_path *child)
+{
+	char path[FS_PATH_TEXT + POLICY_NAME_MAX + 2];
+	if (strlen(name) > POLICY_NAME_MAX || strchr(name, '/'))
+		return -ENOENT;
+	switch (parent->node) {
+	case FS_NODE_ROOT:
+		snprintf(path, sizeof(path), "/%s", name);
+		break;
+	case FS_NODE_AGENT:
+		snprintf(path, sizeof(path), "/%s/%s", parent->agent, name);
+		break;
+	case FS_NODE_PROVIDER:
+		snprintf(path, sizeof(path), "/%s/%s/%s", parent->agent, parent->provider, name);
+		break;
+	default:
+		return -ENOTDIR;
+	}
+	return fs_path_parse(path, child);
+}
+
+void fs_path_format(const struct fs_path *p, char *buf, size_t size)
+{
+	switch (p->node) {
+	case FS_NODE_ROOT:
+		snprintf(buf, size, "/");
+		break;
+	case FS_NODE_SELF:
+		snprintf(buf, size, "/" FS_SELF);
+		break;
+	case FS_NODE_AGENT:
+		snprintf(buf, size, "/%s", p->agent);
+		break;
+	case FS_NODE_PROVIDER:
+		snprintf(buf, size, "/%s/%s", p->agent, p->provider);
+		break;
+	case FS_NODE_SECRET:
+		snprintf(buf, size, "/%s/%s/%s", p->agent, p->provider, p->name);
+		break;
+	}
 }
 
 /* ---- agents ------------------------------------------------------------------ */
@@ -357,7 +399,7 @@ static int cand_scan(struct fs_req *rq, const char *agent, const char *provider,
 	int rc = store_candidate_list(rq->ctx->st, agent, provider, cand_row, cs);
 	if (rc < 0)
 		return store_failed(rq, "cannot list secrets");
-	return 0;   /* 1: the filler is full, which the high-level API never reports */
+	return 0;   /* 1: the filler is full, which ops.c's listing never reports */
 }
 
 static int root_getattr(struct fs_req *rq, struct stat *sb)
@@ -650,6 +692,7 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 		rc = -EIO;
 	}
 	if (rc == 0) {
+		v->version = f->p.secret.version;
 		value_link(v);
 		*out = v;
 		rq->why = "allow";
