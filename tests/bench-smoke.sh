@@ -36,23 +36,24 @@ NUM='^-?[0-9]+(\.[0-9]+)?$'
 row() { awk -F' *\\| *' -v c="$1" -v n="$2" '$2 == c && $3 == n { for (i = 2; i < NF; i++) print $i; exit }' "$R"; }
 
 missing="" bad=""
-for c in "tmpfs" "bare FUSE direct_io" "bare FUSE page cache" "scopeholdfs default" \
+for c in "tmpfs" "bare FUSE direct_io" "bare FUSE page cache" "default FUSE direct_io" \
+	"default FUSE page cache" "scopeholdfs default" \
 	"scopeholdfs cache=kernel" "scopeholdfs durability=power" "denied: wrong uid" "denied: no grant"; do
 	for n in 1 2 8; do
 		cells=$(row "$c" "$n")
 		if [ -z "$cells" ]; then missing="$missing [$c/$n]"; continue; fi
-		# ops/s, p50, p99, p99.9, x bare ops/s, x bare p99, x tmpfs ops/s
-		vals=$(echo "$cells" | sed -n '3,9p')
-		[ "$(echo "$vals" | grep -cE "$NUM")" -eq 7 ] || bad="$bad [$c/$n: $(echo $vals)]"
+		# ops/s, p50, p99, p99.9, x bare ops/s, x default ops/s, x default p99, x tmpfs ops/s
+		vals=$(echo "$cells" | sed -n '3,10p')
+		[ "$(echo "$vals" | grep -cE "$NUM")" -eq 8 ] || bad="$bad [$c/$n: $(echo $vals)]"
 	done
 done
-expect_eq "bench smoke: every read row is present (8 cases x 1, 2, 8 readers)" "${missing:-none}" "none"
+expect_eq "bench smoke: every read row is present (10 cases x 1, 2, 8 readers)" "${missing:-none}" "none"
 expect_eq "bench smoke: figures and ratios of the read rows are numbers" "${bad:-none}" "none"
 expect_eq "bench smoke: every read had the expected bytes or errno" \
 	"$(grep -c '^Operations with an unexpected outcome .*: 0\.$' "$R")" "1"
 
 targets=$(grep -cE '^\| .* \| (met|\*\*missed\*\*|n/a.*|unknown) \|$' "$R")
-if [ "$targets" -ge 11 ]; then ok "bench smoke: the targets table says met/missed for each target"
+if [ "$targets" -ge 14 ]; then ok "bench smoke: the targets table says met/missed for each target"
 else not_ok "bench smoke: the targets table says met/missed for each target"; echo "#   $targets rows"; fi
 
 # name|pattern of one row each table must hold
@@ -61,7 +62,7 @@ while IFS='|' read -r name want; do
 	else not_ok "bench smoke: row present: $name"; fi
 done <<'EOF'
 fdatasync probe|^\| one write \+ fdatasync of 100 bytes .* \| [0-9.]+ µs \|
-power single-reader p50|^\| single-reader p50 of a granted read \| [0-9.]+ µs \([0-9.]+× one fdatasync\) \|
+power single-reader p50|^\| single-reader p50 of a granted read \| [0-9.]+ µs \([0-9.]+× bare FUSE p50 \+ one fdatasync = [0-9.]+ µs\) \|
 power resolves per fsync|^\| 8 readers, one .*: resolves / fsyncs \| ([0-9]+ / [0-9]+ = [0-9.]+|not measured .*) \|
 cat from scopeholdfs|^\| cat from scopeholdfs \| [0-9.]+ \| 1\.00 \|
 pass show|^\| pass show \| ([0-9.]+ \| [0-9.]+|not installed \| -) \|
