@@ -70,6 +70,9 @@ expect_eq "stranger right after the agent's read: listing the provider is EACCES
 probe "$UA" open "$A/token" >/dev/null
 expect_eq "stranger right after the agent's read: open is EACCES" "$(probe "$UC" open "$A/token")" "EACCES"
 probe "$UA" open "$A/token" >/dev/null
+expect_eq "stranger right after the agent's read: stat --cached=always (AT_STATX_DONT_SYNC) is refused" \
+	"$(as_uid "$UC" stat --cached=always -c '%a %s' "$A/token" 2>&1 | sed 's/.*: //')" "Permission denied"
+probe "$UA" open "$A/token" >/dev/null
 expect_eq "stranger right after the agent's read: ls -l of the secret shows nothing" \
 	"$(as_uid "$UC" ls -ln "$A/token" 2>/dev/null)" ""
 # the daemon writes coalesced denials within about a second
