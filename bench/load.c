@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "store/store.h"
 
 const char bench_value[] =
@@ -52,11 +54,41 @@ static int fail(const char *what, int rc)
 	return rc;
 }
 
+/* The sha256 of the executable the readers run (they are forks of shbench). */
+static int self_exe(char *path, size_t size, uint8_t sha[crypto_hash_sha256_BYTES])
+{
+	ssize_t n = readlink("/proc/self/exe", path, size - 1);
+	if (n <= 0)
+		return -errno;
+	path[n] = '\0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	crypto_hash_sha256_state h;
+	crypto_hash_sha256_init(&h);
+	unsigned char buf[65536];
+	ssize_t got;
+	while ((got = read(fd, buf, sizeof(buf))) > 0)
+		crypto_hash_sha256_update(&h, buf, (unsigned long long)got);
+	int rc = got < 0 ? -errno : 0;
+	close(fd);
+	crypto_hash_sha256_final(&h, sha);
+	return rc;
+}
+
 static int load_fixture(struct store *st)
 {
 	struct store_agent_row a = { .name = "bench", .uid = BENCH_UID_AGENT, .enabled = true };
+	/* the same reads through an agent bound to the reader's executable and its digest */
+	static char exe[PATH_MAX];
+	struct store_agent_row x = { .name = "bench-exe", .uid = BENCH_UID_EXE, .enabled = true,
+				     .exe = exe, .has_exe_sha256 = true };
 	int64_t v;
 	int rc;
+	if ((rc = self_exe(exe, sizeof(exe), x.exe_sha256)) < 0) {
+		fprintf(stderr, "shbench: cannot hash /proc/self/exe: %s\n", strerror(-rc));
+		return rc;
+	}
 	if ((rc = store_provider_add(st, "prov")) ||
 	    (rc = store_secret_set(st, "prov", "secret", (const uint8_t *)bench_value,
 				   bench_value_len, 0, &v)) ||
@@ -66,7 +98,10 @@ static int load_fixture(struct store *st)
 	    (rc = store_project_add(st, "bench")) ||
 	    (rc = store_project_attach(st, "bench", "prov", NULL)) ||
 	    (rc = store_assign(st, "bench", "bench")) ||
-	    (rc = store_grant(st, "bench", "prov", "secret", 0, 0)))
+	    (rc = store_grant(st, "bench", "prov", "secret", 0, 0)) ||
+	    (rc = store_agent_add(st, &x)) ||
+	    (rc = store_assign(st, "bench-exe", "bench")) ||
+	    (rc = store_grant(st, "bench-exe", "prov", "secret", 0, 0)))
 		return fail("cannot load the fixture", rc);
 	return 0;
 }
