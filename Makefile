@@ -160,7 +160,8 @@ fuzz:
 install: $(PROGS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPLETIONDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
-	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/scopehold
+	@# mkdir, not install -d: that would chmod a directory 'shadm init' made 0700
+	mkdir -p $(DESTDIR)$(SYSCONFDIR)/scopehold
 	install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 scopehold.ini.example $(DESTDIR)$(SYSCONFDIR)/scopehold/scopehold.ini.example
 	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' fs/scopeholdfs.service.in \

@@ -49,6 +49,11 @@ expect_eq "and says so" "$(grep -c 'KEEP.*scopehold.ini (exists)' "$T_TMP/make.l
 check "make uninstall" mk uninstall DESTDIR="$D" PREFIX=/usr
 expect_eq "uninstall leaves only the configuration" "$(listing "$D")" "600 /etc/scopehold/scopehold.ini"
 
+D2=$T_TMP/dest2
+mkdir -p "$D2/etc" && mkdir -m 0700 "$D2/etc/scopehold"
+check "make install where 'shadm init' already made /etc/scopehold (0700)" mk install DESTDIR="$D2" PREFIX=/usr
+expect_eq "install leaves that directory's mode alone" "$(stat -c %a "$D2/etc/scopehold")" "700"
+
 # ---- 2. PREFIX=TREE: paths follow PREFIX ---------------------------------------------------
 P=$T_TMP/prefix
 check "make install PREFIX=$P" mk install PREFIX="$P"
