@@ -6,14 +6,27 @@
 #   make bench      the benchmark (docs/performance.md); BENCH_QUICK=1 for seconds
 #   make stress     the long crash/fault campaign (docs/security.md)
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS (clang)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (SYSCONFDIR: /etc for PREFIX=/usr,
+#                   else PREFIX/etc; UNITDIR: systemd's for PREFIX=/usr, else
+#                   PREFIX/lib/systemd/system)
+#   make deb        build/scopehold_VERSION_ARCH.deb with dpkg-deb (no network)
 #   SANITIZE=1      build and test with AddressSanitizer + UBSan (in build-asan/)
 #   V=1             show the commands
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
-MANDIR   ?= $(PREFIX)/share/man
+DATADIR  ?= $(PREFIX)/share
+MANDIR   ?= $(DATADIR)/man
+COMPLETIONDIR ?= $(DATADIR)/bash-completion/completions
+# A distribution install (PREFIX=/usr) puts configuration in /etc and the unit
+# where systemd.pc says; anything else keeps both under PREFIX, which systemd
+# also searches for /usr/local (/usr/local/lib/systemd/system).
+ifeq ($(PREFIX),/usr)
 SYSCONFDIR ?= /etc
-UNITDIR  ?= /etc/systemd/system
+UNITDIR  ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
+else
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+endif
 DESTDIR  ?=
 
 CC       ?= cc
@@ -26,7 +39,8 @@ DEB_inih      := libinih-dev
 DEB_jansson   := libjansson-dev
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 libsodium-dev \
             libsqlite3-dev libinih-dev libjansson-dev sqlite3 python3 util-linux \
-            clang libclang-rt-14-dev valgrind
+            clang libclang-rt-14-dev valgrind \
+            bash bash-completion groff-base man-db systemd dpkg-dev lintian file
 
 ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
 MISSING := $(strip $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
@@ -38,6 +52,8 @@ endif
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -I. -MMD -MP -fstack-protector-strong -D_FORTIFY_SOURCE=2
+# full RELRO: the GOT is read-only once the programs start
+LDFLAGS  += -Wl,-z,relro -Wl,-z,now
 ifeq ($(SANITIZE),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -U_FORTIFY_SOURCE
 LDFLAGS  += -fsanitize=address,undefined
@@ -72,7 +88,13 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 PROGS := $(B)/shadm $(B)/scopeholdfs
 BENCH_PROGS := $(if $(BENCH_SRC),$(B)/bench/shbench) $(if $(wildcard bench/barefs.c),$(B)/bench/barefs)
 
-.PHONY: all check unit clean install uninstall deps demo bench stress fuzz
+VERSION := $(shell sed -n 's/^\#define FS_VERSION "\(.*\)"/\1/p' fs/fs.h)
+MAN_PAGES := $(wildcard docs/*.1 docs/*.5)
+# the completion of each program that has one (completion/PROGRAM.bash)
+COMPLETIONS := $(wildcard $(patsubst $(B)/%,completion/%.bash,$(PROGS)))
+CONFIG := $(DESTDIR)$(SYSCONFDIR)/scopehold/scopehold.ini
+
+.PHONY: all check unit clean install uninstall deps demo bench stress fuzz deb
 all: $(PROGS) $(UNIT_BIN) $(BENCH_PROGS)
 
 $(B)/bench/barefs.o: bench/barefs.c
@@ -136,18 +158,39 @@ fuzz:
 	$(Q)bash tests/fuzz/run.sh
 
 install: $(PROGS)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/scopehold $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 0755 $(B)/shadm $(B)/scopeholdfs $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPLETIONDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	@# mkdir, not install -d: that would chmod a directory 'shadm init' made 0700
+	mkdir -p $(DESTDIR)$(SYSCONFDIR)/scopehold
+	install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 scopehold.ini.example $(DESTDIR)$(SYSCONFDIR)/scopehold/scopehold.ini.example
-	sed 's|@BINDIR@|$(BINDIR)|g' fs/scopeholdfs.service.in > $(DESTDIR)$(UNITDIR)/scopeholdfs.service
+	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' fs/scopeholdfs.service.in \
+		> $(DESTDIR)$(UNITDIR)/scopeholdfs.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/scopeholdfs.service
-	install -m 0644 docs/shadm.1 docs/scopeholdfs.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
+	for c in $(COMPLETIONS); do \
+		install -m 0644 $$c $(DESTDIR)$(COMPLETIONDIR)/$$(basename $$c .bash) || exit 1; done
+	@# the working default configuration, never over an existing one
+	@if [ -e $(CONFIG) ]; then echo "  KEEP    $(CONFIG) (exists)"; else \
+		sed 's|/etc/scopehold/|$(SYSCONFDIR)/scopehold/|g' scopehold.ini.example > $(CONFIG).new && \
+		chmod 0600 $(CONFIG).new && mv $(CONFIG).new $(CONFIG) && echo "  CONFIG  $(CONFIG)"; fi
 
+# The configuration is left alone: it may hold the operator's changes.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/shadm $(DESTDIR)$(BINDIR)/scopeholdfs
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGS)))
 	rm -f $(DESTDIR)$(UNITDIR)/scopeholdfs.service
-	rm -f $(DESTDIR)$(MANDIR)/man1/shadm.1 $(DESTDIR)$(MANDIR)/man1/scopeholdfs.1
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(filter %.1,$(MAN_PAGES))))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(filter %.5,$(MAN_PAGES))))
+	rm -f $(addprefix $(DESTDIR)$(COMPLETIONDIR)/,$(notdir $(COMPLETIONS:.bash=)))
 	rm -f $(DESTDIR)$(SYSCONFDIR)/scopehold/scopehold.ini.example
+
+# The package is the PREFIX=/usr install, staged, then packed by build.sh.
+deb: $(PROGS)
+	$(Q)rm -rf $(B)/deb $(B)/scopehold_*.deb
+	$(Q)$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/deb/debian/scopehold \
+		PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system >/dev/null
+	$(Q)B=$(B) VERSION=$(VERSION) sh packaging/deb/build.sh
 
 clean:
 	rm -rf $(B)

@@ -177,6 +177,25 @@ void fs_value_release_all(void);
 /* Report a failure to stderr and syslog: "scopeholdfs: <msg>". */
 void fs_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- notify.c: the service manager ---------------------------------- */
+
+/*
+ * Send STATE ("READY=1", "STOPPING=1", "STATUS=...") to the service
+ * manager named by $NOTIFY_SOCKET, as systemd's sd_notify(3) protocol
+ * describes. 0 when sent or when $NOTIFY_SOCKET is unset (not run by a
+ * service manager); -errno otherwise.
+ */
+int fs_notify(const char *state) __attribute__((warn_unused_result));
+
+/*
+ * When $NOTIFY_SOCKET is set: start a detached thread that waits until
+ * MOUNTPOINT is answered by this daemon (a stat and a statfs through the
+ * mount, which block until the request loop runs) and then sends READY=1.
+ * Call after the mount and before the request loop. 0, or -errno when the
+ * thread cannot start.
+ */
+int fs_notify_ready_when_serving(const char *mountpoint) __attribute__((warn_unused_result));
+
 /* ---- ops.c ------------------------------------------------------------ */
 
 extern const struct fuse_lowlevel_ops fs_operations;

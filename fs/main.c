@@ -162,7 +162,14 @@ static int check_mountpoint(const char *mp, char *resolved)
 					    "clear it with: fusermount3 -uz %s", mp, mp);
 			fs_log_error("replaced a stale mount at %s", mp);
 		} else if (errno == ENOENT) {
-			return fail("mountpoint '%s' does not exist", mp);
+			/*
+			 * /run is empty after a boot: make the mountpoint, but only
+			 * its last component, so a mistyped path fails loudly.
+			 */
+			if (mkdir(mp, 0755) < 0 || stat(mp, &sb) < 0)
+				return fail("mountpoint '%s' does not exist and cannot be created: %s",
+					    mp, strerror(errno));
+			fs_log_error("created the mountpoint %s", mp);
 		} else {
 			return fail("mountpoint '%s': %s", mp, strerror(errno));
 		}
@@ -473,8 +480,15 @@ int main(int argc, char **argv)
 		goto out_signals;
 	}
 
+	/* Type=notify: READY=1 once a request through the mount is answered */
+	rc = fs_notify_ready_when_serving(mp);
+	if (rc < 0)
+		fs_log_error("cannot start the readiness notification: %s", strerror(-rc));
+
 	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 10 };
 	rc = fuse_session_loop_mt(se, &lc);
+	if (fs_notify("STOPPING=1") < 0)
+		fs_log_error("cannot notify the service manager of the stop");
 	/* A signal ends the loop with the signal number; only <0 is a failure. */
 	if (rc < 0)
 		fs_log_error("the request loop failed: %s", strerror(-rc));
