@@ -6,9 +6,10 @@
  * and the mount, ops.c holds the low-level FUSE callbacks (they map the
  * node id to a path, take the caller from the request and delegate),
  * node.c is the table of node ids the kernel holds, caller.c establishes
- * what the kernel tells us about the calling process, and resolve.c
+ * what the kernel tells us about the calling process, resolve.c
  * orchestrates every answer from the store's facts and the policy's
- * decision. Only main.c and ops.c see FUSE types beyond this header.
+ * decision, and notify.c tells a service manager when the mount serves.
+ * Only main.c and ops.c see FUSE types beyond this header.
  *
  * Error convention: 0 or -errno, results through out-parameters; the
  * -errno values are exactly what the FUSE callbacks hand to the kernel.
