@@ -140,7 +140,8 @@ struct fs_req {
 	struct fs_ctx *ctx;
 	struct fs_caller caller;
 	const char *op;
-	const char *path;
+	const char *path;            /* for -d, "" when not logging */
+	const struct fs_path *fp;    /* the path itself, for error logs */
 	const char *why;             /* decision detail for -d ("allow", "uid", ...) */
 };
 

@@ -51,13 +51,15 @@ static int ops_begin(fuse_req_t req, fuse_ino_t ino, const char *op, struct fs_r
 		     struct fs_path *p, char *text, uint64_t *number)
 {
 	uint64_t num = 0;
+	struct fs_ctx *ctx = ops_ctx(req);
 	int rc = fs_node_path(ino, p, &num);
 	if (number)
 		*number = num;
 	text[0] = '\0';
-	if (rc == 0)
+	if (rc == 0 && ctx->debug)     /* formatted only for -d's log line */
 		fs_path_format(p, text, FS_PATH_TEXT);
-	fs_req_begin(rq, ops_ctx(req), fuse_req_ctx(req), op, text);
+	fs_req_begin(rq, ctx, fuse_req_ctx(req), op, text);
+	rq->fp = rc == 0 ? p : NULL;
 	return rc;
 }
 
@@ -87,10 +89,14 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs_path pp, p;
 	char text[FS_PATH_TEXT + POLICY_NAME_MAX + 2];
 	int rc = ops_begin(req, parent, "lookup", &rq, &pp, text, NULL);
-	if (rc == 0) {
+	if (rc == 0 && rq.ctx->debug) {
 		size_t n = strlen(text);
 		snprintf(text + n, sizeof(text) - n, "%s%s", n > 1 ? "/" : "", name);
+	}
+	if (rc == 0) {
 		rc = fs_path_child(&pp, name, &p);
+		if (rc == 0)
+			rq.fp = &p;
 	}
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof(e));

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ void fs_req_begin(struct fs_req *rq, struct fs_ctx *ctx, const struct fuse_ctx *
 	fs_caller_from_request(&rq->caller, fc);
 	rq->op = op;
 	rq->path = path ? path : "";
+	rq->fp = NULL;
 	rq->why = NULL;
 }
 
@@ -72,7 +74,13 @@ int fs_req_end(struct fs_req *rq, int rc)
 /* A store failure that is not an answer: log it, the caller sees EIO. */
 static int store_failed(struct fs_req *rq, const char *what)
 {
-	fs_log_error("%s %s: %s: %s", rq->op, rq->path, what, store_error());
+	char text[FS_PATH_TEXT];
+	const char *path = rq->path;
+	if (!*path && rq->fp) {
+		fs_path_format(rq->fp, text, sizeof(text));
+		path = text;
+	}
+	fs_log_error("%s %s: %s: %s", rq->op, path, what, store_error());
 	rq->why = "store error";
 	return -EIO;
 }
@@ -179,7 +187,10 @@ struct fs_agent {
 
 static void agent_copy(struct fs_agent *a, const struct store_agent_row *row)
 {
-	memset(a, 0, sizeof(*a));
+	/* everything but the (large) exe buffer, which is only read when set */
+	memset(a, 0, offsetof(struct fs_agent, exe));
+	a->exe[0] = '\0';
+	a->created = 0;
 	snprintf(a->name, sizeof(a->name), "%s", row->name);
 	a->pa.exists = true;
 	a->pa.enabled = row->enabled;
