@@ -60,6 +60,7 @@ POLICY_SRC := $(wildcard policy/*.c)
 STORE_SRC  := $(wildcard store/*.c)
 FS_SRC     := $(wildcard fs/*.c)
 TOOLS_SRC  := $(wildcard tools/*.c)
+DOTENV_SRC := $(wildcard dotenv/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*_test.c)
 BENCH_SRC  := $(filter-out bench/barefs.c,$(wildcard bench/*.c))
 
@@ -67,6 +68,7 @@ POLICY_OBJ := $(POLICY_SRC:%.c=$(B)/%.o)
 STORE_OBJ  := $(STORE_SRC:%.c=$(B)/%.o)
 FS_OBJ     := $(FS_SRC:%.c=$(B)/%.o)
 TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(B)/%.o)
+DOTENV_OBJ := $(DOTENV_SRC:%.c=$(B)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 PROGS := $(B)/shadm $(B)/scopeholdfs
@@ -102,19 +104,21 @@ $(B)/libpolicy.a: $(POLICY_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(B)/libstore.a: $(STORE_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/libdotenv.a: $(DOTENV_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/shadm: $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
+$(B)/shadm: $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_JSON) $(LDLIBS_BASE)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a $(PC_LIBS_JSON) $(LDLIBS_BASE)
 
 $(B)/scopeholdfs: $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_FUSE) $(LDLIBS_BASE)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libstore.a $(B)/libpolicy.a
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libstore.a $(B)/libpolicy.a $(LDLIBS_BASE)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a $(LDLIBS_BASE)
 
 check: all
 	$(Q)B=$(B) sh tests/run.sh
