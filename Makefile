@@ -1,5 +1,5 @@
 # ScopeHold - build, test and install.
-#   make            build shadm and scopeholdfs into build/
+#   make            build shadm, scopeholdfs and scopehold into build/
 #   make check      unit, CLI and end-to-end tests; ends with "N passed, N failed"
 #   make demo       a demo store, mount, reads and audit (root, /dev/fuse)
 #   make deps       install the Debian packages the build and tests need
@@ -45,6 +45,7 @@ endif
 PC_CFLAGS_BASE := $(shell pkg-config --cflags libsodium sqlite3 inih jansson 2>/dev/null)
 PC_LIBS_BASE   := $(shell pkg-config --libs libsodium sqlite3 inih 2>/dev/null)
 PC_LIBS_JSON   := $(shell pkg-config --libs jansson 2>/dev/null)
+PC_LIBS_SODIUM := $(shell pkg-config --libs libsodium 2>/dev/null)
 PC_CFLAGS_FUSE := $(shell pkg-config --cflags fuse3 2>/dev/null)
 PC_LIBS_FUSE   := $(shell pkg-config --libs fuse3 2>/dev/null)
 LDLIBS_BASE := $(PC_LIBS_BASE) -lpthread
@@ -61,6 +62,7 @@ STORE_SRC  := $(wildcard store/*.c)
 FS_SRC     := $(wildcard fs/*.c)
 TOOLS_SRC  := $(wildcard tools/*.c)
 DOTENV_SRC := $(wildcard dotenv/*.c)
+AGENT_SRC  := $(wildcard agent/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*_test.c)
 BENCH_SRC  := $(filter-out bench/barefs.c,$(wildcard bench/*.c))
 
@@ -69,9 +71,10 @@ STORE_OBJ  := $(STORE_SRC:%.c=$(B)/%.o)
 FS_OBJ     := $(FS_SRC:%.c=$(B)/%.o)
 TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(B)/%.o)
 DOTENV_OBJ := $(DOTENV_SRC:%.c=$(B)/%.o)
+AGENT_OBJ  := $(AGENT_SRC:%.c=$(B)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-PROGS := $(B)/shadm $(B)/scopeholdfs
+PROGS := $(B)/shadm $(B)/scopeholdfs $(B)/scopehold
 BENCH_PROGS := $(if $(BENCH_SRC),$(B)/bench/shbench) $(if $(wildcard bench/barefs.c),$(B)/bench/barefs)
 
 .PHONY: all check unit clean install uninstall deps demo bench stress fuzz
@@ -111,6 +114,11 @@ $(B)/shadm: $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a $(PC_LIBS_JSON) $(LDLIBS_BASE)
 
+# The agent-side CLI reads only through the mount: no store, no SQLite, no key.
+$(B)/scopehold: $(AGENT_OBJ) $(B)/libdotenv.a $(B)/libpolicy.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(AGENT_OBJ) $(B)/libdotenv.a $(B)/libpolicy.a $(PC_LIBS_JSON) $(PC_LIBS_SODIUM)
+
 $(B)/scopeholdfs: $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_FUSE) $(LDLIBS_BASE)
@@ -141,16 +149,16 @@ fuzz:
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/scopehold $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 0755 $(B)/shadm $(B)/scopeholdfs $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(B)/shadm $(B)/scopeholdfs $(B)/scopehold $(DESTDIR)$(BINDIR)/
 	install -m 0644 scopehold.ini.example $(DESTDIR)$(SYSCONFDIR)/scopehold/scopehold.ini.example
 	sed 's|@BINDIR@|$(BINDIR)|g' fs/scopeholdfs.service.in > $(DESTDIR)$(UNITDIR)/scopeholdfs.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/scopeholdfs.service
-	install -m 0644 docs/shadm.1 docs/scopeholdfs.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 docs/shadm.1 docs/scopeholdfs.1 docs/scopehold.1 $(DESTDIR)$(MANDIR)/man1/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/shadm $(DESTDIR)$(BINDIR)/scopeholdfs
+	rm -f $(DESTDIR)$(BINDIR)/shadm $(DESTDIR)$(BINDIR)/scopeholdfs $(DESTDIR)$(BINDIR)/scopehold
 	rm -f $(DESTDIR)$(UNITDIR)/scopeholdfs.service
-	rm -f $(DESTDIR)$(MANDIR)/man1/shadm.1 $(DESTDIR)$(MANDIR)/man1/scopeholdfs.1
+	rm -f $(DESTDIR)$(MANDIR)/man1/shadm.1 $(DESTDIR)$(MANDIR)/man1/scopeholdfs.1 $(DESTDIR)$(MANDIR)/man1/scopehold.1
 	rm -f $(DESTDIR)$(SYSCONFDIR)/scopehold/scopehold.ini.example
 
 clean:
