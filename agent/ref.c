@@ -87,8 +87,14 @@ void agent_value_wipe(struct agent_value *v)
 /* Read fd to its end into sodium_malloc memory, growing by doubling. */
 static int agent_read_all(int fd, size_t hint, struct agent_value *out)
 {
-	size_t cap = hint + 1 > 4096 ? hint + 1 : 4096, n = 0;
-	uint8_t *buf = sodium_malloc(cap);
+	size_t cap, n = 0;
+	uint8_t *buf;
+
+	/* The size is a hint (a rotation may land between stat and read). */
+	if (hint > AGENT_VALUE_MAX)
+		hint = AGENT_VALUE_MAX;
+	cap = hint + 1 > 4096 ? hint + 1 : 4096;
+	buf = sodium_malloc(cap);
 
 	if (!buf)
 		return -ENOMEM;
