@@ -155,8 +155,16 @@ expect_run "run: the used-up grant then fails closed" 1 "scopehold: gh/once: Per
 	sh_a run -e A=gh/once -- $RAN
 
 # ---- refused input: nothing touches the mount ----------------------------------------------
-sleep 2   # let pending denials above reach the trail, so the count below is stable
-events_before=$(aq count uid=$UA)
+# settle: the agent's event count once pending (coalesced) denials reached the trail
+settle() {
+	local a b=$(aq count uid=$UA) i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		sleep 1; a=$b; b=$(aq count uid=$UA)
+		[ "$a" = "$b" ] && break
+	done
+	echo "$b"
+}
+events_before=$(settle)
 expect_run "run: a '..' reference is refused" 1 \
 	"scopehold: invalid reference 'gh/../token': '.' and '..' are not allowed; use PROVIDER/NAME" \
 	sh_a run -e T=gh/../token -- $RAN
@@ -209,9 +217,8 @@ expect_run "an unknown command is a usage error" 2 \
 	"scopehold: unknown command 'frob' (see 'scopehold --help')" sh_a frob
 expect_run "no command is a usage error" 2 "scopehold: missing command (see 'scopehold --help')" "$SH"
 check "refused input: COMMAND never ran" test ! -e "$HA/ran"
-sleep 2
 expect_eq "refused input: not one open reached the mount (no new audit event for the agent's uid)" \
-	"$(aq count uid=$UA)" "$events_before"
+	"$(settle)" "$events_before"
 
 # ---- inject ------------------------------------------------------------------------------------
 afile tpl <<'EOF'
