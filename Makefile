@@ -1,5 +1,5 @@
 # ScopeHold - build, test and install.
-#   make            build shadm and scopeholdfs into build/
+#   make            build shadm, scopeholdfs and scopehold into build/
 #   make check      unit, CLI and end-to-end tests; ends with "N passed, N failed"
 #   make demo       a demo store, mount, reads and audit (root, /dev/fuse)
 #   make deps       install the Debian packages the build and tests need
@@ -61,6 +61,7 @@ endif
 PC_CFLAGS_BASE := $(shell pkg-config --cflags libsodium sqlite3 inih jansson 2>/dev/null)
 PC_LIBS_BASE   := $(shell pkg-config --libs libsodium sqlite3 inih 2>/dev/null)
 PC_LIBS_JSON   := $(shell pkg-config --libs jansson 2>/dev/null)
+PC_LIBS_SODIUM := $(shell pkg-config --libs libsodium 2>/dev/null)
 PC_CFLAGS_FUSE := $(shell pkg-config --cflags fuse3 2>/dev/null)
 PC_LIBS_FUSE   := $(shell pkg-config --libs fuse3 2>/dev/null)
 LDLIBS_BASE := $(PC_LIBS_BASE) -lpthread
@@ -76,6 +77,8 @@ POLICY_SRC := $(wildcard policy/*.c)
 STORE_SRC  := $(wildcard store/*.c)
 FS_SRC     := $(wildcard fs/*.c)
 TOOLS_SRC  := $(wildcard tools/*.c)
+DOTENV_SRC := $(wildcard dotenv/*.c)
+AGENT_SRC  := $(wildcard agent/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*_test.c)
 BENCH_SRC  := $(filter-out bench/barefs.c,$(wildcard bench/*.c))
 
@@ -83,9 +86,11 @@ POLICY_OBJ := $(POLICY_SRC:%.c=$(B)/%.o)
 STORE_OBJ  := $(STORE_SRC:%.c=$(B)/%.o)
 FS_OBJ     := $(FS_SRC:%.c=$(B)/%.o)
 TOOLS_OBJ  := $(TOOLS_SRC:%.c=$(B)/%.o)
+DOTENV_OBJ := $(DOTENV_SRC:%.c=$(B)/%.o)
+AGENT_OBJ  := $(AGENT_SRC:%.c=$(B)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-PROGS := $(B)/shadm $(B)/scopeholdfs
+PROGS := $(B)/shadm $(B)/scopeholdfs $(B)/scopehold
 BENCH_PROGS := $(if $(BENCH_SRC),$(B)/bench/shbench) $(if $(wildcard bench/barefs.c),$(B)/bench/barefs)
 
 VERSION := $(shell sed -n 's/^\#define FS_VERSION "\(.*\)"/\1/p' fs/fs.h)
@@ -124,19 +129,26 @@ $(B)/libpolicy.a: $(POLICY_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(B)/libstore.a: $(STORE_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/libdotenv.a: $(DOTENV_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/shadm: $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
+$(B)/shadm: $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_JSON) $(LDLIBS_BASE)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a $(PC_LIBS_JSON) $(LDLIBS_BASE)
+
+# The agent-side CLI reads only through the mount: no store, no SQLite, no key.
+$(B)/scopehold: $(AGENT_OBJ) $(B)/libdotenv.a $(B)/libpolicy.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(AGENT_OBJ) $(B)/libdotenv.a $(B)/libpolicy.a $(PC_LIBS_JSON) $(PC_LIBS_SODIUM)
 
 $(B)/scopeholdfs: $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_FUSE) $(LDLIBS_BASE)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libstore.a $(B)/libpolicy.a
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libstore.a $(B)/libpolicy.a $(LDLIBS_BASE)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a $(LDLIBS_BASE)
 
 check: all
 	$(Q)B=$(B) sh tests/run.sh

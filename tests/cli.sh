@@ -95,7 +95,7 @@ test_usage() {
 	expect_run "--help exits 0" 0 - shadm --help
 	local missing="" w
 	for w in init workspace project provider secret agent assign unassign grant revoke \
-		grants check audit key attach detach reveal rotate rekey verify disable enable; do
+		grants check audit key import attach detach reveal rotate rekey verify disable enable; do
 		printf '%s\n' "$OUT" | grep -qw -- "$w" || missing="$missing $w"
 	done
 	expect_eq "--help mentions every command" "$missing" ""
@@ -843,6 +843,100 @@ test_workspaces() {
 	expect_eq "team still exists after refused rm" "$(shadm -w team secret reveal openai/key 2>&1)" team-value
 }
 
+# ---------------------------------------------------------------------------
+# shadm import: a dotenv file into the store, all or nothing, and the file back
+# with references. Every value carries the marker cliIMPORT for the leak scans.
+test_import() {
+	init_env
+	setup shadm provider add gh
+	setup setv gh/KEEP "old-cliIMPORT0"
+	local f=$E/app.env secrets_before events_before want
+	cat >"$f" <<'EOF'
+# migrated from the app's .env
+export TOKEN=ghp_cliIMPORT1   # the deploy token
+
+SINGLE='single cliIMPORT2 # not a comment'
+DOUBLE="line1\ncliIMPORT3 \"q\""
+KEEP=new-cliIMPORT4
+EOF
+	want=$(printf '%s\n' "# migrated from the app's .env" \
+		"export TOKEN=scopehold://gh/TOKEN # the deploy token" "" \
+		"SINGLE=scopehold://gh/SINGLE" "DOUBLE=scopehold://gh/DOUBLE" "KEEP=scopehold://gh/KEEP")
+	expect_run "import: exits 0 with nothing on stderr" 0 "" shadm import --env-file "$f" --provider gh
+	expect_eq "import: prints the file back with references, same comments and order" "$OUT" "$want"
+	check "import: TOKEN is stored exactly" reveal_is gh/TOKEN ghp_cliIMPORT1
+	check "import: a single-quoted value is stored literally" reveal_is gh/SINGLE 'single cliIMPORT2 # not a comment'
+	check "import: a double-quoted value has its escapes decoded" reveal_is gh/DOUBLE "$(printf 'line1\ncliIMPORT3 "q"')"
+	check "import: an existing secret gets the new value" reveal_is gh/KEEP new-cliIMPORT4
+	check "import: the existing secret's old version is kept" reveal_is gh/KEEP old-cliIMPORT0 --version 1
+	expect_eq "import: new secrets are version 1, the existing one version 2" \
+		"$(shadm --json secret list gh 2>/dev/null | jcount '(e["name"], e["version"]) in [("TOKEN", 1), ("SINGLE", 1), ("DOUBLE", 1), ("KEEP", 2)]')" 4
+	expect_eq "import: audited as three creates and one rotate" \
+		"$(shadm --json audit --event create 2>/dev/null | jcount 'e["secret"] in ("gh/TOKEN", "gh/SINGLE", "gh/DOUBLE")') $(shadm --json audit --event rotate 2>/dev/null | jcount 'e["secret"] == "gh/KEEP"')" "3 1"
+	printf '%s\n' "$OUT" >"$E/app.refs.env"
+
+	secrets_before=$(shadm secret list 2>&1); events_before=$(nevents)
+	printf 'GOOD=cliIMPORT5\nthis line is not one\nLATER=cliIMPORT6\n' >"$E/bad.env"
+	expect_run "import: a line that is not an assignment refuses the file, naming the line" 1 \
+		"shadm: $E/bad.env:2: not an assignment" shadm import --env-file "$E/bad.env" --provider gh
+	expect_eq "import: the refused file stored nothing (secret list unchanged)" "$(shadm secret list 2>&1)" "$secrets_before"
+	expect_eq "import: the refused file recorded no event" "$(nevents)" "$events_before"
+	printf 'GOOD=cliIMPORT5\nbad@key=cliIMPORT6\n' >"$E/badkey.env"
+	expect_run "import: an invalid key refuses the file, naming the line" 1 \
+		"shadm: $E/badkey.env:2: invalid name 'bad@key': use 1-128 of A-Z a-z 0-9 . _ - , not starting with . or -" \
+		shadm import --env-file "$E/badkey.env" --provider gh
+	printf 'A=1\nB="cliIMPORT7 never closed\n' >"$E/open.env"
+	expect_run "import: an unterminated quote is refused without echoing the value" 1 \
+		"shadm: $E/open.env:2: unterminated double quote in the value of B" \
+		shadm import --env-file "$E/open.env" --provider gh
+	printf 'A=cliIMPORT5\nA=cliIMPORT6\n' >"$E/dup.env"
+	expect_run "import: a key given twice is refused" 1 \
+		"shadm: $E/dup.env:2: A is already set on line 1" shadm import --env-file "$E/dup.env" --provider gh
+	expect_run "import: re-importing the printed references is refused" 1 \
+		"shadm: $E/app.refs.env:2: TOKEN is already a scopehold reference" \
+		shadm import --env-file "$E/app.refs.env" --provider gh
+	printf 'GOOD=cliIMPORT5\n' >"$E/good.env"
+	expect_run "import: an unknown provider is refused" 1 "shadm: $E/good.env:1: no provider 'nope'" \
+		shadm import --env-file "$E/good.env" --provider nope
+	expect_run "import: a missing file is refused" 1 \
+		"shadm: cannot open '$E/missing.env': no such file or directory" \
+		shadm import --env-file "$E/missing.env" --provider gh
+	expect_run "import: without --env-file is a usage error" 2 "shadm: import needs --env-file FILE" \
+		shadm import --provider gh
+	expect_run "import: without --provider is a usage error" 2 "shadm: import needs --provider PROVIDER" \
+		shadm import --env-file "$E/good.env"
+	expect_run "import: an invalid provider name is refused" 1 \
+		"shadm: invalid name 'a/b': use 1-128 of A-Z a-z 0-9 . _ - , not starting with . or -" \
+		shadm import --env-file "$E/good.env" --provider a/b
+	expect_run "import: a bad --expires is refused" 1 \
+		"shadm: invalid date 'soon': use a duration (7d) or an ISO-8601 date (2027-01-31 or 2027-01-31T12:00:00Z)" \
+		shadm import --env-file "$E/good.env" --provider gh --expires soon
+	expect_eq "import: none of the refused imports stored anything" "$(shadm secret list 2>&1)" "$secrets_before"
+	expect_eq "import: none of the refused imports recorded an event" "$(nevents)" "$events_before"
+
+	expect_run "import --dry-run: exits 0" 0 "" shadm import --env-file "$f" --provider gh --dry-run
+	expect_eq "import --dry-run: prints the same replacement file" "$OUT" "$want"
+	expect_eq "import --dry-run: stores nothing" "$(shadm secret list 2>&1)" "$secrets_before"
+	expect_eq "import --dry-run: records no event" "$(nevents)" "$events_before"
+	expect_run "import --dry-run to an unknown provider is refused too" 1 \
+		"shadm: $E/good.env:1: no provider 'nope'" \
+		shadm import --env-file "$E/good.env" --provider nope --dry-run
+
+	expect_run "import --json --expires 7d: exits 0" 0 "" \
+		shadm --json import --env-file "$E/good.env" --provider gh --expires 7d
+	expect_eq "import --json: one object per stored secret" \
+		"$(printf '%s\n' "$OUT" | jcount 'e["name"] == "GOOD" and e["version"] == 1 and e["action"] == "create" and e["length"] == 10')" 1
+	expect_eq "import --expires: the version carries the expiry" \
+		"$(shadm --json secret list gh 2>/dev/null | jcount 'e["name"] == "GOOD" and e["expires"] is not None')" 1
+
+	shadm audit >"$E/audit.txt" 2>&1
+	shadm --json audit >"$E/audit.json" 2>&1
+	check "import: no value appears in shadm audit output (table or JSON)" \
+		no grep -aq cliIMPORT "$E/audit.txt" "$E/audit.json"
+	check "import: no value appears in the store, its WAL or the key file" \
+		no grep -aqs cliIMPORT "$STORE" "$STORE-wal" "$KEY"
+}
+
 test_usage
 test_init
 test_secrets
@@ -857,4 +951,5 @@ test_bad_env
 test_plaintext
 test_concurrency
 test_workspaces
+test_import
 t_finish

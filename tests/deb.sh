@@ -60,11 +60,13 @@ drwxr-xr-x root/root /lib/systemd/system/
 -rw-r--r-- root/root /lib/systemd/system/scopeholdfs.service
 drwxr-xr-x root/root /usr/
 drwxr-xr-x root/root /usr/bin/
+-rwxr-xr-x root/root /usr/bin/scopehold
 -rwxr-xr-x root/root /usr/bin/scopeholdfs
 -rwxr-xr-x root/root /usr/bin/shadm
 drwxr-xr-x root/root /usr/share/
 drwxr-xr-x root/root /usr/share/bash-completion/
 drwxr-xr-x root/root /usr/share/bash-completion/completions/
+-rw-r--r-- root/root /usr/share/bash-completion/completions/scopehold
 -rw-r--r-- root/root /usr/share/bash-completion/completions/shadm
 drwxr-xr-x root/root /usr/share/doc/
 drwxr-xr-x root/root /usr/share/doc/scopehold/
@@ -72,6 +74,7 @@ drwxr-xr-x root/root /usr/share/doc/scopehold/
 -rw-r--r-- root/root /usr/share/doc/scopehold/copyright
 drwxr-xr-x root/root /usr/share/man/
 drwxr-xr-x root/root /usr/share/man/man1/
+-rw-r--r-- root/root /usr/share/man/man1/scopehold.1.gz
 -rw-r--r-- root/root /usr/share/man/man1/scopeholdfs.1.gz
 -rw-r--r-- root/root /usr/share/man/man1/shadm.1.gz
 drwxr-xr-x root/root /usr/share/man/man5/

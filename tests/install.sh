@@ -28,9 +28,12 @@ UNITDIR=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo
 want="600 /etc/scopehold/scopehold.ini
 644 /etc/scopehold/scopehold.ini.example
 644 $UNITDIR/scopeholdfs.service
+755 /usr/bin/scopehold
 755 /usr/bin/scopeholdfs
 755 /usr/bin/shadm
+644 /usr/share/bash-completion/completions/scopehold
 644 /usr/share/bash-completion/completions/shadm
+644 /usr/share/man/man1/scopehold.1
 644 /usr/share/man/man1/scopeholdfs.1
 644 /usr/share/man/man1/shadm.1
 644 /usr/share/man/man5/scopehold.ini.5"

@@ -8,7 +8,8 @@
 # with tests/valgrind.supp. One line per command: ok when it exits with the
 # status it should and valgrind reports no error and no definite or
 # indirect leak. On failure the valgrind log is shown.
-# Uses $B/shadm (default build/shadm); takes about a minute.
+# Uses $B/shadm (default build/shadm), and $B/scopehold for the error paths
+# that need no mount; takes about a minute.
 . "$(dirname "$0")/lib.sh"
 t_tmpdir
 trap 'rm -rf "$T_TMP"' EXIT
@@ -39,10 +40,10 @@ printf 'sk-second-value' >"$E/value2"
 VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
     --suppressions="$ROOT/tests/valgrind.supp" --num-callers=30)
 
-# vg WHAT WANT_RC STDIN_FILE ARGS...: run shadm ARGS under valgrind.
+# vg WHAT WANT_RC STDIN_FILE ARGS...: run shadm ARGS (or $VG_BIN ARGS) under valgrind.
 vg() {
 	local what=$1 want=$2 in=$3; shift 3
-	"${VG[@]}" --log-file="$T_TMP/vg.log" "$SHADM" "$@" <"$in" >"$T_TMP/out" 2>"$T_TMP/err"
+	"${VG[@]}" --log-file="$T_TMP/vg.log" "${VG_BIN:-$SHADM}" "$@" <"$in" >"$T_TMP/out" 2>"$T_TMP/err"
 	local rc=$?
 	if [ "$rc" -eq 99 ] || [ -s "$T_TMP/vg.log" ]; then
 		not_ok "valgrind: $what"
@@ -88,6 +89,22 @@ vg "key rekey"                     0 $N key rekey --new-key-file "$E/new.key"
 vg "secret reveal after rekey"     0 $N secret reveal openai/key
 vg "workspace add"                 0 $N workspace add team
 vg "workspace list"                0 $N workspace list
+printf '# from the app\nexport A=one # c\nB="two\\nlines"\n' >"$E/app.env"
+printf 'A=1\nnot an assignment\n' >"$E/bad.env"
+printf 'A=scopehold://github/token\nB=literal\n' >"$E/refs.env"
+printf 'x {{ scopehold://github/token }} y\n' >"$E/tpl"
+vg "import"                        0 $N import --env-file "$E/app.env" --provider github
+vg "import --dry-run --json"       0 $N --json import --env-file "$E/app.env" --provider github --dry-run
+vg "import of a bad file"          1 $N import --env-file "$E/bad.env" --provider github
+vg "import to an unknown provider" 1 $N import --env-file "$E/app.env" --provider nope
+SH_BIN=$ROOT/$B/scopehold
+VG_BIN=$SH_BIN vg "scopehold run: a refused reference" 1 $N run -e T=github/../x -- true
+VG_BIN=$SH_BIN vg "scopehold run: a bad env file"      1 $N run --env-file "$E/bad.env" -- true
+VG_BIN=$SH_BIN vg "scopehold run: no mount"            1 $N --mount "$E/none" run --env-file "$E/refs.env" -e C=github/key -- true
+VG_BIN=$SH_BIN vg "scopehold inject: no mount"         1 "$E/tpl" --mount "$E/none" inject
+VG_BIN=$SH_BIN vg "scopehold ls: no mount"             1 $N --mount "$E/none" ls --json
+VG_BIN=$SH_BIN vg "scopehold: unknown option"          2 $N run --frob
+VG_BIN=$SH_BIN vg "scopehold --help"                   0 $N --help
 # error paths: each must fail cleanly, with nothing leaked on the way out
 vg "unknown agent"                 1 $N grant nobody openai/key
 vg "unknown secret"                1 $N secret reveal openai/missing

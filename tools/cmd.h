@@ -72,6 +72,7 @@ int cmd_grant(struct cmd_ctx *c, int argc, char **argv);    /* grant, revoke, gr
 int cmd_check(struct cmd_ctx *c, int argc, char **argv);
 int cmd_audit(struct cmd_ctx *c, int argc, char **argv);
 int cmd_key(struct cmd_ctx *c, int argc, char **argv);
+int cmd_import(struct cmd_ctx *c, int argc, char **argv);
 
 /* ---- arguments ----------------------------------------------------------- */
 

@@ -48,6 +48,12 @@ static const struct cmd_entry cmd_table[] = {
 	  "      Write exactly the value to standard output (audited as reveal).\n"
 	  "  shadm secret rm PROVIDER/NAME\n"
 	  "      Remove the secret with all its versions and grants.\n" },
+	{ "import", cmd_import,
+	  "  shadm import --env-file FILE --provider PROVIDER [--dry-run] [--expires DURATION|DATE]\n"
+	  "      Store each KEY=VALUE of a dotenv file as PROVIDER/KEY (a new secret or\n"
+	  "      a new version), all or nothing, and print the file back with each\n"
+	  "      value replaced by scopehold://PROVIDER/KEY, for 'scopehold run\n"
+	  "      --env-file'. --dry-run checks everything and stores nothing.\n" },
 	{ "agent", cmd_agent,
 	  "  shadm agent add NAME --uid UID [--gid GID] [--exe PATH] [--exe-sha256 HEX] [--human]\n"
 	  "      An agent is a runtime identity bound to process facts: the uid, and\n"

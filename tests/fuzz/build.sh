@@ -11,14 +11,15 @@
 # when the source or a header is newer, so a second run is fast.
 # Sets FUZZ_TARGETS (names) and, after fuzz_build, binaries OUTDIR/NAME_fuzz.
 
-FUZZ_TARGETS="config names time cli audit"
+FUZZ_TARGETS="config names time cli audit dotenv"
 
 # Sources each target links besides its own tests/fuzz/NAME_fuzz.c.
 fuzz_srcs() {
 	case $1 in
 	names|time) echo policy/*.c ;;
 	config|audit) echo store/*.c policy/*.c ;;
-	cli) echo tools/*.c store/*.c policy/*.c ;;
+	cli) echo tools/*.c store/*.c policy/*.c dotenv/*.c ;;
+	dotenv) echo dotenv/*.c ;;
 	esac
 }
 
@@ -54,7 +55,7 @@ fuzz_build() {
 		$san $(pkg-config --cflags libsodium sqlite3 inih jansson)"
 	FUZZ_LIBS="$(pkg-config --libs libsodium sqlite3 inih jansson) -lpthread"
 	# the newest header decides whether objects are stale
-	FUZZ_NEWEST_H=$(ls -t store/*.h policy/*.h tools/*.h tests/fuzz/*.h | head -1)
+	FUZZ_NEWEST_H=$(ls -t store/*.h policy/*.h tools/*.h dotenv/*.h tests/fuzz/*.h | head -1)
 	mkdir -p "$out/obj"
 
 	# every distinct source once (two at a time: the machine has 2 cores)

@@ -3,7 +3,7 @@
 # each for FUZZ_SECONDS (default 60) on its seed corpus.
 #
 #   FUZZ_SECONDS=N      time per target
-#   FUZZ_ONLY="a b"     only these targets (config names time cli audit)
+#   FUZZ_ONLY="a b"     only these targets (config names time cli audit dotenv)
 #   FUZZ_JOBS=N         targets run side by side (default 1)
 #
 # New inputs go to build-fuzz/corpus/TARGET (kept between runs, read again
