@@ -234,6 +234,7 @@ void store_syncer_init(struct store_syncer *sy)
 	sy->synced = 0;
 	sy->syncing = false;
 	sy->waiting = 0;
+	sy->last_batch = 0;
 }
 
 void store_syncer_destroy(struct store_syncer *sy)
@@ -245,9 +246,13 @@ void store_syncer_destroy(struct store_syncer *sy)
 /*
  * With gather, a would-be leader first waits (at most
  * STORE_SYNC_GATHER_US) until every append not yet synced has its owner
- * waiting too: opens of concurrent readers reach their first read a few
- * tens of microseconds after their append, and one fdatasync then covers
- * them all. A lone reader's append is its own and is synced at once.
+ * waiting too, and until there are as many as the last sync covered:
+ * opens of concurrent readers reach their first read a few tens of
+ * microseconds after their append, and readers released by the last sync
+ * append again a round trip or two later, so one fdatasync then covers
+ * them all. A lone reader's append is its own and is synced at once (the
+ * last batch was one); when the load drops, one sync waits out the
+ * deadline and the expected batch shrinks with it.
  */
 #define STORE_SYNC_GATHER_US 200
 
@@ -268,7 +273,8 @@ int store_syncer_wait(struct store *st, struct store_syncer *sy, uint64_t ticket
 		}
 		/* every ticket issued before this read has its bytes written */
 		target = atomic_load(&sy->ticket);
-		if (gather && (uint64_t)sy->waiting < target - sy->synced) {
+		if (gather && ((uint64_t)sy->waiting < target - sy->synced ||
+			       target - sy->synced < sy->last_batch)) {
 			struct timespec now;
 			clock_gettime(CLOCK_REALTIME, &now);
 			if (deadline.tv_sec == 0) {
@@ -290,8 +296,10 @@ int store_syncer_wait(struct store *st, struct store_syncer *sy, uint64_t ticket
 		rc = sync(st);
 		pthread_mutex_lock(&sy->mu);
 		sy->syncing = false;
-		if (rc == 0 && target > sy->synced)
+		if (rc == 0 && target > sy->synced) {
+			sy->last_batch = target - sy->synced;
 			sy->synced = target;
+		}
 		pthread_cond_broadcast(&sy->cv);
 		if (rc)
 			break;

@@ -54,6 +54,7 @@ struct store_syncer {
 	uint64_t synced;              /* under mu */
 	bool syncing;                 /* under mu */
 	int waiting;                  /* threads in store_syncer_wait, under mu */
+	uint64_t last_batch;          /* tickets the last sync covered, under mu */
 };
 
 /*
