@@ -101,6 +101,19 @@ enum policy_reason policy_decide(const struct policy_facts *facts,
 	return POLICY_ALLOW;
 }
 
+bool policy_reason_requestable(enum policy_reason reason)
+{
+	switch (reason) {
+	case POLICY_NO_GRANT:
+	case POLICY_GRANT_REVOKED:
+	case POLICY_GRANT_EXPIRED:
+	case POLICY_GRANT_USED_UP:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /*
  * Names are written into audit rows and matched by scripts: never rename
  * one, only add. Indexed by enum policy_reason.

@@ -120,6 +120,14 @@ enum policy_reason policy_decide(const struct policy_facts *facts,
  */
 bool policy_grant_live(const struct policy_grant *grant, int64_t now);
 
+/*
+ * Does a refusal for `reason` mean "this agent matched and the secret is
+ * its candidate, but it holds no live grant" - the refusals an operator
+ * may answer with `shadm approve` (an access request)? Strangers, unknown
+ * secrets and non-candidates never qualify.
+ */
+bool policy_reason_requestable(enum policy_reason reason);
+
 /* Stable short name of a reason, as written in audit rows: "allow", "uid", ... */
 const char *policy_reason_name(enum policy_reason reason);
 /* One human-readable sentence for a reason ("caller uid does not match the agent"). */

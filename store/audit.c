@@ -274,6 +274,10 @@ int store_deny_flush_locked(struct store *st, bool all)
 			d->used = false;
 	}
 	st->deny_oldest_pending = 0;
+	/* the access requests counted with the denials go out with them */
+	rc = store_request_flush_locked(st);
+	if (rc && !first)
+		first = rc;
 	return first;
 }
 
@@ -311,6 +315,8 @@ int store_deny_repeat(struct store *st, const char *agent, const char *provider,
 			break;          /* its window is over: the next one is a new event */
 		d->pending++;
 		d->version = version;
+		if (policy_reason_requestable(reason))
+			store_request_note(st, agent, secret, NULL, uid, gid);
 		if (!st->deny_oldest_pending)
 			st->deny_oldest_pending = d->window_start;
 		rc = 1;
@@ -349,6 +355,8 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	key.reason = reason;
 
 	store_lock(st);
+	if (policy_reason_requestable(reason))
+		store_request_note(st, key.agent, key.secret, caller, (uid_t)key.uid, (gid_t)key.gid);
 	window = st->cfg.deny_coalesce_seconds;
 	if (window > 0) {
 		for (i = 0; i < STORE_DENY_SLOTS; i++) {

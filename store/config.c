@@ -94,6 +94,11 @@ static int config_handler(void *user, const char *section, const char *key,
 				rc = -EINVAL;
 		} else
 			goto unknown_key;
+	} else if (strcmp(section, "requests") == 0) {
+		if (strcmp(key, "keep") == 0)
+			rc = policy_duration_parse(value, &cfg->request_keep_seconds);
+		else
+			goto unknown_key;
 	} else {
 		snprintf(c->problem, sizeof c->problem, "unknown section [%s]", section);
 		return 0;
@@ -120,6 +125,7 @@ static void config_defaults(struct store_config *cfg)
 	cfg->cache = STORE_CACHE_NONE;
 	cfg->durability = STORE_DURABLE_CRASH;
 	cfg->deny_coalesce_seconds = 60;
+	cfg->request_keep_seconds = 24 * 3600;
 }
 
 int store_config_load(const char *path, struct store_config *cfg)

@@ -25,7 +25,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 2. Every later change is a new entry appended to
+ * Schema version 3. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -134,6 +134,26 @@ static const char *const store_migrations[] = {
 	"CREATE TABLE journal ("
 	"  gen BLOB PRIMARY KEY,"
 	"  offset INTEGER NOT NULL) WITHOUT ROWID;",
+	/*
+	 * 2 -> 3: access requests (request.c): one row per (agent, secret),
+	 * reopened as pending by the next refusal after a decision.
+	 */
+	"CREATE TABLE requests ("
+	"  id INTEGER PRIMARY KEY,"
+	"  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  secret_id INTEGER NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,"
+	"  state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected')),"
+	"  first INTEGER NOT NULL,"
+	"  last INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  gid INTEGER NOT NULL,"
+	"  pid INTEGER NOT NULL,"
+	"  exe TEXT NOT NULL,"
+	"  decided INTEGER NOT NULL DEFAULT 0,"
+	"  actor TEXT NOT NULL DEFAULT '',"
+	"  UNIQUE (agent_id, secret_id));"
+	"CREATE INDEX requests_by_secret ON requests(secret_id);",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 

@@ -722,47 +722,64 @@ int store_assignment_list(struct store *st, const char *agent,
 
 /* ---- grants ------------------------------------------------------------ */
 
-int store_grant(struct store *st, const char *agent, const char *provider,
-		const char *name, int64_t ttl, int64_t uses)
+/* Grant inside an open change (store_tx_start); audited as `grant`. */
+int store_grant_locked(struct store *st, const char *agent, const char *provider,
+		       const char *name, const struct store_grant_opts *o)
 {
 	char ref[2 * POLICY_NAME_MAX + 2], reason[96];
 	int64_t aid, prov, sid, now = store_now();
 	sqlite3_stmt *s;
 	int rc;
 
-	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
-	    store_name_ok(name, POLICY_NAME_SECRET))
-		return -EINVAL;
-	if (ttl < 0 || uses < 0)
-		return store_fail(-EINVAL, "ttl and uses must not be negative");
 	snprintf(ref, sizeof ref, "%s/%s", provider, name);
-	if ((rc = store_tx_start(st)))
-		return rc;
 	if ((rc = store_agent_id(st, agent, &aid)) || (rc = store_secret_id(st, provider, name, &prov, &sid)))
-		return store_tx_end(st, rc);
+		return rc;
 	s = store_stmt(st, "INSERT INTO grants(agent_id, secret_id, created, expires, max_uses, uses, revoked)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, 0, 0)"
 			   " ON CONFLICT(agent_id, secret_id) DO UPDATE SET created = excluded.created,"
 			   " expires = excluded.expires, max_uses = excluded.max_uses, uses = 0, revoked = 0");
 	if (!s)
-		return store_tx_end(st, -EIO);
+		return -EIO;
 	sqlite3_bind_int64(s, 1, aid);
 	sqlite3_bind_int64(s, 2, sid);
 	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int64(s, 4, ttl ? now + ttl : 0);
-	sqlite3_bind_int64(s, 5, uses);
+	sqlite3_bind_int64(s, 4, o->ttl ? now + o->ttl : 0);
+	sqlite3_bind_int64(s, 5, o->uses);
 	rc = store_step_done(st, s, "cannot write the store");
-	if (ttl && uses)
-		snprintf(reason, sizeof reason, "ttl %llds, %lld uses", (long long)ttl, (long long)uses);
-	else if (ttl)
-		snprintf(reason, sizeof reason, "ttl %llds", (long long)ttl);
-	else if (uses)
-		snprintf(reason, sizeof reason, "%lld uses", (long long)uses);
+	if (o->ttl && o->uses)
+		snprintf(reason, sizeof reason, "ttl %llds, %lld uses", (long long)o->ttl, (long long)o->uses);
+	else if (o->ttl)
+		snprintf(reason, sizeof reason, "ttl %llds", (long long)o->ttl);
+	else if (o->uses)
+		snprintf(reason, sizeof reason, "%lld uses", (long long)o->uses);
 	else
 		reason[0] = '\0';
 	if (!rc)
 		rc = store_note(st, "grant", agent, ref, reason);
-	return store_tx_end(st, rc);
+	return rc;
+}
+
+int store_grant_with(struct store *st, const char *agent, const char *provider,
+		     const char *name, const struct store_grant_opts *o)
+{
+	int rc;
+
+	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
+	    store_name_ok(name, POLICY_NAME_SECRET))
+		return -EINVAL;
+	if (o->ttl < 0 || o->uses < 0)
+		return store_fail(-EINVAL, "ttl and uses must not be negative");
+	if ((rc = store_tx_start(st)))
+		return rc;
+	return store_tx_end(st, store_grant_locked(st, agent, provider, name, o));
+}
+
+int store_grant(struct store *st, const char *agent, const char *provider,
+		const char *name, int64_t ttl, int64_t uses)
+{
+	struct store_grant_opts o = { .ttl = ttl, .uses = uses };
+
+	return store_grant_with(st, agent, provider, name, &o);
 }
 
 int store_revoke(struct store *st, const char *agent, const char *provider, const char *name)

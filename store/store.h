@@ -72,6 +72,8 @@ struct store_config {
 	/* [audit] */
 	enum store_durability durability;    /* durability = crash|power */
 	int64_t deny_coalesce_seconds;       /* coalesce_denials = DURATION; default 60s, 0 = off */
+	/* [requests] */
+	int64_t request_keep_seconds;        /* keep = DURATION; default 24h */
 };
 
 /*
@@ -246,11 +248,49 @@ int store_assignment_list(struct store *st, const char *agent,
  */
 int store_grant(struct store *st, const char *agent, const char *provider,
 		const char *name, int64_t ttl, int64_t uses) STORE_WUR;
+/* The limits of a grant (store_grant_with); zero fields mean "none". */
+struct store_grant_opts {
+	int64_t ttl;               /* seconds from now */
+	int64_t uses;              /* resolves allowed */
+};
+int store_grant_with(struct store *st, const char *agent, const char *provider,
+		     const char *name, const struct store_grant_opts *opts) STORE_WUR;
 /* -ENOENT if there is no live grant. */
 int store_revoke(struct store *st, const char *agent, const char *provider,
 		 const char *name) STORE_WUR;
 /* agent NULL: every agent. Includes revoked and expired grants. */
 int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, void *ctx) STORE_WUR;
+
+/* ---- access requests ---------------------------------------------------------
+ * A matched agent refused a candidate for want of a live grant
+ * (policy_reason_requestable) leaves a pending request for (agent,
+ * secret). The mount counts them in memory with the denials and writes
+ * them with store_deny_flush(); a request not seen for [requests] keep
+ * expires.
+ */
+struct store_request_row {
+	const char *agent;
+	const char *provider;
+	const char *name;
+	const char *state;         /* pending approved rejected expired */
+	int64_t first, last;       /* first and last refusal of this run */
+	int64_t count;             /* refusals counted */
+	int64_t uid, gid, pid;     /* the last caller's (pid -1 when not established) */
+	const char *exe;           /* "" when not established */
+	int64_t decided;           /* time of approve/reject, 0 if pending */
+	const char *actor;         /* who decided, "" if pending */
+};
+typedef int (*store_request_fn)(void *ctx, const struct store_request_row *row);
+/* all: decided and expired requests too; else pending ones. Oldest first. */
+int store_request_list(struct store *st, bool all, store_request_fn fn, void *ctx) STORE_WUR;
+/*
+ * Close the pending request of AGENT for PROVIDER/NAME: approve grants
+ * it with opts (as store_grant_with) in the same transaction; audited as
+ * `approve` or `reject`. -ENOENT when no unexpired request is pending.
+ */
+int store_request_decide(struct store *st, const char *agent, const char *provider,
+			 const char *name, bool approve,
+			 const struct store_grant_opts *opts) STORE_WUR;
 
 /* ---- what the mount and `shadm check` ask ------------------------------ */
 

@@ -19,7 +19,7 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_APPLICATION_ID 0x53484c44  /* "SHLD" */
 #define STORE_STMT_CACHE 96
 #define STORE_DATA_KEY_CACHE 64
@@ -41,6 +41,18 @@ struct store_deny_slot {
 	enum policy_reason reason;
 	int64_t window_start;     /* when the last row for this key was written */
 	int64_t pending;          /* denials counted since then, not yet written */
+};
+
+/* One access request counted in memory until the next flush (request.c). */
+#define STORE_REQ_SLOTS 64
+struct store_req_slot {
+	bool used;
+	char agent[POLICY_NAME_MAX + 1];
+	char provider[POLICY_NAME_MAX + 1];
+	char name[POLICY_NAME_MAX + 1];
+	int64_t first, last, count;
+	int64_t uid, gid, pid;
+	char exe[PATH_MAX];
 };
 
 /*
@@ -109,6 +121,7 @@ struct store {
 	struct store_stmt_slot stmts[STORE_STMT_CACHE];
 	struct store_deny_slot deny[STORE_DENY_SLOTS];
 	int64_t deny_oldest_pending;  /* window_start of the oldest slot with pending > 0, 0 if none */
+	struct store_req_slot req[STORE_REQ_SLOTS]; /* access requests not yet written (under mu) */
 
 	/*
 	 * Group commit (durability = power): transactions commit without
@@ -269,6 +282,16 @@ int store_project_id(struct store *st, const char *name, int64_t *id);
 int store_secret_id(struct store *st, const char *provider, const char *name,
 		    int64_t *provider_id, int64_t *secret_id);
 int store_name_ok(const char *name, enum policy_name_kind kind);
+
+int store_grant_locked(struct store *st, const char *agent, const char *provider,
+		       const char *name, const struct store_grant_opts *o);
+
+/* ---- request.c ---- */
+/* Count a requestable refusal in memory (mu held); caller may be NULL (a repeat). */
+void store_request_note(struct store *st, const char *agent, const char *secret,
+			const struct policy_caller *caller, uid_t uid, gid_t gid);
+/* Write the counted requests (mu held, no transaction open); kept on failure. */
+int store_request_flush_locked(struct store *st);
 
 /* ---- resolve.c ---- */
 int store_facts_load_locked(struct store *st, const char *agent, const char *provider,

@@ -72,6 +72,9 @@ int cmd_grant(struct cmd_ctx *c, int argc, char **argv);    /* grant, revoke, gr
 int cmd_check(struct cmd_ctx *c, int argc, char **argv);
 int cmd_audit(struct cmd_ctx *c, int argc, char **argv);
 int cmd_key(struct cmd_ctx *c, int argc, char **argv);
+/* cmd_controls.c */
+int cmd_requests(struct cmd_ctx *c, int argc, char **argv);
+int cmd_decide(struct cmd_ctx *c, int argc, char **argv);   /* approve, reject */
 
 /* ---- arguments ----------------------------------------------------------- */
 

@@ -89,6 +89,17 @@ static const struct cmd_entry cmd_table[] = {
 	  "  shadm key rekey --new-key-file PATH\n"
 	  "      Replace the root key with PATH (created if missing) and move it\n"
 	  "      over the configured key file.\n" },
+	/* access controls (cmd_controls.c) */
+	{ "requests", cmd_requests,
+	  "  shadm requests [--all]\n"
+	  "      Access requests the mount recorded: an agent opened a candidate it\n"
+	  "      holds no live grant for. --all adds decided and expired ones.\n" },
+	{ "approve", cmd_decide,
+	  "  shadm approve AGENT PROVIDER/NAME [--ttl DURATION] [--uses N]\n"
+	  "      Grant a pending request (with grant's limits) and close it.\n" },
+	{ "reject", cmd_decide,
+	  "  shadm reject AGENT PROVIDER/NAME\n"
+	  "      Close a pending request without granting.\n" },
 	{ NULL, NULL, NULL },
 };
 

@@ -164,7 +164,7 @@ static void apply(enum mod m, struct policy_facts *f, struct policy_caller *c)
 	case M_VERSION_AND_USES:
 		f->secret.expires = NOW; f->grant.max_uses = 1; f->grant.uses = 1;
 		break;
-	}
+}
 }
 
 static void test_decide(void)
@@ -291,8 +291,31 @@ static void test_names(void)
 		 "text of no-grant reason");
 }
 
+static void test_requestable(void)
+{
+	/* Only a matched agent's refused candidate may become an access request. */
+	static const struct {
+		enum policy_reason r;
+		bool want;
+	} cases[] = {
+		{ POLICY_ALLOW, false }, { POLICY_CALLER_UNKNOWN, false }, { POLICY_NO_AGENT, false },
+		{ POLICY_UID_MISMATCH, false }, { POLICY_GID_MISMATCH, false },
+		{ POLICY_EXE_MISMATCH, false }, { POLICY_EXE_HASH_MISMATCH, false },
+		{ POLICY_AGENT_DISABLED, false }, { POLICY_NO_SECRET, false },
+		{ POLICY_NOT_CANDIDATE, false }, { POLICY_NO_GRANT, true },
+		{ POLICY_GRANT_REVOKED, true }, { POLICY_GRANT_EXPIRED, true },
+		{ POLICY_GRANT_USED_UP, true }, { POLICY_VERSION_EXPIRED, false },
+		{ POLICY_INTEGRITY, false }, { POLICY_REASON_COUNT, false },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		T_EQ_INT(policy_reason_requestable(cases[i].r), cases[i].want,
+			 "requestable: %s", policy_reason_name(cases[i].r));
+}
+
 int main(void)
 {
+	test_requestable();
 	test_decide();
 	test_match();
 	test_grant_live();

@@ -1,0 +1,99 @@
+#!/bin/bash
+# controls.sh - end-to-end tests of the access controls on a real scopeholdfs
+# mount, read by real uids (setpriv): access requests with approve and reject,
+# and the shadm commands' refusals of bad input. Exact errno names come from
+# tests/fixtures/e2e/probe.py, the trail from `shadm --json audit`. The harness
+# (skip without FUSE or root, mount with a deadline, always unmount) is
+# tests/mount.sh.
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/mount.sh"
+m_start controls "it mounts, and runs readers as other uids with setpriv"
+
+UA=23501 UB=23502   # need not exist in /etc/passwd
+ST=$T_TMP/store MNT=$T_TMP/mnt CONF=$T_TMP/scopehold.ini LOG=$T_TMP/fs.log
+MNTS=$MNT
+mkdir -m 0700 "$ST"
+mkdir -m 0755 "$MNT"
+: >"$LOG"
+
+# wait_eq WHAT WANT SECS CMD...: ok once CMD prints WANT, polling for up to SECS
+wait_eq() {
+	what=$1 want=$2 secs=$3; shift 3
+	got=""
+	for _ in $(seq $((secs * 10))); do
+		got=$("$@" 2>&1)
+		[ "$got" = "$want" ] && break
+		sleep 0.1
+	done
+	expect_eq "$what" "$got" "$want"
+}
+
+write_conf "$CONF" "$ST" "$MNT"
+setup sa init
+setup sa provider add gh
+for s in req rej other; do printf 'val-%s-ctlSECRET' "$s" | setup sa secret set "gh/$s"; done
+printf 'val-hidden-ctlSECRET' | setup sa secret set gh/hidden
+setup sa project add pr
+for s in req rej other; do setup sa project attach pr "gh/$s"; done
+setup sa agent add ag --uid "$UA"
+setup sa assign ag pr
+setup_check "controls setup: shadm commands failed"
+ok "controls setup: a store with one agent and three candidates"
+
+start_fs "$CONF" "$LOG" "$MNT"
+expect_mount "scopeholdfs mounts $MNT within 10 s" "$MNT" "$LOG"
+D=$MNT/ag/gh
+
+# ---- 1. access requests -----------------------------------------------------------
+expect_eq "request: an open without a grant is EACCES" "$(probe "$UA" open "$D/req")" "EACCES"
+expect_eq "request: a second open is EACCES too" "$(probe "$UA" open "$D/req")" "EACCES"
+expect_eq "request: another uid is refused (EACCES)" "$(probe "$UB" open "$D/req")" "EACCES"
+expect_eq "request: a secret that is no candidate is ENOENT" "$(probe "$UA" open "$D/hidden")" "ENOENT"
+wait_eq "request: shadm requests lists one pending request (within 3 s)" \
+	"ag gh/req pending 2 $UA" 3 \
+	sh -c "'$SHADM' -c '$CONF' requests | awk 'NR > 1 {print \$1, \$2, \$3, \$4, \$7}'"
+expect_eq "request: --json names the last caller's uid, pid and executable" \
+	"$(sa --json requests | "$PY" -c 'import json,sys
+r=[json.loads(l) for l in sys.stdin]
+print(len(r), r[0]["state"], r[0]["count"], r[0]["uid"], r[0]["pid"] is not None, r[0]["exe"])')" \
+	"1 pending 2 $UA True $PYREAL"
+expect_eq "request: no request for another uid or a non-candidate" \
+	"$(sa --json requests --all | wc -l)" "1"
+expect_run "request: approve --uses 1 grants it" 0 "" sa approve ag gh/req --uses 1
+expect_eq "request: approve says what it did" "$OUT" "approved the request of ag for gh/req"
+expect_eq "request: nothing pending right after approve" "$(sa requests | tail -n +2)" ""
+expect_eq "request: the agent's next open after approve succeeds" \
+	"$(probe "$UA" open "$D/req")" "ok $(printf 'val-req-ctlSECRET' | wc -c)"
+expect_run "request: approve of a closed request fails" 1 \
+	"shadm: agent 'ag' has no pending request for 'gh/req'" sa approve ag gh/req
+expect_eq "request: the approved grant's one use is spent" "$(probe "$UA" open "$D/req")" "EACCES"
+expect_run "request: approve of a request never made fails" 1 \
+	"shadm: agent 'ag' has no pending request for 'gh/other'" sa approve ag gh/other
+expect_eq "request: ... and grants nothing" "$(sa --json grants ag | grep -c gh/other)" "0"
+expect_run "request: approve of an unknown agent fails" 1 "shadm: no agent 'nobody'" \
+	sa approve nobody gh/req
+expect_run "request: approve without a secret is a usage error" 2 - sa approve ag
+probe "$UA" open "$D/rej" >/dev/null
+wait_eq "request: a refused open of gh/rej, and the spent grant of gh/req, are pending (within 3 s)" \
+	"ag gh/rej pending,ag gh/req pending," 3 \
+	sh -c "'$SHADM' -c '$CONF' requests | awk 'NR > 1 {print \$1, \$2, \$3}' | sort | tr '\n' ,"
+expect_run "request: reject closes it" 0 "" sa reject ag gh/rej
+expect_eq "request: reject says what it did" "$OUT" "rejected the request of ag for gh/rej"
+expect_eq "request: a rejected request grants nothing" "$(probe "$UA" open "$D/rej")" "EACCES"
+expect_eq "request: requests --all shows approved and rejected ones" \
+	"$(sa --json requests --all | "$PY" -c 'import json,sys
+print(" ".join(sorted(json.loads(l)["name"] + ":" + json.loads(l)["state"] + ":" + str(json.loads(l)["actor"] is not None) for l in sys.stdin)))')" \
+	"rej:rejected:True req:pending:False"
+expect_eq "request: the trail holds one approve and one reject, with the operator" \
+	"$(aq count type=approve agent=ag secret=gh/req actor="$(id -un)") $(aq count type=reject agent=ag secret=gh/rej actor="$(id -un)")" "1 1"
+expect_eq "request: the refusals stay in the trail as deny no-grant and used-up" \
+	"$(aq sum type=deny agent=ag secret=gh/req reason=no-grant uid=$UA) $(aq sum type=deny agent=ag secret=gh/req reason=used-up uid=$UA)" "2 1"
+
+# ---- values never leak ---------------------------------------------------------------
+if grep -rqa ctlSECRET "$LOG" "$ST"/store.db* 2>/dev/null || sa --json audit | grep -q ctlSECRET; then
+	not_ok "no value in the daemon log, the store file or the trail"
+else ok "no value in the daemon log, the store file or the trail"; fi
+expect_verify "the audit chain verifies after the controls"
+stop_fs "$FS_PID"
+expect_eq "the daemon stops cleanly on SIGTERM" "$STOP_RC" "0"
+t_finish

@@ -1,0 +1,244 @@
+/*
+ * controls_test.c - store tests of the access controls on real temporary
+ * files: access requests (counted with the denials, written by the
+ * flush, coalesced per agent and secret, listed, approved and rejected,
+ * expired), and the audit events they leave.
+ *
+ * Every test makes its own directory under /tmp, so tests share nothing.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "store/store.h"
+#include "tests/unit/t.h"
+
+/* ---- one test's world ------------------------------------------------------- */
+
+struct env {
+	char dir[128];
+	char conf[192];
+	struct store_config cfg;
+	struct store *st;
+};
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* A store with provider p, secrets p/a and p/b attached to project pr, agent bot (uid 1000). */
+static int env_setup(struct env *e, const char *extra)
+{
+	char text[1024];
+	FILE *f;
+	int rc;
+
+	memset(e, 0, sizeof *e);
+	snprintf(e->dir, sizeof e->dir, "/tmp/controls_test.XXXXXX");
+	if (!mkdtemp(e->dir))
+		return -errno;
+	snprintf(e->conf, sizeof e->conf, "%s/scopehold.ini", e->dir);
+	snprintf(text, sizeof text, "[store]\npath = %s/store.db\nkey_file = %s/master.key\n%s",
+		 e->dir, e->dir, extra ? extra : "");
+	if (!(f = fopen(e->conf, "w")))
+		return -errno;
+	fputs(text, f);
+	fclose(f);
+	if ((rc = store_config_load(e->conf, &e->cfg)) || (rc = store_init(&e->cfg, "tester")) ||
+	    (rc = store_open(&e->cfg, "tester", &e->st)))
+		return rc;
+	struct store_agent_row a = { .name = "bot", .uid = 1000, .enabled = true };
+	if ((rc = store_provider_add(e->st, "p")) ||
+	    (rc = store_secret_set(e->st, "p", "a", (const uint8_t *)"value-a", 7, 0, NULL)) ||
+	    (rc = store_secret_set(e->st, "p", "b", (const uint8_t *)"value-b", 7, 0, NULL)) ||
+	    (rc = store_secret_set(e->st, "p", "c", (const uint8_t *)"value-c", 7, 0, NULL)) ||
+	    (rc = store_project_add(e->st, "pr")) ||
+	    (rc = store_project_attach(e->st, "pr", "p", "a")) ||
+	    (rc = store_project_attach(e->st, "pr", "p", "b")) ||
+	    (rc = store_agent_add(e->st, &a)) || (rc = store_assign(e->st, "bot", "pr")))
+		return rc;
+	return 0;
+}
+
+static void env_teardown(struct env *e)
+{
+	store_close(e->st);
+	e->st = NULL;
+	if (e->dir[0])
+		nftw(e->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const struct policy_caller bot_caller = {
+	.known = true, .uid = 1000, .gid = 1000, .pid = 4242, .exe = "/usr/bin/agent",
+};
+
+/* Open p/NAME as the mount does: resolve, and record a refusal with store_deny. */
+static int mount_open(struct store *st, const char *name, const struct policy_caller *c,
+		      enum policy_reason *why)
+{
+	struct store_facts f;
+	uint8_t *val = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(&f, 0, sizeof f);
+	snprintf(f.agent_name, sizeof f.agent_name, "bot");
+	snprintf(f.provider, sizeof f.provider, "p");
+	snprintf(f.name, sizeof f.name, "%s", name);
+	rc = store_resolve(st, &f, c, &val, &len, why);
+	if (rc == 0)
+		store_value_free(val, len);
+	if (rc == -EACCES && store_deny(st, "bot", "p", name, f.p.secret.version, c, *why))
+		return -EIO;
+	return rc;
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+struct reqs {
+	int n;
+	char what[8][300];         /* "AGENT P/N STATE COUNT UID PID EXE" */
+};
+
+static int req_cb(void *ctx, const struct store_request_row *r)
+{
+	struct reqs *q = ctx;
+
+	if (q->n < 8)
+		snprintf(q->what[q->n], sizeof q->what[0], "%s %s/%s %s %lld %lld %lld %s", r->agent,
+			 r->provider, r->name, r->state, (long long)r->count, (long long)r->uid,
+			 (long long)r->pid, r->exe);
+	q->n++;
+	return 0;
+}
+
+static struct reqs list(struct store *st, bool all)
+{
+	struct reqs q = { 0 };
+
+	if (store_request_list(st, all, req_cb, &q))
+		q.n = -1;
+	return q;
+}
+
+static int ev_count_cb(void *ctx, const struct store_event *ev)
+{
+	(void)ev;
+	++*(int *)ctx;
+	return 0;
+}
+
+static int events(struct store *st, const char *type)
+{
+	struct store_audit_filter f = { .type = type };
+	int n = 0;
+
+	return store_audit_query(st, &f, ev_count_cb, &n) ? -1 : n;
+}
+
+static void test_requests(void)
+{
+	struct policy_caller stranger = bot_caller;
+	enum policy_reason why;
+	struct store_grant_opts g = { .uses = 1 };
+	struct env e;
+	struct reqs q;
+
+	if (env_setup(&e, NULL)) {
+		T_OK(0, "requests: setup (%s)", store_error());
+		env_teardown(&e);
+		return;
+	}
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), -EACCES, "requests: open without a grant is refused");
+	T_EQ_STR(policy_reason_name(why), "no-grant", "requests: the reason is no-grant");
+	q = list(e.st, false);
+	T_EQ_INT(q.n, 0, "requests: nothing is written before the flush");
+	T_EQ_INT(store_deny_flush(e.st), 0, "requests: flush");
+	q = list(e.st, false);
+	T_EQ_INT(q.n, 1, "requests: one pending request after the flush");
+	T_EQ_STR(q.what[0], "bot p/a pending 1 1000 4242 /usr/bin/agent",
+		 "requests: agent, secret, state, count and the caller's facts");
+
+	/* repeats coalesce: counted in memory (store_deny_repeat) and by store_deny */
+	for (int i = 0; i < 5; i++)
+		T_OK(store_deny_repeat(e.st, "bot", "p", "a", 1, 1000, 1000, POLICY_NO_GRANT) == 1,
+		     "requests: repeat %d is counted", i);
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), -EACCES, "requests: another refusal");
+	T_EQ_INT(store_deny_flush(e.st), 0, "requests: flush again");
+	q = list(e.st, false);
+	T_EQ_INT(q.n, 1, "requests: still one request for (agent, secret)");
+	T_EQ_STR(q.what[0], "bot p/a pending 7 1000 4242 /usr/bin/agent",
+		 "requests: the count grew by the repeats");
+
+	/* strangers, non-candidates and unknown secrets never create requests */
+	stranger.uid = 1001;
+	T_EQ_INT(mount_open(e.st, "a", &stranger, &why), -EACCES, "requests: a stranger is refused");
+	T_EQ_INT(mount_open(e.st, "c", &bot_caller, &why), -EACCES, "requests: a non-candidate is refused");
+	T_EQ_STR(policy_reason_name(why), "not-candidate", "requests: reason not-candidate");
+	T_EQ_INT(mount_open(e.st, "zz", &bot_caller, &why), -EACCES, "requests: an unknown secret is refused");
+	T_EQ_INT(store_deny_flush(e.st), 0, "requests: flush after the strangers");
+	q = list(e.st, true);
+	T_EQ_INT(q.n, 1, "requests: no request from a stranger, a non-candidate or an unknown secret");
+
+	/* reject, approve */
+	T_EQ_INT(store_request_decide(e.st, "bot", "p", "b", true, &g), -ENOENT,
+		 "requests: approve without a request is ENOENT");
+	T_EQ_STR(store_error(), "agent 'bot' has no pending request for 'p/b'",
+		 "requests: ... with one clear line");
+	T_EQ_INT(store_request_decide(e.st, "bot", "p", "a", false, NULL), 0, "requests: reject");
+	T_EQ_INT(list(e.st, false).n, 0, "requests: a rejected request is not pending");
+	q = list(e.st, true);
+	T_EQ_STR(q.what[0], "bot p/a rejected 7 1000 4242 /usr/bin/agent", "requests: --all shows it rejected");
+	T_EQ_INT(store_request_decide(e.st, "bot", "p", "a", true, &g), -ENOENT,
+		 "requests: approve after reject is ENOENT");
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), -EACCES, "requests: refused again");
+	T_EQ_INT(store_deny_flush(e.st), 0, "requests: flush");
+	q = list(e.st, false);
+	T_EQ_STR(q.what[0], "bot p/a pending 1 1000 4242 /usr/bin/agent",
+		 "requests: a refusal after a decision opens a new request");
+	T_EQ_INT(store_request_decide(e.st, "bot", "p", "a", true, &g), 0, "requests: approve with one use");
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), 0, "requests: the next open succeeds");
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), -EACCES, "requests: the approved use is spent");
+	T_EQ_INT(events(e.st, "approve"), 1, "requests: one approve event");
+	T_EQ_INT(events(e.st, "reject"), 1, "requests: one reject event");
+	env_teardown(&e);
+
+	/* expiry: keep = 1s */
+	if (env_setup(&e, "[requests]\nkeep = 1s\n")) {
+		T_OK(0, "requests: setup with keep = 1s (%s)", store_error());
+		env_teardown(&e);
+		return;
+	}
+	T_EQ_INT(mount_open(e.st, "b", &bot_caller, &why), -EACCES, "requests: refused (keep 1s)");
+	T_EQ_INT(store_deny_flush(e.st), 0, "requests: flush (keep 1s)");
+	T_EQ_INT(list(e.st, false).n, 1, "requests: pending at first");
+	sleep(2);
+	T_EQ_INT(list(e.st, false).n, 0, "requests: expired after keep");
+	q = list(e.st, true);
+	T_EQ_STR(q.what[0], "bot p/b expired 1 1000 4242 /usr/bin/agent", "requests: --all shows it expired");
+	T_EQ_INT(store_request_decide(e.st, "bot", "p", "b", true, NULL), -ENOENT,
+		 "requests: an expired request cannot be approved");
+	env_teardown(&e);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (sodium_init() < 0) {
+		printf("not ok - sodium_init\n");
+		return 1;
+	}
+	umask(022);
+	test_requests();
+	return t_done();
+}
