@@ -144,6 +144,11 @@ void fs_value_release_all(void);
 /* Report a failure to stderr and syslog: "scopeholdfs: <msg>". */
 void fs_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- controls.c: housekeeping of the access controls ------------------ */
+
+/* From the flusher thread, about once a second: sweeps ended task grants. */
+void fs_controls_tick(struct store *st);
+
 /* ---- ops.c ------------------------------------------------------------ */
 
 extern const struct fuse_operations fs_operations;

@@ -292,6 +292,7 @@ static void *flusher_run(void *arg)
 		if (now.tv_sec >= next.tv_sec) {
 			if (store_deny_flush(fl->st) < 0)
 				fs_log_error("audit write failed: %s", store_error());
+			fs_controls_tick(fl->st);   /* controls (issue 12): fs/controls.c */
 			next = now;
 			next.tv_sec += 1;
 		}

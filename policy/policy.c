@@ -65,6 +65,8 @@ bool policy_grant_live(const struct policy_grant *grant, int64_t now)
 		return false;
 	if (grant->max_uses != 0 && grant->uses >= grant->max_uses)
 		return false;
+	if (grant->pid != 0 && grant->task_ended)
+		return false;
 	return true;
 }
 
@@ -96,6 +98,8 @@ enum policy_reason policy_decide(const struct policy_facts *facts,
 		return POLICY_GRANT_EXPIRED;
 	if (facts->grant.max_uses != 0 && facts->grant.uses >= facts->grant.max_uses)
 		return POLICY_GRANT_USED_UP;
+	if (facts->grant.pid != 0 && facts->grant.task_ended)
+		return POLICY_TASK_ENDED;
 	if (facts->secret.expires != 0 && now >= facts->secret.expires)
 		return POLICY_VERSION_EXPIRED;
 	return POLICY_ALLOW;
@@ -108,6 +112,7 @@ bool policy_reason_requestable(enum policy_reason reason)
 	case POLICY_GRANT_REVOKED:
 	case POLICY_GRANT_EXPIRED:
 	case POLICY_GRANT_USED_UP:
+	case POLICY_TASK_ENDED:
 		return true;
 	default:
 		return false;
@@ -133,6 +138,7 @@ static const char *const policy_names[POLICY_REASON_COUNT] = {
 	[POLICY_GRANT_REVOKED] = "revoked",
 	[POLICY_GRANT_EXPIRED] = "grant-expired",
 	[POLICY_GRANT_USED_UP] = "used-up",
+	[POLICY_TASK_ENDED] = "task-ended",
 	[POLICY_VERSION_EXPIRED] = "version-expired",
 	[POLICY_INTEGRITY] = "integrity",
 };
@@ -152,6 +158,7 @@ static const char *const policy_texts[POLICY_REASON_COUNT] = {
 	[POLICY_GRANT_REVOKED] = "the grant was revoked",
 	[POLICY_GRANT_EXPIRED] = "the grant's time limit has passed",
 	[POLICY_GRANT_USED_UP] = "the grant's uses are spent",
+	[POLICY_TASK_ENDED] = "the process the grant was tied to has ended",
 	[POLICY_VERSION_EXPIRED] = "the secret's current version has expired",
 	[POLICY_INTEGRITY] = "the ciphertext failed its integrity check",
 };

@@ -49,6 +49,7 @@ enum policy_reason {
 	POLICY_GRANT_REVOKED,
 	POLICY_GRANT_EXPIRED,     /* grant's --ttl has passed */
 	POLICY_GRANT_USED_UP,     /* grant's --uses are spent */
+	POLICY_TASK_ENDED,        /* grant --while-pid: that process has ended (or its pid was reused) */
 	POLICY_VERSION_EXPIRED,   /* current version's --expires has passed */
 	POLICY_INTEGRITY,         /* not decided here: ciphertext failed authentication */
 	POLICY_REASON_COUNT
@@ -81,6 +82,8 @@ struct policy_grant {
 	int64_t expires;          /* unix seconds; 0 = never */
 	int64_t max_uses;         /* 0 = unlimited */
 	int64_t uses;             /* resolves already counted against max_uses */
+	pid_t pid;                /* task-scoped (--while-pid): the process it lives with; 0 = none */
+	bool task_ended;          /* pid != 0 and that process (pid + start time) is gone */
 };
 
 struct policy_facts {
@@ -115,7 +118,7 @@ enum policy_reason policy_decide(const struct policy_facts *facts,
 
 /*
  * Is the grant live at `now`: exists, not revoked, not expired, not used
- * up? (The mount shows a candidate as 0400 when this holds and the
+ * up, and (task-scoped) its process has not ended? (The mount shows a candidate as 0400 when this holds and the
  * version is unexpired, 0000 otherwise.)
  */
 bool policy_grant_live(const struct policy_grant *grant, int64_t now);

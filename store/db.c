@@ -25,7 +25,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 3. Every later change is a new entry appended to
+ * Schema version 4. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -154,6 +154,12 @@ static const char *const store_migrations[] = {
 	"  actor TEXT NOT NULL DEFAULT '',"
 	"  UNIQUE (agent_id, secret_id));"
 	"CREATE INDEX requests_by_secret ON requests(secret_id);",
+	/*
+	 * 3 -> 4: task-scoped grants (task.c): live only while the process
+	 * (pid, start time from /proc/PID/stat) lives; 0 = not task-scoped.
+	 */
+	"ALTER TABLE grants ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE grants ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 

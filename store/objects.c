@@ -734,10 +734,11 @@ int store_grant_locked(struct store *st, const char *agent, const char *provider
 	snprintf(ref, sizeof ref, "%s/%s", provider, name);
 	if ((rc = store_agent_id(st, agent, &aid)) || (rc = store_secret_id(st, provider, name, &prov, &sid)))
 		return rc;
-	s = store_stmt(st, "INSERT INTO grants(agent_id, secret_id, created, expires, max_uses, uses, revoked)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, 0, 0)"
+	s = store_stmt(st, "INSERT INTO grants(agent_id, secret_id, created, expires, max_uses, uses, revoked,"
+			   " pid, pid_start) VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7)"
 			   " ON CONFLICT(agent_id, secret_id) DO UPDATE SET created = excluded.created,"
-			   " expires = excluded.expires, max_uses = excluded.max_uses, uses = 0, revoked = 0");
+			   " expires = excluded.expires, max_uses = excluded.max_uses, uses = 0, revoked = 0,"
+			   " pid = excluded.pid, pid_start = excluded.pid_start");
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, aid);
@@ -745,6 +746,8 @@ int store_grant_locked(struct store *st, const char *agent, const char *provider
 	sqlite3_bind_int64(s, 3, now);
 	sqlite3_bind_int64(s, 4, o->ttl ? now + o->ttl : 0);
 	sqlite3_bind_int64(s, 5, o->uses);
+	sqlite3_bind_int64(s, 6, (int64_t)o->pid);
+	sqlite3_bind_int64(s, 7, (int64_t)o->pid_start);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (o->ttl && o->uses)
 		snprintf(reason, sizeof reason, "ttl %llds, %lld uses", (long long)o->ttl, (long long)o->uses);
@@ -754,6 +757,11 @@ int store_grant_locked(struct store *st, const char *agent, const char *provider
 		snprintf(reason, sizeof reason, "%lld uses", (long long)o->uses);
 	else
 		reason[0] = '\0';
+	if (o->pid) {
+		size_t n = strlen(reason);
+		snprintf(reason + n, sizeof reason - n, "%swhile pid %lld", n ? ", " : "",
+			 (long long)o->pid);
+	}
 	if (!rc)
 		rc = store_note(st, "grant", agent, ref, reason);
 	return rc;
@@ -767,8 +775,8 @@ int store_grant_with(struct store *st, const char *agent, const char *provider,
 	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
 	    store_name_ok(name, POLICY_NAME_SECRET))
 		return -EINVAL;
-	if (o->ttl < 0 || o->uses < 0)
-		return store_fail(-EINVAL, "ttl and uses must not be negative");
+	if (o->ttl < 0 || o->uses < 0 || o->pid < 0)
+		return store_fail(-EINVAL, "ttl, uses and pid must not be negative");
 	if ((rc = store_tx_start(st)))
 		return rc;
 	return store_tx_end(st, store_grant_locked(st, agent, provider, name, o));
@@ -824,7 +832,10 @@ static int grant_row(void *arg, sqlite3_stmt *s)
 		.max_uses = sqlite3_column_int64(s, 5),
 		.uses = sqlite3_column_int64(s, 6),
 		.revoked = sqlite3_column_int64(s, 7),
+		.pid = sqlite3_column_int64(s, 8),
 	};
+	if (row.pid)
+		row.task_ended = !store_task_alive((pid_t)row.pid, (uint64_t)sqlite3_column_int64(s, 9));
 	return ((store_grant_fn)w->fn)(w->ctx, &row);
 }
 
@@ -838,7 +849,7 @@ int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, voi
 	rc = agent ? store_agent_id(st, agent, &aid) : 0;
 	if (!rc)
 		rc = store_walk(st, "SELECT a.name, p.name, s.name, g.created, g.expires, g.max_uses,"
-				" g.uses, g.revoked FROM grants g JOIN agents a ON a.id = g.agent_id"
+				" g.uses, g.revoked, g.pid, g.pid_start FROM grants g JOIN agents a ON a.id = g.agent_id"
 				" JOIN secrets s ON s.id = g.secret_id JOIN providers p ON p.id = s.provider_id"
 				" WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name, s.name",
 				st->ws_id, aid, grant_row, &w);

@@ -110,7 +110,7 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 	p->secret.candidate = found;
 	sqlite3_reset(s);
 
-	s = store_stmt(st, "SELECT id, revoked, expires, max_uses, uses FROM grants"
+	s = store_stmt(st, "SELECT id, revoked, expires, max_uses, uses, pid, pid_start FROM grants"
 			   " WHERE agent_id = ?1 AND secret_id = ?2");
 	if (!s)
 		return -EIO;
@@ -125,6 +125,10 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 		p->grant.expires = sqlite3_column_int64(s, 2);
 		p->grant.max_uses = sqlite3_column_int64(s, 3);
 		p->grant.uses = sqlite3_column_int64(s, 4);
+		p->grant.pid = (pid_t)sqlite3_column_int64(s, 5);
+		f->grant_pid_start = (uint64_t)sqlite3_column_int64(s, 6);
+		if (p->grant.pid)
+			p->grant.task_ended = !store_task_alive(p->grant.pid, f->grant_pid_start);
 	}
 	sqlite3_reset(s);
 	return 0;
@@ -152,7 +156,7 @@ int store_facts_load(struct store *st, const char *agent, const char *provider,
 #define CANDIDATE_SQL \
 	"SELECT p.name, s.name, v.version, v.length, v.created, v.expires," \
 	" g.id IS NOT NULL, coalesce(g.revoked, 0), coalesce(g.expires, 0)," \
-	" coalesce(g.max_uses, 0), coalesce(g.uses, 0)" \
+	" coalesce(g.max_uses, 0), coalesce(g.uses, 0), coalesce(g.pid, 0), coalesce(g.pid_start, 0)" \
 	" FROM agents a JOIN providers p ON p.ws_id = a.ws_id" \
 	" JOIN secrets s ON s.provider_id = p.id" \
 	" JOIN versions v ON v.secret_id = s.id AND v.version =" \
@@ -167,13 +171,17 @@ int store_facts_load(struct store *st, const char *agent, const char *provider,
 struct cand_cached {
 	struct store_candidate_row row;
 	struct policy_grant g;
+	uint64_t pid_start;
 	int64_t vexp;
 	char provider[POLICY_NAME_MAX + 1];
 	char name[POLICY_NAME_MAX + 1];
 };
 
-static bool cand_granted(const struct policy_grant *g, int64_t vexp, int64_t now)
+/* A task-scoped grant costs one read of /proc/PID/stat here; others nothing. */
+static bool cand_granted(struct policy_grant *g, uint64_t pid_start, int64_t vexp, int64_t now)
 {
+	if (g->exists && g->pid)
+		g->task_ended = !store_task_alive(g->pid, pid_start);
 	return policy_grant_live(g, now) && (vexp == 0 || now < vexp);
 }
 
@@ -210,11 +218,14 @@ static int candidate_walk(struct store *st, const char *sql, const char *agent,
 		g.expires = sqlite3_column_int64(s, 8);
 		g.max_uses = sqlite3_column_int64(s, 9);
 		g.uses = sqlite3_column_int64(s, 10);
-		row.granted = cand_granted(&g, vexp, now);
+		g.pid = (pid_t)sqlite3_column_int64(s, 11);
+		g.task_ended = false;
+		row.granted = cand_granted(&g, (uint64_t)sqlite3_column_int64(s, 12), vexp, now);
 		(*rows)++;
 		if (last) {
 			last->row = row;
 			last->g = g;
+			last->pid_start = (uint64_t)sqlite3_column_int64(s, 12);
 			last->vexp = vexp;
 			snprintf(last->provider, sizeof last->provider, "%s", row.provider);
 			snprintf(last->name, sizeof last->name, "%s", row.name);
@@ -361,7 +372,7 @@ int store_candidate_get(struct store *st, const char *agent, const char *provide
 		if (rc == 0 && hit && n == sizeof c) {
 			hit->row.provider = hit->provider;
 			hit->row.name = hit->name;
-			hit->row.granted = cand_granted(&hit->g, hit->vexp, store_now());
+			hit->row.granted = cand_granted(&hit->g, hit->pid_start, hit->vexp, store_now());
 			rc = fn(ctx, &hit->row);
 		} else {
 			rc = store_fail(-ENOENT, "'%s/%s' is not a candidate of agent '%s'", provider,
@@ -710,6 +721,9 @@ int store_resolve_deferred(struct store *st, struct store_facts *f0,
 		return resolve_tx(st, f0, caller, value, len, reason_out);
 	if ((rc = facts_get(st, f0, &c)))
 		return rc == -ENOMEM ? rc : -EIO;
+	/* the facts may be cached: whether a task lives is asked at every open */
+	if (c->f.p.grant.pid)
+		c->f.p.grant.task_ended = !store_task_alive(c->f.p.grant.pid, c->f.grant_pid_start);
 	*f0 = c->f;
 	facts_fixup(f0);
 	why = policy_decide(&c->f.p, caller, store_now());

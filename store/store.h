@@ -160,6 +160,8 @@ struct store_grant_row {
 	int64_t max_uses;          /* 0 = unlimited */
 	int64_t uses;              /* resolves counted against max_uses (not counted when unlimited) */
 	int64_t revoked;           /* time of revocation; 0 = live */
+	int64_t pid;               /* --while-pid: the process it lives with; 0 = none */
+	bool task_ended;           /* pid != 0 and that process has ended */
 };
 /* One candidate secret of an agent, as the mount lists it. */
 struct store_candidate_row {
@@ -252,9 +254,26 @@ int store_grant(struct store *st, const char *agent, const char *provider,
 struct store_grant_opts {
 	int64_t ttl;               /* seconds from now */
 	int64_t uses;              /* resolves allowed */
+	pid_t pid;                 /* live only while this process lives; 0 = always */
+	uint64_t pid_start;        /* its start time (store_task_start), pinning the pid */
 };
 int store_grant_with(struct store *st, const char *agent, const char *provider,
 		     const char *name, const struct store_grant_opts *opts) STORE_WUR;
+/*
+ * Task-scoped grants. store_task_start: the start time of process PID
+ * (field 22 of /proc/PID/stat, clock ticks since boot): with the pid it
+ * names one process for good, so a reused pid never matches. -ESRCH when
+ * there is no such live process (a zombie has ended). store_task_alive:
+ * is that process still running? One read of /proc/PID/stat.
+ */
+int store_task_start(pid_t pid, uint64_t *start) STORE_WUR;
+bool store_task_alive(pid_t pid, uint64_t start);
+/*
+ * Delete every task-scoped grant whose process has ended, each audited as
+ * `sweep` with reason task-ended. The mount runs it every few seconds.
+ * *swept (may be NULL): how many.
+ */
+int store_task_sweep(struct store *st, int64_t *swept) STORE_WUR;
 /* -ENOENT if there is no live grant. */
 int store_revoke(struct store *st, const char *agent, const char *provider,
 		 const char *name) STORE_WUR;
@@ -306,6 +325,7 @@ struct store_facts {
 	char name[POLICY_NAME_MAX + 1];
 	char exe[PATH_MAX];
 	int64_t agent_id, secret_id, grant_id, version_id;  /* 0 when absent */
+	uint64_t grant_pid_start;  /* with p.grant.pid: the process's start time */
 };
 int store_facts_load(struct store *st, const char *agent, const char *provider,
 		     const char *name, struct store_facts *f) STORE_WUR;

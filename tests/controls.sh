@@ -89,6 +89,57 @@ expect_eq "request: the trail holds one approve and one reject, with the operato
 expect_eq "request: the refusals stay in the trail as deny no-grant and used-up" \
 	"$(aq sum type=deny agent=ag secret=gh/req reason=no-grant uid=$UA) $(aq sum type=deny agent=ag secret=gh/req reason=used-up uid=$UA)" "2 1"
 
+# ---- 2. task-scoped grants -----------------------------------------------------------
+TLEN=$(printf 'val-other-ctlSECRET' | wc -c)
+sleep 600 & TPID1=$!
+HELPERS="$HELPERS $TPID1"
+expect_run "task: grant --while-pid of a live process" 0 "" sa grant ag gh/other --while-pid "$TPID1"
+expect_eq "task: grant says what it did" "$OUT" "granted gh/other to ag (while pid $TPID1 lives)"
+expect_eq "task: the open works while the process lives" "$(probe "$UA" open "$D/other")" "ok $TLEN"
+expect_eq "task: shadm grants shows it live, with its pid" \
+	"$(sa --json grants ag | "$PY" "$AQ" show name=other | "$PY" -c 'import json,sys
+g=json.loads(sys.stdin.read()); print(g["state"], g["while_pid"])')" "live $TPID1"
+expect_eq "task: shadm check allows" "$(sa check ag gh/other)" "allow"
+stop_fs "$FS_PID"
+start_fs "$CONF" "$LOG" "$MNT"
+require_mount "task: the daemon restarts" "$MNT" "$LOG"
+expect_eq "task: after a daemon restart the open still works" "$(probe "$UA" open "$D/other")" "ok $TLEN"
+kill "$TPID1"; wait "$TPID1" 2>/dev/null
+expect_eq "task: once the process ended the next open is EACCES" "$(probe "$UA" open "$D/other")" "EACCES"
+# with the daemon stopped nothing sweeps, so what shadm shows is deterministic
+stop_fs "$FS_PID"
+sleep 600 & TPID2=$!
+HELPERS="$HELPERS $TPID2"
+setup sa grant ag gh/rej --while-pid "$TPID2"
+kill "$TPID2"; wait "$TPID2" 2>/dev/null
+expect_run "task: shadm check says task-ended" 1 "" sa check ag gh/rej
+expect_eq "task: ... with the reason and its text" "$OUT" \
+	"deny: task-ended (the process the grant was tied to has ended)"
+expect_eq "task: shadm grants shows the state task-ended" \
+	"$(sa --json grants ag | "$PY" "$AQ" show name=rej | "$PY" -c 'import json,sys
+g=json.loads(sys.stdin.read()); print(g["state"], g["while_pid"])')" "task-ended $TPID2"
+expect_eq "task: the table says task-ended too" \
+	"$(sa grants ag | awk '$2 == "gh/rej" {print $NF}')" "task-ended"
+start_fs "$CONF" "$LOG" "$MNT"
+require_mount "task: the daemon starts again" "$MNT" "$LOG"
+expect_eq "task: the ended task's grant refuses the open (EACCES)" "$(probe "$UA" open "$D/rej")" "EACCES"
+wait_eq "task: the mount sweeps both ended task grants (within 5 s)" "" 5 \
+	sh -c "'$SHADM' -c '$CONF' --json grants ag | grep -e '\"name\":\"other\"' -e '\"name\":\"rej\"'"
+expect_eq "task: each sweep is audited with reason task-ended" \
+	"$(aq count type=sweep agent=ag secret=gh/other reason=task-ended actor=scopeholdfs) $(aq count type=sweep agent=ag secret=gh/rej reason=task-ended)" "1 1"
+expect_eq "task: the grant event names the pid" \
+	"$(aq count type=grant agent=ag secret=gh/other "reason=while pid $TPID1")" "1"
+expect_run "task: an unknown pid is refused" 1 "shadm: no running process with pid 2147483600" \
+	sa grant ag gh/other --while-pid 2147483600
+expect_run "task: --while-pid 0 is a usage error" 2 "shadm: --while-pid needs a number greater than 0" \
+	sa grant ag gh/other --while-pid 0
+expect_run "task: --while-pid abc is a usage error" 2 "shadm: --while-pid needs a number" \
+	sa grant ag gh/other --while-pid abc
+expect_eq "task: the refused grants changed nothing" "$(sa --json grants ag | grep -c '"name":"other"')" "0"
+expect_run "task: approve --while-pid of an unknown pid is refused" 1 \
+	"shadm: no running process with pid 2147483600" sa approve ag gh/req --while-pid 2147483600
+expect_eq "task: ... and leaves the request pending" "$(sa requests | awk '$2 == "gh/req" {print $3}')" "pending"
+
 # ---- values never leak ---------------------------------------------------------------
 if grep -rqa ctlSECRET "$LOG" "$ST"/store.db* 2>/dev/null || sa --json audit | grep -q ctlSECRET; then
 	not_ok "no value in the daemon log, the store file or the trail"

@@ -75,6 +75,8 @@ int cmd_key(struct cmd_ctx *c, int argc, char **argv);
 /* cmd_controls.c */
 int cmd_requests(struct cmd_ctx *c, int argc, char **argv);
 int cmd_decide(struct cmd_ctx *c, int argc, char **argv);   /* approve, reject */
+/* --while-pid PID (grant, approve): pid and start time into g. 0, or 1/2 after printing. */
+int cmd_task(const char *pid_s, struct store_grant_opts *g);
 
 /* ---- arguments ----------------------------------------------------------- */
 

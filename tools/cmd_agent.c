@@ -169,23 +169,26 @@ static const char *grant_state(const struct store_grant_row *g, int64_t now)
 		return "expired";
 	if (g->max_uses && g->uses >= g->max_uses)
 		return "used-up";
+	if (g->pid && g->task_ended)
+		return "task-ended";
 	return "live";
 }
 
 static json_t *grant_json(const struct store_grant_row *g, int64_t now)
 {
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:I,s:I,s:o,s:s}",
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:I,s:I,s:o,s:s,s:o}",
 			 "agent", g->agent, "provider", g->provider, "name", g->name,
 			 "created", cmd_json_time(g->created), "expires", cmd_json_time(g->expires),
 			 "max_uses", (json_int_t)g->max_uses, "uses", (json_int_t)g->uses,
-			 "revoked", cmd_json_time(g->revoked), "state", grant_state(g, now));
+			 "revoked", cmd_json_time(g->revoked), "state", grant_state(g, now),
+			 "while_pid", g->pid ? json_integer((json_int_t)g->pid) : json_null());
 }
 
 /* One table row of a grant; with_agent adds the AGENT column. */
 static void grant_table_row(struct cmd_table *t, const struct store_grant_row *g,
 			    bool with_agent, int64_t now)
 {
-	char ref[2 * POLICY_NAME_MAX + 2], cr[32], ex[32], uses[48];
+	char ref[2 * POLICY_NAME_MAX + 2], cr[32], ex[64], uses[48];
 
 	snprintf(ref, sizeof(ref), "%s/%s", g->provider, g->name);
 	cmd_time(g->created, "-", cr, sizeof(cr));
@@ -194,6 +197,14 @@ static void grant_table_row(struct cmd_table *t, const struct store_grant_row *g
 		snprintf(uses, sizeof(uses), "%lld/%lld", (long long)g->uses, (long long)g->max_uses);
 	else
 		snprintf(uses, sizeof(uses), "%lld/unlimited", (long long)g->uses);
+	if (g->pid) {
+		/* a task grant's time limit is its process */
+		size_t n = strlen(ex);
+		snprintf(ex + n, sizeof(ex) - n, "%spid %lld", strcmp(ex, "never") ? " or " : "",
+			 (long long)g->pid);
+		if (!strncmp(ex, "never", 5))
+			memmove(ex, ex + 5, strlen(ex + 5) + 1);
+	}
 	if (with_agent)
 		cmd_table_add(t, g->agent, ref, cr, ex, uses, grant_state(g, now));
 	else
@@ -384,13 +395,15 @@ int cmd_assign(struct cmd_ctx *c, int argc, char **argv)
 static int grant_add(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "AGENT", "PROVIDER/NAME", NULL };
-	const char *ttl_s = NULL, *uses_s = NULL;
+	const char *ttl_s = NULL, *uses_s = NULL, *pid_s = NULL;
 	const struct cmd_opt opts[] = {
 		{ "--ttl", &ttl_s, NULL },
 		{ "--uses", &uses_s, NULL },
+		{ "--while-pid", &pid_s, NULL },
 		{ NULL, NULL, NULL },
 	};
-	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1], limits[96] = "";
+	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1], limits[160] = "";
+	struct store_grant_opts g = { 0 };
 	const char *p[2];
 	int64_t ttl = 0;
 	uint64_t uses = 0;
@@ -403,9 +416,13 @@ static int grant_add(struct cmd_ctx *c, int argc, char **argv)
 		return CMD_EXIT_FAIL;
 	if (ttl_s && cmd_check_duration(ttl_s, &ttl))
 		return CMD_EXIT_FAIL;
+	if (pid_s && (rc = cmd_task(pid_s, &g)))
+		return rc;
 	if ((rc = cmd_open(c)))
 		return rc;
-	rc = store_grant(c->st, p[0], provider, name, ttl, (int64_t)uses);
+	g.ttl = ttl;
+	g.uses = (int64_t)uses;
+	rc = store_grant_with(c->st, p[0], provider, name, &g);
 	if (rc < 0)
 		return cmd_store_fail(rc);
 	if (ttl_s && uses)
@@ -416,9 +433,17 @@ static int grant_add(struct cmd_ctx *c, int argc, char **argv)
 	else if (uses)
 		snprintf(limits, sizeof(limits), " (%llu use%s)", (unsigned long long)uses,
 			 uses == 1 ? "" : "s");
-	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I}", "ok", 1, "action", "grant",
+	if (g.pid) {
+		size_t n = strlen(limits);
+		if (n)
+			limits[--n] = '\0';   /* drop the ')' */
+		snprintf(limits + n, sizeof(limits) - n, "%swhile pid %s lives)", n ? ", " : " (",
+			 pid_s);
+	}
+	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "ok", 1, "action", "grant",
 				     "agent", p[0], "provider", provider, "name", name,
-				     "ttl", (json_int_t)ttl, "uses", (json_int_t)uses),
+				     "ttl", (json_int_t)ttl, "uses", (json_int_t)uses,
+				     "while_pid", g.pid ? json_integer(g.pid) : json_null()),
 			"granted %s/%s to %s%s", provider, name, p[0], limits);
 }
 
@@ -488,6 +513,23 @@ int cmd_grant(struct cmd_ctx *c, int argc, char **argv)
 	if (strcmp(argv[0], "grants") == 0)
 		return grant_list(c, argc, argv);
 	return grant_add(c, argc, argv);
+}
+
+/* --while-pid PID: pin the grant to that process by pid and start time. 0, or 1/2 after printing. */
+int cmd_task(const char *pid_s, struct store_grant_opts *g)
+{
+	uint64_t pid;
+	int rc;
+
+	if ((rc = cmd_number("--while-pid", pid_s, INT32_MAX, true, &pid)))
+		return rc;
+	rc = store_task_start((pid_t)pid, &g->pid_start);
+	if (rc == -ESRCH)
+		return cmd_fail("no running process with pid %s", pid_s);
+	if (rc < 0)
+		return cmd_fail("cannot read /proc/%s/stat: %s", pid_s, cmd_strerror(rc));
+	g->pid = (pid_t)pid;
+	return 0;
 }
 
 /* ---- check ------------------------------------------------------------------------------------ */

@@ -72,10 +72,11 @@ int cmd_decide(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "AGENT", "PROVIDER/NAME", NULL };
 	bool approve = strcmp(argv[0], "approve") == 0;
-	const char *ttl_s = NULL, *uses_s = NULL;
+	const char *ttl_s = NULL, *uses_s = NULL, *pid_s = NULL;
 	const struct cmd_opt approve_opts[] = {
 		{ "--ttl", &ttl_s, NULL },
 		{ "--uses", &uses_s, NULL },
+		{ "--while-pid", &pid_s, NULL },
 		{ NULL, NULL, NULL },
 	};
 	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1];
@@ -91,6 +92,8 @@ int cmd_decide(struct cmd_ctx *c, int argc, char **argv)
 		return CMD_EXIT_FAIL;
 	if (ttl_s && cmd_check_duration(ttl_s, &g.ttl))
 		return CMD_EXIT_FAIL;
+	if (pid_s && (rc = cmd_task(pid_s, &g)))
+		return rc;
 	g.uses = (int64_t)uses;
 	if ((rc = cmd_open(c)))
 		return rc;

@@ -63,9 +63,9 @@ static const struct cmd_entry cmd_table[] = {
 	{ "unassign", cmd_assign,
 	  "  shadm unassign AGENT PROJECT\n" },
 	{ "grant", cmd_grant,
-	  "  shadm grant AGENT PROVIDER/NAME [--ttl DURATION] [--uses N]\n"
-	  "      Let AGENT resolve the secret, for DURATION and/or N reads. Granting\n"
-	  "      again replaces the grant.\n" },
+	  "  shadm grant AGENT PROVIDER/NAME [--ttl DURATION] [--uses N] [--while-pid PID]\n"
+	  "      Let AGENT resolve the secret, for DURATION and/or N reads, and/or\n"
+	  "      while process PID lives. Granting again replaces the grant.\n" },
 	{ "revoke", cmd_grant,
 	  "  shadm revoke AGENT PROVIDER/NAME\n" },
 	{ "grants", cmd_grant,
@@ -95,7 +95,7 @@ static const struct cmd_entry cmd_table[] = {
 	  "      Access requests the mount recorded: an agent opened a candidate it\n"
 	  "      holds no live grant for. --all adds decided and expired ones.\n" },
 	{ "approve", cmd_decide,
-	  "  shadm approve AGENT PROVIDER/NAME [--ttl DURATION] [--uses N]\n"
+	  "  shadm approve AGENT PROVIDER/NAME [--ttl DURATION] [--uses N] [--while-pid PID]\n"
 	  "      Grant a pending request (with grant's limits) and close it.\n" },
 	{ "reject", cmd_decide,
 	  "  shadm reject AGENT PROVIDER/NAME\n"

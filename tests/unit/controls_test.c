@@ -2,7 +2,9 @@
  * controls_test.c - store tests of the access controls on real temporary
  * files: access requests (counted with the denials, written by the
  * flush, coalesced per agent and secret, listed, approved and rejected,
- * expired), and the audit events they leave.
+ * expired), task-scoped grants (pinned by pid and start time, refused
+ * once the process ends - also from the serving handle's cache - and
+ * swept), and the audit events they leave.
  *
  * Every test makes its own directory under /tmp, so tests share nothing.
  */
@@ -11,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -231,6 +235,101 @@ static void test_requests(void)
 	env_teardown(&e);
 }
 
+/* ---- task-scoped grants ---------------------------------------------------------- */
+
+struct grant_state {
+	int n;
+	int64_t pid;
+	bool ended;
+};
+
+static int grant_cb(void *ctx, const struct store_grant_row *r)
+{
+	struct grant_state *g = ctx;
+
+	g->n++;
+	g->pid = r->pid;
+	g->ended = r->task_ended;
+	return 0;
+}
+
+static pid_t child_sleeping(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	return pid;
+}
+
+static void child_end(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_task_grants(bool serving)
+{
+	const char *how = serving ? "task (serving)" : "task";
+	struct store_grant_opts g = { 0 };
+	struct grant_state gs = { 0 };
+	enum policy_reason why;
+	struct store_facts f;
+	uint64_t start, dropped;
+	int64_t swept = -1;
+	struct env e;
+	pid_t child;
+
+	if (env_setup(&e, NULL) || (serving && store_serve(e.st, &dropped))) {
+		T_OK(0, "%s: setup (%s)", how, store_error());
+		env_teardown(&e);
+		return;
+	}
+	T_EQ_INT(store_task_start(getpid(), &start), 0, "%s: this process has a start time", how);
+	T_OK(store_task_alive(getpid(), start), "%s: this process is alive", how);
+	T_OK(!store_task_alive(getpid(), start + 1), "%s: the same pid with another start time is not", how);
+	T_EQ_INT(store_task_start(0, &start), -ESRCH, "%s: pid 0 is no process", how);
+	T_EQ_INT(store_task_start(2147483600, &start), -ESRCH, "%s: an unused pid is no process", how);
+
+	child = child_sleeping();
+	T_EQ_INT(store_task_start(child, &g.pid_start), 0, "%s: the child's start time", how);
+	g.pid = child;
+	T_EQ_INT(store_grant_with(e.st, "bot", "p", "a", &g), 0, "%s: grant --while-pid child", how);
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), 0, "%s: open while the child lives", how);
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), 0, "%s: again (from the cache when serving)", how);
+	child_end(child);
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), -EACCES, "%s: refused once the child ended", how);
+	T_EQ_STR(policy_reason_name(why), "task-ended", "%s: reason task-ended", how);
+	T_EQ_INT(store_facts_load(e.st, "bot", "p", "a", &f), 0, "%s: facts", how);
+	T_OK(f.p.grant.pid == child && f.p.grant.task_ended, "%s: facts say the task ended", how);
+	T_EQ_INT(store_grant_list(e.st, "bot", grant_cb, &gs), 0, "%s: grant list", how);
+	T_OK(gs.n == 1 && gs.pid == child && gs.ended, "%s: the grant list shows the task ended", how);
+
+	/* a reused pid: the right pid with another start time never revives a grant */
+	g.pid = getpid();
+	T_EQ_INT(store_task_start(getpid(), &g.pid_start), 0, "%s: own start time", how);
+	g.pid_start += 1;
+	T_EQ_INT(store_grant_with(e.st, "bot", "p", "b", &g), 0, "%s: grant pinned to a wrong start time", how);
+	T_EQ_INT(mount_open(e.st, "b", &bot_caller, &why), -EACCES, "%s: a reused pid does not count", how);
+	T_EQ_STR(policy_reason_name(why), "task-ended", "%s: ... reason task-ended", how);
+
+	T_EQ_INT(store_task_sweep(e.st, &swept), 0, "%s: sweep", how);
+	T_EQ_INT(swept, 2, "%s: both ended task grants are swept", how);
+	T_EQ_INT(events(e.st, "sweep"), 2, "%s: two sweep events", how);
+	gs.n = 0;
+	T_EQ_INT(store_grant_list(e.st, "bot", grant_cb, &gs), 0, "%s: grant list after the sweep", how);
+	T_EQ_INT(gs.n, 0, "%s: no grant is left", how);
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), -EACCES, "%s: refused after the sweep", how);
+	T_EQ_STR(policy_reason_name(why), "no-grant", "%s: ... now for no-grant", how);
+	T_EQ_INT(store_task_sweep(e.st, &swept), 0, "%s: a second sweep", how);
+	T_EQ_INT(swept, 0, "%s: finds nothing", how);
+	g.pid = -1;
+	T_EQ_INT(store_grant_with(e.st, "bot", "p", "a", &g), -EINVAL, "%s: a negative pid is refused", how);
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -240,5 +339,7 @@ int main(void)
 	}
 	umask(022);
 	test_requests();
+	test_task_grants(false);
+	test_task_grants(true);
 	return t_done();
 }

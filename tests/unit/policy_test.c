@@ -69,6 +69,11 @@ enum mod {
 	M_VERSION_BEFORE,
 	M_VERSION_AT,
 	M_VERSION_AND_USES,
+	M_TASK_LIVE,             /* --while-pid, process alive */
+	M_TASK_ENDED,            /* --while-pid, process gone */
+	M_TASK_FLAG_NO_PID,      /* task_ended without a pid is not a task grant */
+	M_USES_AND_TASK,         /* used up reported before task ended */
+	M_TASK_AND_VERSION,      /* task ended reported before version expired */
 };
 
 struct decide_case {
@@ -112,6 +117,11 @@ static const struct decide_case decide_cases[] = {
 	{ "version one second before expiry: allow", M_VERSION_BEFORE, POLICY_ALLOW },
 	{ "version exactly at expiry: deny", M_VERSION_AT, POLICY_VERSION_EXPIRED },
 	{ "used up reported before version expired", M_VERSION_AND_USES, POLICY_GRANT_USED_UP },
+	{ "task grant, process alive: allow", M_TASK_LIVE, POLICY_ALLOW },
+	{ "task grant, process ended: deny", M_TASK_ENDED, POLICY_TASK_ENDED },
+	{ "task_ended without a pid is ignored", M_TASK_FLAG_NO_PID, POLICY_ALLOW },
+	{ "used up reported before task ended", M_USES_AND_TASK, POLICY_GRANT_USED_UP },
+	{ "task ended reported before version expired", M_TASK_AND_VERSION, POLICY_TASK_ENDED },
 };
 
 static void apply(enum mod m, struct policy_facts *f, struct policy_caller *c)
@@ -164,7 +174,16 @@ static void apply(enum mod m, struct policy_facts *f, struct policy_caller *c)
 	case M_VERSION_AND_USES:
 		f->secret.expires = NOW; f->grant.max_uses = 1; f->grant.uses = 1;
 		break;
-}
+	case M_TASK_LIVE: f->grant.pid = 777; break;
+	case M_TASK_ENDED: f->grant.pid = 777; f->grant.task_ended = true; break;
+	case M_TASK_FLAG_NO_PID: f->grant.task_ended = true; break;
+	case M_USES_AND_TASK:
+		f->grant.pid = 777; f->grant.task_ended = true; f->grant.max_uses = 1; f->grant.uses = 1;
+		break;
+	case M_TASK_AND_VERSION:
+		f->grant.pid = 777; f->grant.task_ended = true; f->secret.expires = NOW;
+		break;
+	}
 }
 
 static void test_decide(void)
@@ -252,6 +271,8 @@ static void test_grant_live(void)
 		{ "live: uses left", { .exists = true, .max_uses = 2, .uses = 1 }, true },
 		{ "live: uses spent", { .exists = true, .max_uses = 2, .uses = 2 }, false },
 		{ "live: unlimited uses", { .exists = true, .max_uses = 0, .uses = 99 }, true },
+		{ "live: task alive", { .exists = true, .pid = 777 }, true },
+		{ "live: task ended", { .exists = true, .pid = 777, .task_ended = true }, false },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -264,7 +285,7 @@ static void test_names(void)
 	static const char *const want[POLICY_REASON_COUNT] = {
 		"allow", "caller-unknown", "no-agent", "uid", "gid", "exe", "exe-sha256",
 		"disabled", "no-secret", "not-candidate", "no-grant", "revoked",
-		"grant-expired", "used-up", "version-expired", "integrity",
+		"grant-expired", "used-up", "task-ended", "version-expired", "integrity",
 	};
 
 	for (int r = 0; r < POLICY_REASON_COUNT; r++) {
@@ -304,7 +325,8 @@ static void test_requestable(void)
 		{ POLICY_AGENT_DISABLED, false }, { POLICY_NO_SECRET, false },
 		{ POLICY_NOT_CANDIDATE, false }, { POLICY_NO_GRANT, true },
 		{ POLICY_GRANT_REVOKED, true }, { POLICY_GRANT_EXPIRED, true },
-		{ POLICY_GRANT_USED_UP, true }, { POLICY_VERSION_EXPIRED, false },
+		{ POLICY_GRANT_USED_UP, true }, { POLICY_TASK_ENDED, true },
+		{ POLICY_VERSION_EXPIRED, false },
 		{ POLICY_INTEGRITY, false }, { POLICY_REASON_COUNT, false },
 	};
 
