@@ -25,7 +25,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 4. Every later change is a new entry appended to
+ * Schema version 5. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -160,6 +160,9 @@ static const char *const store_migrations[] = {
 	 */
 	"ALTER TABLE grants ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE grants ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;",
+	/* 4 -> 5: an agent's rate limit (rate.c): rate_max resolves per rate_window seconds; 0 = none */
+	"ALTER TABLE agents ADD COLUMN rate_max INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE agents ADD COLUMN rate_window INTEGER NOT NULL DEFAULT 0;",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 
@@ -650,6 +653,7 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 	store_syncer_init(&st->jr.sync);
 	pthread_mutex_init(&st->jr.mu, NULL);
 	pthread_mutex_init(&st->cache.mu, NULL);
+	pthread_mutex_init(&st->rate_mu, NULL);
 	pthread_rwlock_init(&st->dk_lock, NULL);
 	st->jr.fd = -1;
 	st->jr.lock_fd = -1;
@@ -778,6 +782,7 @@ void store_close(struct store *st)
 	store_syncer_destroy(&st->jr.sync);
 	pthread_mutex_destroy(&st->jr.mu);
 	pthread_mutex_destroy(&st->cache.mu);
+	pthread_mutex_destroy(&st->rate_mu);
 	pthread_rwlock_destroy(&st->dk_lock);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->mu);

@@ -458,8 +458,10 @@ int store_agent_add(struct store *st, const struct store_agent_row *a)
 		rc = store_fail(-EEXIST, "agent '%s' already exists", a->name);
 	if (rc)
 		return store_tx_end(st, rc);
-	s = store_stmt(st, "INSERT INTO agents(ws_id, name, human, enabled, uid, gid, exe, exe_sha256, created)"
-			   " VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8)");
+	if (a->rate_max < 0 || (a->rate_max > 0 && a->rate_window <= 0))
+		return store_tx_end(st, store_fail(-EINVAL, "a rate needs a count and a window"));
+	s = store_stmt(st, "INSERT INTO agents(ws_id, name, human, enabled, uid, gid, exe, exe_sha256, created,"
+			   " rate_max, rate_window) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
 	if (!s)
 		return store_tx_end(st, -EIO);
 	sqlite3_bind_int64(s, 1, st->ws_id);
@@ -473,6 +475,8 @@ int store_agent_add(struct store *st, const struct store_agent_row *a)
 	if (a->has_exe_sha256)
 		sqlite3_bind_blob(s, 7, a->exe_sha256, POLICY_SHA256_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 8, store_now());
+	sqlite3_bind_int64(s, 9, a->rate_max);
+	sqlite3_bind_int64(s, 10, a->rate_max ? a->rate_window : 0);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
 		rc = store_note(st, "agent-add", a->name, NULL, NULL);
@@ -517,7 +521,36 @@ int store_agent_enable(struct store *st, const char *name, bool enabled)
 	return store_tx_end(st, rc);
 }
 
-#define AGENT_COLUMNS "name, human, enabled, uid, gid, exe, exe_sha256, created"
+int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t window)
+{
+	char reason[64] = "off";
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_AGENT))
+		return -EINVAL;
+	if (max < 0 || (max > 0 && window <= 0))
+		return store_fail(-EINVAL, "a rate needs a count and a window");
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_agent_id(st, name, &id)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "UPDATE agents SET rate_max = ?2, rate_window = ?3 WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, max);
+	sqlite3_bind_int64(s, 3, max ? window : 0);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (max)
+		snprintf(reason, sizeof reason, "%lld/%llds", (long long)max, (long long)window);
+	if (!rc)
+		rc = store_note(st, "agent-rate", name, NULL, reason);
+	return store_tx_end(st, rc);
+}
+
+#define AGENT_COLUMNS "name, human, enabled, uid, gid, exe, exe_sha256, created, rate_max, rate_window"
 
 static void agent_from_row(sqlite3_stmt *s, struct store_agent_row *a)
 {
@@ -534,6 +567,8 @@ static void agent_from_row(sqlite3_stmt *s, struct store_agent_row *a)
 		memcpy(a->exe_sha256, sqlite3_column_blob(s, 6), POLICY_SHA256_BYTES);
 	}
 	a->created = sqlite3_column_int64(s, 7);
+	a->rate_max = sqlite3_column_int64(s, 8);
+	a->rate_window = sqlite3_column_int64(s, 9);
 }
 
 static int agent_row(void *arg, sqlite3_stmt *s)

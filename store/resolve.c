@@ -43,8 +43,8 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 	snprintf(f->name, sizeof f->name, "%s", name ? name : "");
 
 	if (policy_name_check(f->agent_name, POLICY_NAME_AGENT) == 0) {
-		s = store_stmt(st, "SELECT id, enabled, uid, gid, exe, exe_sha256 FROM agents"
-				   " WHERE ws_id = ?1 AND name = ?2");
+		s = store_stmt(st, "SELECT id, enabled, uid, gid, exe, exe_sha256, rate_max, rate_window"
+				   " FROM agents WHERE ws_id = ?1 AND name = ?2");
 		if (!s)
 			return -EIO;
 		sqlite3_bind_int64(s, 1, st->ws_id);
@@ -66,6 +66,8 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 				p->agent.has_exe_sha256 = true;
 				memcpy(p->agent.exe_sha256, sqlite3_column_blob(s, 5), POLICY_SHA256_BYTES);
 			}
+			p->agent.rate_max = sqlite3_column_int64(s, 6);
+			p->agent.rate_window = sqlite3_column_int64(s, 7);
 		}
 		sqlite3_reset(s);
 	}
@@ -478,6 +480,8 @@ static int resolve_locked(struct store *st, struct store_facts *f0,
 	if (f.p.agent.exe)
 		f0->p.agent.exe = f0->exe;
 	why = policy_decide(&f.p, caller, store_now());
+	if (why == POLICY_ALLOW && f.p.agent.rate_max && !store_rate_take(st, &f, &f0->rate_first_refusal))
+		why = POLICY_RATE_LIMIT;
 	if (why != POLICY_ALLOW) {
 		*reason_out = why;
 		return -EACCES;
@@ -735,6 +739,12 @@ int store_resolve_deferred(struct store *st, struct store_facts *f0,
 	if (c->f.grant_id && c->f.p.grant.max_uses > 0) {
 		free(c);
 		return resolve_tx(st, f0, caller, value, len, reason_out);
+	}
+	/* counted in memory (rate_mu only): the granted path stays one journal write */
+	if (c->f.p.agent.rate_max && !store_rate_take(st, &c->f, &f0->rate_first_refusal)) {
+		free(c);
+		*reason_out = POLICY_RATE_LIMIT;
+		return -EACCES;
 	}
 	rc = store_value_open_cached(st, st->ws_name, c->f.provider, c->f.name,
 				     c->f.p.secret.version, c->key_id, c->ct, c->ctlen, &val, &vlen);

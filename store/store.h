@@ -150,6 +150,8 @@ struct store_agent_row {
 	bool has_exe_sha256;
 	uint8_t exe_sha256[POLICY_SHA256_BYTES];
 	int64_t created;
+	int64_t rate_max;          /* --rate: resolves per rate_window seconds; 0 = none */
+	int64_t rate_window;
 };
 struct store_grant_row {
 	const char *agent;
@@ -232,6 +234,12 @@ int store_secret_rm(struct store *st, const char *provider, const char *name) ST
 int store_agent_add(struct store *st, const struct store_agent_row *agent) STORE_WUR;
 int store_agent_rm(struct store *st, const char *name) STORE_WUR;
 int store_agent_enable(struct store *st, const char *name, bool enabled) STORE_WUR;
+/*
+ * Limit the agent to max resolves per window seconds through the mount
+ * (max 0: no limit). The mount counts in memory, per daemon run; a
+ * refusal is EACCES with reason rate-limit. Audited as `agent-rate`.
+ */
+int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t window) STORE_WUR;
 int store_agent_list(struct store *st, store_agent_fn fn, void *ctx) STORE_WUR;
 /* Calls fn once for the named agent; -ENOENT if unknown. */
 int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx) STORE_WUR;
@@ -326,6 +334,7 @@ struct store_facts {
 	char exe[PATH_MAX];
 	int64_t agent_id, secret_id, grant_id, version_id;  /* 0 when absent */
 	uint64_t grant_pid_start;  /* with p.grant.pid: the process's start time */
+	bool rate_first_refusal;   /* store_resolve: refused for rate-limit, the first in its window */
 };
 int store_facts_load(struct store *st, const char *agent, const char *provider,
 		     const char *name, struct store_facts *f) STORE_WUR;

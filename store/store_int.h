@@ -19,7 +19,7 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_APPLICATION_ID 0x53484c44  /* "SHLD" */
 #define STORE_STMT_CACHE 96
 #define STORE_DATA_KEY_CACHE 64
@@ -53,6 +53,13 @@ struct store_req_slot {
 	int64_t first, last, count;
 	int64_t uid, gid, pid;
 	char exe[PATH_MAX];
+};
+
+/* One agent's rate counter (rate.c), in the mount's memory only. */
+#define STORE_RATE_SLOTS 256
+struct store_rate_slot {
+	int64_t agent_id;             /* 0: free */
+	struct policy_rate r;
 };
 
 /*
@@ -122,6 +129,8 @@ struct store {
 	struct store_deny_slot deny[STORE_DENY_SLOTS];
 	int64_t deny_oldest_pending;  /* window_start of the oldest slot with pending > 0, 0 if none */
 	struct store_req_slot req[STORE_REQ_SLOTS]; /* access requests not yet written (under mu) */
+	pthread_mutex_t rate_mu;      /* the rate counters; never held while taking another lock */
+	struct store_rate_slot rate[STORE_RATE_SLOTS];
 
 	/*
 	 * Group commit (durability = power): transactions commit without
@@ -292,6 +301,14 @@ void store_request_note(struct store *st, const char *agent, const char *secret,
 			const struct policy_caller *caller, uid_t uid, gid_t gid);
 /* Write the counted requests (mu held, no transaction open); kept on failure. */
 int store_request_flush_locked(struct store *st);
+
+/* ---- rate.c ---- */
+/*
+ * Count one resolve of the agent in f against its --rate: true if it
+ * may go on (counted), false when refused; *first_refusal as in
+ * policy_rate_take. Takes only rate_mu.
+ */
+bool store_rate_take(struct store *st, const struct store_facts *f, bool *first_refusal);
 
 /* ---- resolve.c ---- */
 int store_facts_load_locked(struct store *st, const char *agent, const char *provider,

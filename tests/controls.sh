@@ -140,6 +140,51 @@ expect_run "task: approve --while-pid of an unknown pid is refused" 1 \
 	"shadm: no running process with pid 2147483600" sa approve ag gh/req --while-pid 2147483600
 expect_eq "task: ... and leaves the request pending" "$(sa requests | awk '$2 == "gh/req" {print $3}')" "pending"
 
+# ---- 3. rate limits -------------------------------------------------------------------
+RLEN=$(printf 'val-req-ctlSECRET' | wc -c)
+setup sa agent add rl --uid "$UB" --rate 3/1m
+setup sa assign rl pr
+setup sa grant rl gh/req
+setup sa grant ag gh/other
+setup_check "rate: setup failed"
+expect_eq "rate: agent add --rate shows in agent show" "$(sa agent show rl | awk '$1 == "rate:" {print $2}')" "3/1m"
+R=$MNT/rl/gh/req
+expect_eq "rate: 3 opens within the limit of 3/1m work" \
+	"$(probe "$UB" open "$R"), $(probe "$UB" open "$R"), $(probe "$UB" open "$R")" "ok $RLEN, ok $RLEN, ok $RLEN"
+expect_eq "rate: the 4th open in the minute is EACCES" "$(probe "$UB" open "$R")" "EACCES"
+expect_eq "rate: 20 more opens are all EACCES" "$(probe "$UB" flood "$R" 20)" "EACCES:20"
+expect_eq "rate: another agent is not limited by it" "$(probe "$UA" open "$D/other")" "ok $TLEN"
+wait_eq "rate: the refusals are deny events with reason rate-limit, coalesced (count 21)" "21" 4 \
+	sh -c "'$SHADM' -c '$CONF' --json audit | '$PY' '$AQ' sum type=deny agent=rl secret=gh/req reason=rate-limit uid=$UB"
+expect_eq "rate: ... in few rows" "$(test "$(aq count type=deny agent=rl reason=rate-limit)" -le 3 && echo few)" "few"
+expect_eq "rate: shadm check shows the limit" "$(sa check rl gh/req)" \
+	"allow
+note: rate limit 3/1m, counted by the mount"
+expect_run "rate: agent set --rate off" 0 "" sa agent set rl --rate off
+expect_eq "rate: ... says so" "$OUT" "agent rl: no rate limit"
+expect_eq "rate: the next open works again" "$(probe "$UB" open "$R")" "ok $RLEN"
+expect_run "rate: agent set --rate 1/1s" 0 "" sa agent set rl --rate 1/1s
+expect_eq "rate: ... says so" "$OUT" "agent rl: rate limit 1/1s"
+expect_eq "rate: one open per second: the first works, the second is refused" \
+	"$(probe "$UB" open "$R"), $(probe "$UB" open "$R")" "ok $RLEN, EACCES"
+sleep 2.1
+expect_eq "rate: two seconds later it works again" "$(probe "$UB" open "$R")" "ok $RLEN"
+expect_eq "rate: the changes are audited as agent-rate" \
+	"$(aq count type=agent-rate agent=rl reason=off) $(aq count type=agent-rate agent=rl reason=1/1s)" "1 1"
+RATE_ERR="shadm: invalid rate '%s': use N/DURATION with N from 1 to 1000000000 (for example 100/1m), or off"
+for bad in 0/1m abc 5 5/0s -1/1m 5/1x 1000000001/1s; do
+	# shellcheck disable=SC2059
+	expect_run "rate: --rate $bad is refused with one line" 1 "$(printf "$RATE_ERR" "$bad")" \
+		sa agent set rl --rate "$bad"
+done
+expect_run "rate: agent add with a bad rate is refused" 1 "$(printf "$RATE_ERR" 0/1m)" \
+	sa agent add rl2 --uid 23599 --rate 0/1m
+expect_run "rate: ... and adds no agent" 1 "shadm: no agent 'rl2'" sa agent show rl2
+expect_run "rate: agent set without --rate is a usage error" 2 "shadm: agent set needs --rate" sa agent set rl
+expect_run "rate: agent set of an unknown agent fails" 1 "shadm: no agent 'ghost'" \
+	sa agent set ghost --rate 1/1m
+expect_eq "rate: the refused changes left 1/1s" "$(sa --json agent show rl | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["rate"])')" "1/1s"
+
 # ---- values never leak ---------------------------------------------------------------
 if grep -rqa ctlSECRET "$LOG" "$ST"/store.db* 2>/dev/null || sa --json audit | grep -q ctlSECRET; then
 	not_ok "no value in the daemon log, the store file or the trail"

@@ -34,10 +34,44 @@ static int hex_digit(char ch)
 	return -1;
 }
 
+/* "100/1m" from a count and a window in seconds (the largest whole unit). */
+const char *cmd_rate_format(int64_t max, int64_t window, char *buf, size_t len)
+{
+	static const struct { int64_t secs; char unit; } units[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
+	};
+
+	if (max <= 0) {
+		snprintf(buf, len, "off");
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (window % units[i].secs == 0) {
+			snprintf(buf, len, "%lld/%lld%c", (long long)max, (long long)(window / units[i].secs),
+				 units[i].unit);
+			break;
+		}
+	}
+	return buf;
+}
+
+/* --rate N/DURATION or off: 0, or 1 after printing. */
+static int rate_arg(const char *s, int64_t *max, int64_t *window)
+{
+	if (strcmp(s, "off") == 0) {
+		*max = *window = 0;
+		return 0;
+	}
+	if (policy_rate_parse(s, max, window))
+		return cmd_fail("invalid rate '%s': use N/DURATION with N from 1 to 1000000000 "
+				"(for example 100/1m), or off", s);
+	return 0;
+}
+
 static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "NAME", NULL };
-	const char *uid_s = NULL, *gid_s = NULL, *exe = NULL, *sha_s = NULL;
+	const char *uid_s = NULL, *gid_s = NULL, *exe = NULL, *sha_s = NULL, *rate_s = NULL;
 	bool human = false;
 	const struct cmd_opt opts[] = {
 		{ "--uid", &uid_s, NULL },
@@ -45,6 +79,7 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 		{ "--exe", &exe, NULL },
 		{ "--exe-sha256", &sha_s, NULL },
 		{ "--human", NULL, &human },
+		{ "--rate", &rate_s, NULL },
 		{ NULL, NULL, NULL },
 	};
 	struct store_agent_row a;
@@ -62,6 +97,8 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 	if (cmd_check_name(p[0], POLICY_NAME_AGENT))
 		return CMD_EXIT_FAIL;
 	memset(&a, 0, sizeof(a));
+	if (rate_s && rate_arg(rate_s, &a.rate_max, &a.rate_window))
+		return CMD_EXIT_FAIL;
 	if (exe) {
 		/* The mount compares /proc/PID/exe, which is always absolute and resolved. */
 		if (exe[0] != '/')
@@ -109,23 +146,25 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 
 static json_t *agent_json(const struct store_agent_row *row)
 {
-	char hex[2 * POLICY_SHA256_BYTES + 1];
+	char hex[2 * POLICY_SHA256_BYTES + 1], rate[48];
 
 	if (row->has_exe_sha256)
 		cmd_hex(row->exe_sha256, POLICY_SHA256_BYTES, hex);
-	return json_pack("{s:s,s:s,s:b,s:I,s:o,s:s?,s:s?,s:o}",
+	cmd_rate_format(row->rate_max, row->rate_window, rate, sizeof(rate));
+	return json_pack("{s:s,s:s,s:b,s:I,s:o,s:s?,s:s?,s:o,s:s?}",
 			 "name", row->name, "kind", row->human ? "human" : "agent",
 			 "enabled", row->enabled, "uid", (json_int_t)row->uid,
 			 "gid", row->has_gid ? json_integer((json_int_t)row->gid) : json_null(),
 			 "exe", row->exe && row->exe[0] ? row->exe : NULL,
 			 "exe_sha256", row->has_exe_sha256 ? hex : NULL,
-			 "created", cmd_json_time(row->created));
+			 "created", cmd_json_time(row->created),
+			 "rate", row->rate_max ? rate : NULL);
 }
 
 static int agent_row(void *ctx, const struct store_agent_row *row)
 {
 	struct cmd_ctx *c = ctx;
-	char uid[24], gid[24], t[32], hex[2 * POLICY_SHA256_BYTES + 1] = "";
+	char uid[24], gid[24], t[32], hex[2 * POLICY_SHA256_BYTES + 1] = "", rate[48];
 
 	if (c->json) {
 		cmd_json_print(agent_json(row));
@@ -140,7 +179,8 @@ static int agent_row(void *ctx, const struct store_agent_row *row)
 		      row->enabled ? "enabled" : "disabled",
 		      cmd_i64((int64_t)row->uid, uid, sizeof(uid)),
 		      row->has_gid ? cmd_i64((int64_t)row->gid, gid, sizeof(gid)) : NULL,
-		      row->exe, hex, t);
+		      row->exe, hex, t,
+		      row->rate_max ? cmd_rate_format(row->rate_max, row->rate_window, rate, sizeof(rate)) : NULL);
 	return 0;
 }
 
@@ -154,8 +194,8 @@ static int agent_list(struct cmd_ctx *c, int argc, char **argv)
 	if ((rc = cmd_open(c)))
 		return rc;
 	if (!c->json)
-		c->table = cmd_table_new(8, "NAME", "KIND", "STATE", "UID", "GID", "EXE",
-					 "SHA256", "CREATED");
+		c->table = cmd_table_new(9, "NAME", "KIND", "STATE", "UID", "GID", "EXE",
+					 "SHA256", "CREATED", "RATE");
 	rc = store_agent_list(c->st, agent_row, c);
 	return cmd_list_end(c, rc);
 }
@@ -305,6 +345,7 @@ static int agent_show(struct cmd_ctx *c, int argc, char **argv)
 	show_field("exe:", json_string_value(json_object_get(s.agent, "exe")));
 	show_field("sha256:", json_string_value(json_object_get(s.agent, "exe_sha256")));
 	show_field("created:", json_string_value(json_object_get(s.agent, "created")));
+	show_field("rate:", json_string_value(json_object_get(s.agent, "rate")));
 	printf("%-10s", "projects:");
 	if (json_array_size(s.projects) == 0)
 		fputs("-", stdout);
@@ -357,11 +398,43 @@ static int agent_change(struct cmd_ctx *c, int argc, char **argv)
 			"%s agent %s", done, p[0]);
 }
 
+/* ---- agent set ------------------------------------------------------------------------------ */
+
+static int agent_set(struct cmd_ctx *c, int argc, char **argv)
+{
+	static const char *const pos[] = { "NAME", NULL };
+	const char *rate_s = NULL;
+	const struct cmd_opt opts[] = {
+		{ "--rate", &rate_s, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char rate[48];
+	int64_t max = 0, window = 0;
+	const char *p[1];
+	int rc;
+
+	CMD_PARSE(c, "agent set", argc, argv, opts, pos, 1, p);
+	if (!rate_s)
+		return cmd_usage("agent set needs --rate");
+	if (cmd_check_name(p[0], POLICY_NAME_AGENT) || rate_arg(rate_s, &max, &window))
+		return CMD_EXIT_FAIL;
+	if ((rc = cmd_open(c)))
+		return rc;
+	if ((rc = store_agent_rate(c->st, p[0], max, window)) < 0)
+		return cmd_store_fail(rc);
+	cmd_rate_format(max, window, rate, sizeof(rate));
+	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s}", "ok", 1, "action", "agent-rate",
+				     "agent", p[0], "rate", rate),
+			max ? "agent %s: rate limit %s" : "agent %s: no rate limit%s", p[0],
+			max ? rate : "");
+}
+
 int cmd_agent(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const struct cmd_sub subs[] = {
 		{ "add", agent_add }, { "list", agent_list }, { "show", agent_show },
 		{ "rm", agent_change }, { "disable", agent_change }, { "enable", agent_change },
+		{ "set", agent_set },
 		{ NULL, NULL },
 	};
 	return cmd_dispatch(c, argc, argv, subs);
@@ -650,6 +723,11 @@ int cmd_check(struct cmd_ctx *c, int argc, char **argv)
 					 "exe", caller.exe));
 	} else if (reason == POLICY_ALLOW) {
 		puts("allow");
+		if (f.p.agent.rate_max) {
+			char rate[48];
+			printf("note: rate limit %s, counted by the mount\n",
+			       cmd_rate_format(f.p.agent.rate_max, f.p.agent.rate_window, rate, sizeof(rate)));
+		}
 	} else {
 		printf("deny: %s (%s)\n", policy_reason_name(reason), policy_reason_text(reason));
 	}

@@ -50,8 +50,11 @@ static const struct cmd_entry cmd_table[] = {
 	  "      Remove the secret with all its versions and grants.\n" },
 	{ "agent", cmd_agent,
 	  "  shadm agent add NAME --uid UID [--gid GID] [--exe PATH] [--exe-sha256 HEX] [--human]\n"
+	  "                 [--rate N/DURATION]\n"
 	  "      An agent is a runtime identity bound to process facts: the uid, and\n"
 	  "      optionally the gid, the executable path and its sha256.\n"
+	  "  shadm agent set NAME --rate N/DURATION|off\n"
+	  "      At most N resolves per DURATION (sliding window) through the mount.\n"
 	  "  shadm agent list\n"
 	  "  shadm agent show NAME\n"
 	  "  shadm agent rm NAME\n"

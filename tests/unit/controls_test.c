@@ -4,7 +4,8 @@
  * flush, coalesced per agent and secret, listed, approved and rejected,
  * expired), task-scoped grants (pinned by pid and start time, refused
  * once the process ends - also from the serving handle's cache - and
- * swept), and the audit events they leave.
+ * swept), rate limits counted in memory, and the audit events they
+ * leave.
  *
  * Every test makes its own directory under /tmp, so tests share nothing.
  */
@@ -330,6 +331,62 @@ static void test_task_grants(bool serving)
 	env_teardown(&e);
 }
 
+/* ---- rate limits ----------------------------------------------------------------- */
+
+/* mount_open, keeping the facts (for rate_first_refusal) */
+static int open_facts(struct store *st, const char *name, struct store_facts *f, enum policy_reason *why)
+{
+	uint8_t *val = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(f, 0, sizeof *f);
+	snprintf(f->agent_name, sizeof f->agent_name, "bot");
+	snprintf(f->provider, sizeof f->provider, "p");
+	snprintf(f->name, sizeof f->name, "%s", name);
+	rc = store_resolve(st, f, &bot_caller, &val, &len, why);
+	if (rc == 0)
+		store_value_free(val, len);
+	return rc;
+}
+
+static void test_rate(bool serving)
+{
+	const char *how = serving ? "rate (serving)" : "rate";
+	struct store_grant_opts uses = { .uses = 100 };
+	struct store_facts f;
+	enum policy_reason why;
+	uint64_t dropped;
+	struct env e;
+
+	if (env_setup(&e, NULL) || (serving && store_serve(e.st, &dropped)) ||
+	    store_grant(e.st, "bot", "p", "a", 0, 0) || store_grant_with(e.st, "bot", "p", "b", &uses)) {
+		T_OK(0, "%s: setup (%s)", how, store_error());
+		env_teardown(&e);
+		return;
+	}
+	T_EQ_INT(store_agent_rate(e.st, "bot", 3, 60), 0, "%s: set 3/1m", how);
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), 0, "%s: first open", how);
+	T_EQ_INT(open_facts(e.st, "b", &f, &why), 0, "%s: second open (a grant with uses counts too)", how);
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), 0, "%s: third open", how);
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), -EACCES, "%s: the fourth in the minute is refused", how);
+	T_OK(why == POLICY_RATE_LIMIT && f.rate_first_refusal,
+	     "%s: reason rate-limit, the window's first refusal (%s)", how, policy_reason_name(why));
+	T_EQ_INT(open_facts(e.st, "b", &f, &why), -EACCES, "%s: the fifth is refused", how);
+	T_OK(why == POLICY_RATE_LIMIT && !f.rate_first_refusal, "%s: ... not the first refusal", how);
+	T_EQ_INT(store_agent_rate(e.st, "bot", 0, 0), 0, "%s: rate off", how);
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), 0, "%s: the next open works", how);
+	T_EQ_INT(store_agent_rate(e.st, "bot", 2, 60), 0, "%s: set 2/1m", how);
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), 0, "%s: a new limit counts afresh (1)", how);
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), 0, "%s: a new limit counts afresh (2)", how);
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), -EACCES, "%s: ... then refuses", how);
+	T_EQ_INT(store_agent_rate(e.st, "bot", 5, 0), -EINVAL, "%s: a rate without a window is refused", how);
+	T_EQ_INT(store_agent_rate(e.st, "bot", -1, 60), -EINVAL, "%s: a negative rate is refused", how);
+	T_EQ_INT(store_agent_rate(e.st, "ghost", 5, 60), -ENOENT, "%s: an unknown agent", how);
+	T_EQ_INT(events(e.st, "agent-rate"), 3, "%s: each change is one agent-rate event", how);
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -341,5 +398,7 @@ int main(void)
 	test_requests();
 	test_task_grants(false);
 	test_task_grants(true);
+	test_rate(false);
+	test_rate(true);
 	return t_done();
 }
