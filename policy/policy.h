@@ -76,6 +76,7 @@ struct policy_secret {
 	bool candidate;           /* attached (itself or its provider) to a project the agent is assigned to */
 	int64_t version;          /* current version number */
 	int64_t expires;          /* unix seconds; 0 = never */
+	bool canary;              /* a honeytoken: decided like any secret, every open raises an alert */
 };
 
 /* The direct agent <-> secret grant, if any. */

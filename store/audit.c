@@ -357,6 +357,22 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	store_lock(st);
 	if (policy_reason_requestable(reason))
 		store_request_note(st, key.agent, key.secret, caller, (uid_t)key.uid, (gid_t)key.gid);
+	/*
+	 * A stranger refused on the way to a canary (its lookup fails before
+	 * any open reaches store_resolve) alerts too; the matched agent's own
+	 * opens alert in store_resolve. Repeats inside the coalescing window
+	 * are only counted (store_deny_repeat), as for the denial itself.
+	 */
+	if (reason >= POLICY_CALLER_UNKNOWN && reason <= POLICY_EXE_HASH_MISMATCH && name && *name &&
+	    provider && *provider && store_canary_locked(st, provider, name)) {
+		struct store_alert a;
+		store_alert_from_caller(&a, "canary", key.agent, key.secret, version, caller,
+					policy_reason_name(reason));
+		if ((rc = store_alert_raise(st, &a))) {
+			store_unlock(st);
+			return rc;
+		}
+	}
 	window = st->cfg.deny_coalesce_seconds;
 	if (window > 0) {
 		for (i = 0; i < STORE_DENY_SLOTS; i++) {

@@ -25,7 +25,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 5. Every later change is a new entry appended to
+ * Schema version 6. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -163,6 +163,8 @@ static const char *const store_migrations[] = {
 	/* 4 -> 5: an agent's rate limit (rate.c): rate_max resolves per rate_window seconds; 0 = none */
 	"ALTER TABLE agents ADD COLUMN rate_max INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE agents ADD COLUMN rate_window INTEGER NOT NULL DEFAULT 0;",
+	/* 5 -> 6: canary secrets (honeytokens, alert.c) */
+	"ALTER TABLE secrets ADD COLUMN canary INTEGER NOT NULL DEFAULT 0;",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 

@@ -75,7 +75,7 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 	    policy_name_check(f->name, POLICY_NAME_SECRET))
 		return 0;
 
-	s = store_stmt(st, "SELECT s.id, p.id, v.id, v.version, v.expires FROM secrets s"
+	s = store_stmt(st, "SELECT s.id, p.id, v.id, v.version, v.expires, s.canary FROM secrets s"
 			   " JOIN providers p ON p.id = s.provider_id"
 			   " JOIN versions v ON v.secret_id = s.id"
 			   " WHERE p.ws_id = ?1 AND p.name = ?2 AND s.name = ?3"
@@ -94,6 +94,7 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 		f->version_id = sqlite3_column_int64(s, 2);
 		p->secret.version = sqlite3_column_int64(s, 3);
 		p->secret.expires = sqlite3_column_int64(s, 4);
+		p->secret.canary = sqlite3_column_int(s, 5) != 0;
 	}
 	sqlite3_reset(s);
 	if (!p->agent.exists || !p->secret.exists)
@@ -703,10 +704,10 @@ out:
  * go through the write transaction, where the count and the integrity
  * event commit with the decision.
  */
-int store_resolve_deferred(struct store *st, struct store_facts *f0,
-			   const struct policy_caller *caller,
-			   uint8_t **value, size_t *len, enum policy_reason *reason_out,
-			   uint64_t *ticket_out)
+static int resolve_deferred(struct store *st, struct store_facts *f0,
+			    const struct policy_caller *caller,
+			    uint8_t **value, size_t *len, enum policy_reason *reason_out,
+			    uint64_t *ticket_out)
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
 	struct facts_cached *c = NULL;
@@ -779,6 +780,39 @@ int store_resolve_deferred(struct store *st, struct store_facts *f0,
 	*len = vlen;
 	*ticket_out = ticket;
 	return 0;
+}
+
+/*
+ * The alerts an open raises, after its decision. An open of a canary
+ * alerts whether served or refused; a served canary whose alert cannot
+ * be recorded is not served (fail closed, like its resolve event).
+ */
+int store_resolve_deferred(struct store *st, struct store_facts *f0,
+			   const struct policy_caller *caller,
+			   uint8_t **value, size_t *len, enum policy_reason *reason_out,
+			   uint64_t *ticket_out)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	struct store_alert a;
+	int rc = resolve_deferred(st, f0, caller, value, len, reason_out, ticket_out);
+
+	if ((rc != 0 && rc != -EACCES) || !f0->p.secret.exists)
+		return rc;
+	snprintf(ref, sizeof ref, "%s/%s", f0->provider, f0->name);
+	/* refusals of a caller's bindings alert in store_deny, which the mount calls next */
+	if (f0->p.secret.canary &&
+	    !(rc == -EACCES && *reason_out >= POLICY_CALLER_UNKNOWN &&
+	      *reason_out <= POLICY_EXE_HASH_MISMATCH)) {
+		store_alert_from_caller(&a, "canary", f0->agent_name, ref, f0->p.secret.version, caller,
+					policy_reason_name(rc == 0 ? POLICY_ALLOW : *reason_out));
+		if (store_alert_raise(st, &a) && rc == 0) {
+			store_value_free(*value, *len);
+			*value = NULL;
+			*len = 0;
+			return -EIO;
+		}
+	}
+	return rc;
 }
 
 int store_resolve_sync(struct store *st, uint64_t ticket)

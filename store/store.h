@@ -138,6 +138,7 @@ struct store_secret_row {
 	size_t length;             /* byte length of the current version */
 	int64_t created;           /* of the current version */
 	int64_t expires;           /* of the current version; 0 = never */
+	bool canary;               /* marked as a honeytoken (store_secret_canary) */
 };
 struct store_agent_row {
 	const char *name;
@@ -229,6 +230,15 @@ int store_secret_list(struct store *st, const char *provider,
 int store_secret_reveal(struct store *st, const char *provider, const char *name,
 			int64_t version, uint8_t **value, size_t *len) STORE_WUR;
 int store_secret_rm(struct store *st, const char *provider, const char *name) STORE_WUR;
+/*
+ * Mark PROVIDER/NAME as a canary (a honeytoken) or clear the mark. A
+ * canary is attached, granted and served like any other secret and looks
+ * the same through the mount, but every open of it through the mount,
+ * served or refused, raises an `alert` (store_alert_raise). Audited as
+ * `canary` with reason on/off.
+ */
+int store_secret_canary(struct store *st, const char *provider, const char *name,
+			bool on) STORE_WUR;
 
 /* row.name, row.uid required; created is ignored. */
 int store_agent_add(struct store *st, const struct store_agent_row *agent) STORE_WUR;
@@ -484,6 +494,36 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep) STORE_W
 /* Record an operator change made outside the helpers above (rare). */
 int store_audit_record(struct store *st, const char *type, const char *agent,
 		       const char *secret, int64_t version, const char *reason) STORE_WUR;
+
+/* ---- alerts ------------------------------------------------------------------
+ * An alert is an `alert` event in the trail (reason "TYPE: DECISION") and,
+ * when the daemon installed a hook, a call of that hook to deliver it.
+ * Types: canary (an open of a canary), new-exe (an agent's first resolve
+ * from an executable digest it never resolved from), rate-limit (the
+ * first refusal of a rate window), deny-burst (many refusals of one
+ * caller within a minute).
+ */
+struct store_alert {
+	const char *type;
+	int64_t time;
+	const char *agent;         /* "" if none */
+	const char *secret;        /* "PROVIDER/NAME" or "" */
+	int64_t version;           /* 0 if none */
+	int64_t uid, gid, pid;     /* -1 if unknown */
+	const char *exe;           /* "" if unknown */
+	bool has_sha256;
+	uint8_t sha256[POLICY_SHA256_BYTES];
+	const char *reason;        /* the decision it came with: "allow" or a refusal's reason */
+};
+/* Called after the event is recorded; must not block (queue and return). */
+typedef void (*store_alert_fn)(void *ctx, const struct store_alert *alert);
+void store_alert_hook(struct store *st, store_alert_fn fn, void *ctx);
+/*
+ * Record one alert (time, workspace filled in here) - in the journal on
+ * a serving handle, else in its own transaction - then hand it to the
+ * hook. -EIO when it could not be recorded.
+ */
+int store_alert_raise(struct store *st, const struct store_alert *alert) STORE_WUR;
 
 /* ---- bulk loading and statistics -------------------------------------------- */
 

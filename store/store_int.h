@@ -19,7 +19,7 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_APPLICATION_ID 0x53484c44  /* "SHLD" */
 #define STORE_STMT_CACHE 96
 #define STORE_DATA_KEY_CACHE 64
@@ -129,6 +129,8 @@ struct store {
 	struct store_deny_slot deny[STORE_DENY_SLOTS];
 	int64_t deny_oldest_pending;  /* window_start of the oldest slot with pending > 0, 0 if none */
 	struct store_req_slot req[STORE_REQ_SLOTS]; /* access requests not yet written (under mu) */
+	store_alert_fn alert_fn;      /* the daemon's delivery of alerts (alert.c), or NULL */
+	void *alert_ctx;
 	pthread_mutex_t rate_mu;      /* the rate counters; never held while taking another lock */
 	struct store_rate_slot rate[STORE_RATE_SLOTS];
 
@@ -301,6 +303,14 @@ void store_request_note(struct store *st, const char *agent, const char *secret,
 			const struct policy_caller *caller, uid_t uid, gid_t gid);
 /* Write the counted requests (mu held, no transaction open); kept on failure. */
 int store_request_flush_locked(struct store *st);
+
+/* ---- alert.c ---- */
+/* An alert from a caller's facts (caller may be NULL). */
+void store_alert_from_caller(struct store_alert *a, const char *type, const char *agent,
+			     const char *secret, int64_t version,
+			     const struct policy_caller *caller, const char *reason);
+/* Is PROVIDER/NAME a canary? (mu held; false on any doubt) */
+bool store_canary_locked(struct store *st, const char *provider, const char *name);
 
 /* ---- rate.c ---- */
 /*

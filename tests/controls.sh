@@ -185,6 +185,51 @@ expect_run "rate: agent set of an unknown agent fails" 1 "shadm: no agent 'ghost
 	sa agent set ghost --rate 1/1m
 expect_eq "rate: the refused changes left 1/1s" "$(sa --json agent show rl | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["rate"])')" "1/1s"
 
+# ---- 4. canary secrets ----------------------------------------------------------------
+printf 'ghp_ctlSECRETcanary0123456789' >"$T_TMP/canary"
+CLEN=$(wc -c <"$T_TMP/canary" | tr -d ' ')
+expect_run "canary: secret set --canary" 0 "" sa secret set gh/canary --canary --from-file "$T_TMP/canary"
+expect_eq "canary: ... says what it did" "$OUT" "gh/canary: version 1 (created)"
+expect_run "canary: --canary on an empty stdin is refused" 1 \
+	"shadm: a canary needs a value that looks real: the input is empty" sa secret set gh/empty --canary </dev/null
+expect_eq "canary: ... and stores nothing" "$(sa --json secret list gh | grep -c '"name":"empty"')" "0"
+setup sa project attach pr gh/canary
+setup sa grant ag gh/canary
+setup_check "canary: setup failed"
+expect_eq "canary: secret list marks it (operators only)" \
+	"$(sa secret list gh | awk '$2 == "canary" {print $NF} $2 == "other" {print $NF}' | tr '\n' ' ')" "canary - "
+expect_eq "canary: --json says canary true" \
+	"$(sa --json secret list gh | "$PY" "$AQ" field:canary name=canary)" "True"
+expect_eq "canary: through the mount it looks like any granted secret (mode, owner, size)" \
+	"$(probe "$UA" stat "$D/canary")" "ok 400 $UA $CLEN"
+expect_eq "canary: ... the same mode and owner as a real one" \
+	"$(probe "$UA" stat "$D/other" | cut -d' ' -f1-3)" "ok 400 $UA"
+expect_eq "canary: listing and stat raise no alert" "$(aq count type=alert)" "0"
+as_uid "$UA" cat "$D/canary" >"$T_TMP/got.canary" 2>&1
+same_bytes "canary: it is served like any secret" "$T_TMP/got.canary" "$T_TMP/canary"
+expect_eq "canary: the served open raised an alert (reason canary: allow) naming the caller" \
+	"$(aq count type=alert agent=ag secret=gh/canary "reason=canary: allow" uid=$UA pid? exe?)" "1"
+expect_eq "canary: another uid's attempt is EACCES" "$(probe "$UB" open "$D/canary")" "EACCES"
+# the kernel walks the path: the stranger is refused at ag/gh, before it names the file
+expect_eq "canary: ... refused at the agent's provider directory (a deny, no canary alert)" \
+	"$(aq count type=alert secret=gh/canary uid=$UB agent=ag) $(test "$(aq count type=deny agent=ag secret= reason=uid uid=$UB)" -ge 1 && echo denied)" "0 denied"
+expect_eq "canary: an agent without a grant is EACCES" "$(probe "$UB" open "$MNT/rl/gh/canary")" "EACCES"
+expect_eq "canary: ... and raised an alert (canary: no-grant)" \
+	"$(aq count type=alert agent=rl secret=gh/canary "reason=canary: no-grant" uid=$UB)" "1"
+expect_run "canary: secret canary off" 0 "" sa secret canary gh/canary off
+expect_eq "canary: ... says so" "$OUT" "gh/canary: canary off"
+expect_eq "canary: unmarked, an open raises no alert" \
+	"$(probe "$UA" open "$D/canary") $(aq count type=alert)" "ok $CLEN 2"
+expect_run "canary: secret canary on" 0 "" sa secret canary gh/canary on
+expect_run "canary: secret canary maybe is a usage error" 2 \
+	"shadm: secret canary takes on or off, not 'maybe'" sa secret canary gh/canary maybe
+expect_run "canary: secret canary of an unknown secret fails" 1 "shadm: no secret 'gh/nope'" \
+	sa secret canary gh/nope on
+expect_eq "canary: the marks are audited" \
+	"$(aq count type=canary secret=gh/canary reason=on) $(aq count type=canary secret=gh/canary reason=off)" "2 1"
+expect_eq "canary: shadm audit --event alert lists the alerts" \
+	"$(sa audit --event alert | tail -n +2 | wc -l)" "2"
+
 # ---- values never leak ---------------------------------------------------------------
 if grep -rqa ctlSECRET "$LOG" "$ST"/store.db* 2>/dev/null || sa --json audit | grep -q ctlSECRET; then
 	not_ok "no value in the daemon log, the store file or the trail"

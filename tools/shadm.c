@@ -39,11 +39,14 @@ static const struct cmd_entry cmd_table[] = {
 	  "      A provider is a namespace of secrets (openai, github, aws). It must\n"
 	  "      hold no secrets before it is removed.\n" },
 	{ "secret", cmd_secret,
-	  "  shadm secret set PROVIDER/NAME [--expires DURATION|DATE] [--from-file PATH]\n"
+	  "  shadm secret set PROVIDER/NAME [--expires DURATION|DATE] [--from-file PATH] [--canary]\n"
 	  "      Store a new version, read from standard input (or PATH) byte for\n"
 	  "      byte. The first version creates the secret, later ones rotate it.\n"
+	  "      --canary marks it a honeytoken: every open through the mount alerts.\n"
+	  "  shadm secret canary PROVIDER/NAME on|off\n"
+	  "      Mark or unmark a canary.\n"
 	  "  shadm secret list [PROVIDER]\n"
-	  "      Names, versions, lengths and expiry; never values.\n"
+	  "      Names, versions, lengths, expiry and the canary mark; never values.\n"
 	  "  shadm secret reveal PROVIDER/NAME [--version N]\n"
 	  "      Write exactly the value to standard output (audited as reveal).\n"
 	  "  shadm secret rm PROVIDER/NAME\n"

@@ -4,8 +4,8 @@
  * flush, coalesced per agent and secret, listed, approved and rejected,
  * expired), task-scoped grants (pinned by pid and start time, refused
  * once the process ends - also from the serving handle's cache - and
- * swept), rate limits counted in memory, and the audit events they
- * leave.
+ * swept), rate limits counted in memory, canary secrets and the alerts
+ * they raise, and the audit events they leave.
  *
  * Every test makes its own directory under /tmp, so tests share nothing.
  */
@@ -387,6 +387,102 @@ static void test_rate(bool serving)
 	env_teardown(&e);
 }
 
+/* ---- canaries and alerts -------------------------------------------------------- */
+
+struct hooked {
+	int n;
+	char last[512];
+};
+
+static void hook_cb(void *ctx, const struct store_alert *a)
+{
+	struct hooked *h = ctx;
+
+	h->n++;
+	snprintf(h->last, sizeof h->last, "%s %s %s v%lld uid=%lld pid=%lld exe=%s %s", a->type, a->agent,
+		 a->secret, (long long)a->version, (long long)a->uid, (long long)a->pid, a->exe, a->reason);
+}
+
+struct reasons {
+	char all[1024];
+};
+
+static int reason_cb(void *ctx, const struct store_event *ev)
+{
+	struct reasons *r = ctx;
+	size_t n = strlen(r->all);
+
+	snprintf(r->all + n, sizeof r->all - n, "%s%s", n ? "," : "", ev->reason);
+	return 0;
+}
+
+static const char *alert_reasons(struct store *st, struct reasons *r)
+{
+	struct store_audit_filter f = { .type = "alert" };
+
+	r->all[0] = '\0';
+	if (store_journal_serving(st) && store_journal_import(st))
+		return "import failed";
+	return store_audit_query(st, &f, reason_cb, r) ? "query failed" : r->all;
+}
+
+struct canary_list {
+	int canaries;
+};
+
+static int canary_cb(void *ctx, const struct store_secret_row *r)
+{
+	((struct canary_list *)ctx)->canaries += r->canary;
+	return 0;
+}
+
+static void test_canary(bool serving)
+{
+	const char *how = serving ? "canary (serving)" : "canary";
+	struct policy_caller stranger = bot_caller;
+	struct canary_list cl = { 0 };
+	struct hooked h = { 0 };
+	struct reasons r;
+	enum policy_reason why;
+	uint64_t dropped;
+	struct env e;
+
+	if (env_setup(&e, NULL) || (serving && store_serve(e.st, &dropped)) ||
+	    store_grant(e.st, "bot", "p", "a", 0, 0)) {
+		T_OK(0, "%s: setup (%s)", how, store_error());
+		env_teardown(&e);
+		return;
+	}
+	store_alert_hook(e.st, hook_cb, &h);
+	T_EQ_INT(store_secret_canary(e.st, "p", "a", true), 0, "%s: mark p/a", how);
+	T_EQ_INT(store_secret_canary(e.st, "p", "b", true), 0, "%s: mark p/b", how);
+	T_EQ_INT(store_secret_canary(e.st, "p", "zz", true), -ENOENT, "%s: an unknown secret", how);
+	T_EQ_INT(store_secret_list(e.st, NULL, canary_cb, &cl), 0, "%s: list", how);
+	T_EQ_INT(cl.canaries, 2, "%s: the list shows both marks", how);
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), 0, "%s: a granted canary is served", how);
+	T_EQ_INT(h.n, 1, "%s: ... and alerts through the hook", how);
+	T_EQ_STR(h.last, "canary bot p/a v1 uid=1000 pid=4242 exe=/usr/bin/agent allow",
+		 "%s: the hook gets type, agent, secret, version, caller and decision", how);
+	T_EQ_INT(mount_open(e.st, "b", &bot_caller, &why), -EACCES, "%s: an ungranted canary is refused", how);
+	T_EQ_STR(h.last, "canary bot p/b v1 uid=1000 pid=4242 exe=/usr/bin/agent no-grant",
+		 "%s: ... and alerts with the refusal's reason", how);
+	stranger.uid = 1001;
+	T_EQ_INT(mount_open(e.st, "a", &stranger, &why), -EACCES, "%s: a stranger is refused", how);
+	T_EQ_STR(h.last, "canary bot p/a v1 uid=1001 pid=4242 exe=/usr/bin/agent uid",
+		 "%s: ... and alerts once, from the denial", how);
+	T_EQ_INT(h.n, 3, "%s: three alerts so far", how);
+	T_EQ_INT(store_deny_repeat(e.st, "bot", "p", "a", 1, 1001, 1000, POLICY_UID_MISMATCH), 1,
+		 "%s: a stranger's repeat is only counted", how);
+	T_EQ_INT(h.n, 3, "%s: ... without an alert", how);
+	T_EQ_STR(alert_reasons(e.st, &r), "canary: allow,canary: no-grant,canary: uid",
+		 "%s: the trail holds the three alerts", how);
+	T_EQ_INT(store_secret_canary(e.st, "p", "a", false), 0, "%s: unmark p/a", how);
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), 0, "%s: served after unmarking", how);
+	T_EQ_INT(h.n, 3, "%s: ... without an alert", how);
+	T_EQ_INT(events(e.st, "canary"), 3, "%s: each mark change is a canary event", how);
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -400,5 +496,7 @@ int main(void)
 	test_task_grants(true);
 	test_rate(false);
 	test_rate(true);
+	test_canary(false);
+	test_canary(true);
 	return t_done();
 }
