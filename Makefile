@@ -109,7 +109,7 @@ $(B)/shadm: $(TOOLS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
 
 $(B)/scopeholdfs: $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_FUSE) $(LDLIBS_BASE)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_FUSE) $(PC_LIBS_JSON) $(LDLIBS_BASE)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libstore.a $(B)/libpolicy.a
 	@mkdir -p $(@D)

@@ -149,6 +149,15 @@ void fs_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* From the flusher thread, about once a second: sweeps ended task grants. */
 void fs_controls_tick(struct store *st);
 
+/* ---- alert.c: delivery of alerts to [alerts] exec ------------------------ */
+
+/* Is the configured program safe to run as root? 0 (or none set) or -errno. */
+int fs_alert_check(const struct store_config *cfg);
+/* Start the delivery thread and hook it into the store (nothing without exec). */
+int fs_alert_start(const struct store_config *cfg, struct store *st);
+/* Unhook, stop after the alert being delivered, log what was not delivered. */
+void fs_alert_stop(struct store *st);
+
 /* ---- ops.c ------------------------------------------------------------ */
 
 extern const struct fuse_operations fs_operations;

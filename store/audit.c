@@ -320,6 +320,8 @@ int store_deny_repeat(struct store *st, const char *agent, const char *provider,
 		if (!st->deny_oldest_pending)
 			st->deny_oldest_pending = d->window_start;
 		rc = 1;
+		if (store_burst_note(st, agent, secret, version, NULL, uid, gid, reason))
+			rc = -EIO;
 		if (now - st->deny_oldest_pending >= st->cfg.deny_coalesce_seconds && store_deny_flush_locked(st, false))
 			rc = -EIO;
 		break;
@@ -357,6 +359,11 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	store_lock(st);
 	if (policy_reason_requestable(reason))
 		store_request_note(st, key.agent, key.secret, caller, (uid_t)key.uid, (gid_t)key.gid);
+	if ((rc = store_burst_note(st, key.agent, key.secret, version, caller, (uid_t)key.uid,
+				   (gid_t)key.gid, reason))) {
+		store_unlock(st);
+		return rc;
+	}
 	/*
 	 * A stranger refused on the way to a canary (its lookup fails before
 	 * any open reaches store_resolve) alerts too; the matched agent's own

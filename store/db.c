@@ -25,7 +25,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 6. Every later change is a new entry appended to
+ * Schema version 7. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -165,6 +165,16 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE agents ADD COLUMN rate_window INTEGER NOT NULL DEFAULT 0;",
 	/* 5 -> 6: canary secrets (honeytokens, alert.c) */
 	"ALTER TABLE secrets ADD COLUMN canary INTEGER NOT NULL DEFAULT 0;",
+	/*
+	 * 6 -> 7: the executable digests each agent has resolved from
+	 * (alert.c): the first resolve from a digest not in here is a
+	 * new-exe alert.
+	 */
+	"CREATE TABLE agent_exes ("
+	"  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  sha256 BLOB NOT NULL,"
+	"  first INTEGER NOT NULL,"
+	"  PRIMARY KEY (agent_id, sha256)) WITHOUT ROWID;",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 
@@ -656,6 +666,7 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 	pthread_mutex_init(&st->jr.mu, NULL);
 	pthread_mutex_init(&st->cache.mu, NULL);
 	pthread_mutex_init(&st->rate_mu, NULL);
+	pthread_mutex_init(&st->exe_mu, NULL);
 	pthread_rwlock_init(&st->dk_lock, NULL);
 	st->jr.fd = -1;
 	st->jr.lock_fd = -1;
@@ -763,6 +774,9 @@ void store_close(struct store *st)
 			fprintf(stderr, "scopehold: could not write coalesced denials: %s\n",
 				store_error());
 		pthread_mutex_unlock(&st->mu);
+		if (store_controls_flush(st) < 0)
+			fprintf(stderr, "scopehold: could not write the agents' executables: %s\n",
+				store_error());
 		/* a clean stop leaves the whole trail in the store */
 		if (st->jr.fd >= 0 && store_journal_import(st) < 0)
 			fprintf(stderr, "scopehold: could not import the audit journal: %s\n",
@@ -785,6 +799,8 @@ void store_close(struct store *st)
 	pthread_mutex_destroy(&st->jr.mu);
 	pthread_mutex_destroy(&st->cache.mu);
 	pthread_mutex_destroy(&st->rate_mu);
+	pthread_mutex_destroy(&st->exe_mu);
+	free(st->exes);
 	pthread_rwlock_destroy(&st->dk_lock);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->mu);

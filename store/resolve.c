@@ -805,14 +805,24 @@ int store_resolve_deferred(struct store *st, struct store_facts *f0,
 	      *reason_out <= POLICY_EXE_HASH_MISMATCH)) {
 		store_alert_from_caller(&a, "canary", f0->agent_name, ref, f0->p.secret.version, caller,
 					policy_reason_name(rc == 0 ? POLICY_ALLOW : *reason_out));
-		if (store_alert_raise(st, &a) && rc == 0) {
-			store_value_free(*value, *len);
-			*value = NULL;
-			*len = 0;
+		if (store_alert_raise(st, &a) && rc == 0)
+			goto unrecorded;
+	}
+	if (rc == 0 && store_exe_note(st, f0, caller))
+		goto unrecorded;
+	if (rc == -EACCES && *reason_out == POLICY_RATE_LIMIT && f0->rate_first_refusal) {
+		store_alert_from_caller(&a, "rate-limit", f0->agent_name, ref, f0->p.secret.version,
+					caller, policy_reason_name(POLICY_RATE_LIMIT));
+		/* refused either way; an alert that cannot be recorded is an audit failure */
+		if (store_alert_raise(st, &a))
 			return -EIO;
-		}
 	}
 	return rc;
+unrecorded:
+	store_value_free(*value, *len);
+	*value = NULL;
+	*len = 0;
+	return -EIO;
 }
 
 int store_resolve_sync(struct store *st, uint64_t ticket)

@@ -74,6 +74,10 @@ struct store_config {
 	int64_t deny_coalesce_seconds;       /* coalesce_denials = DURATION; default 60s, 0 = off */
 	/* [requests] */
 	int64_t request_keep_seconds;        /* keep = DURATION; default 24h */
+	/* [alerts] */
+	char alert_exec[PATH_MAX];           /* exec = PROGRAM (absolute); "" = no delivery */
+	int64_t alert_timeout_seconds;       /* timeout = DURATION; default 5s */
+	int64_t alert_deny_burst;            /* deny_burst = N refusals of one uid in a minute; default 20 */
 };
 
 /*
@@ -524,6 +528,12 @@ void store_alert_hook(struct store *st, store_alert_fn fn, void *ctx);
  * hook. -EIO when it could not be recorded.
  */
 int store_alert_raise(struct store *st, const struct store_alert *alert) STORE_WUR;
+/*
+ * Write what the controls keep in memory for later (the executables each
+ * agent resolved from, for new-exe alerts). The mount calls it about once
+ * a second; store_close() too.
+ */
+int store_controls_flush(struct store *st) STORE_WUR;
 
 /* ---- bulk loading and statistics -------------------------------------------- */
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # controls.sh - end-to-end tests of the access controls on a real scopeholdfs
 # mount, read by real uids (setpriv): access requests with approve and reject,
-# and the shadm commands' refusals of bad input. Exact errno names come from
+# task-scoped grants, rate limits, canaries, alerts delivered to a program
+# (slow, failing, unsafe), and the shadm commands' refusals of bad input. Exact errno names come from
 # tests/fixtures/e2e/probe.py, the trail from `shadm --json audit`. The harness
 # (skip without FUSE or root, mount with a deadline, always unmount) is
 # tests/mount.sh.
@@ -9,7 +10,7 @@
 . "$ROOT/tests/mount.sh"
 m_start controls "it mounts, and runs readers as other uids with setpriv"
 
-UA=23501 UB=23502   # need not exist in /etc/passwd
+UA=23501 UB=23502 UC=23503 UE=23504   # need not exist in /etc/passwd
 ST=$T_TMP/store MNT=$T_TMP/mnt CONF=$T_TMP/scopehold.ini LOG=$T_TMP/fs.log
 MNTS=$MNT
 mkdir -m 0700 "$ST"
@@ -28,7 +29,16 @@ wait_eq() {
 	expect_eq "$what" "$got" "$want"
 }
 
+# the alert hook: what it gets on stdin, its environment and uid, one line each
+HOOK=$T_TMP/hook.sh ALERTS=$T_TMP/alerts.jsonl
+printf '#!/bin/sh\n/bin/cat >>%s\n/usr/bin/env >>%s\n/usr/bin/id -u >>%s\n' \
+	"$ALERTS" "$T_TMP/hook.env" "$T_TMP/hook.uid" >"$HOOK"
+chmod 0755 "$HOOK"
+: >"$ALERTS"; : >"$T_TMP/hook.env"; : >"$T_TMP/hook.uid"
 write_conf "$CONF" "$ST" "$MNT"
+printf '[alerts]\nexec = %s\ntimeout = 5s\n' "$HOOK" >>"$CONF"
+# alerts_of OP FILTER...: aq.py over the lines the hook got
+alerts_of() { "$PY" "$AQ" "$@" <"$ALERTS"; }
 setup sa init
 setup sa provider add gh
 for s in req rej other; do printf 'val-%s-ctlSECRET' "$s" | setup sa secret set "gh/$s"; done
@@ -204,7 +214,7 @@ expect_eq "canary: through the mount it looks like any granted secret (mode, own
 	"$(probe "$UA" stat "$D/canary")" "ok 400 $UA $CLEN"
 expect_eq "canary: ... the same mode and owner as a real one" \
 	"$(probe "$UA" stat "$D/other" | cut -d' ' -f1-3)" "ok 400 $UA"
-expect_eq "canary: listing and stat raise no alert" "$(aq count type=alert)" "0"
+expect_eq "canary: listing and stat raise no alert" "$(aq count type=alert secret=gh/canary)" "0"
 as_uid "$UA" cat "$D/canary" >"$T_TMP/got.canary" 2>&1
 same_bytes "canary: it is served like any secret" "$T_TMP/got.canary" "$T_TMP/canary"
 expect_eq "canary: the served open raised an alert (reason canary: allow) naming the caller" \
@@ -219,7 +229,7 @@ expect_eq "canary: ... and raised an alert (canary: no-grant)" \
 expect_run "canary: secret canary off" 0 "" sa secret canary gh/canary off
 expect_eq "canary: ... says so" "$OUT" "gh/canary: canary off"
 expect_eq "canary: unmarked, an open raises no alert" \
-	"$(probe "$UA" open "$D/canary") $(aq count type=alert)" "ok $CLEN 2"
+	"$(probe "$UA" open "$D/canary") $(aq count type=alert secret=gh/canary)" "ok $CLEN 2"
 expect_run "canary: secret canary on" 0 "" sa secret canary gh/canary on
 expect_run "canary: secret canary maybe is a usage error" 2 \
 	"shadm: secret canary takes on or off, not 'maybe'" sa secret canary gh/canary maybe
@@ -227,8 +237,102 @@ expect_run "canary: secret canary of an unknown secret fails" 1 "shadm: no secre
 	sa secret canary gh/nope on
 expect_eq "canary: the marks are audited" \
 	"$(aq count type=canary secret=gh/canary reason=on) $(aq count type=canary secret=gh/canary reason=off)" "2 1"
+expect_eq "canary: shadm check names the canary" "$(sa check ag gh/canary; sa --json check rl gh/canary)" \
+	"allow
+note: canary: every open through the mount raises an alert
+{\"decision\":\"deny\",\"reason\":\"no-grant\",\"text\":\"no direct grant for this secret\",\"agent\":\"rl\",\"secret\":\"gh/canary\",\"uid\":$UB,\"gid\":$UB,\"exe\":null,\"rate\":\"1/1s\",\"canary\":true}"
 expect_eq "canary: shadm audit --event alert lists the alerts" \
-	"$(sa audit --event alert | tail -n +2 | wc -l)" "2"
+	"$(sa audit --event alert --secret gh/canary | tail -n +2 | wc -l)" "2"
+
+# ---- 5. alerts ----------------------------------------------------------------------------
+wait_eq "alerts: the hook got the two canary alerts, one line each (within 5 s)" "2" 5 \
+	sh -c "'$PY' '$AQ' count type=canary <'$ALERTS'"
+expect_eq "alerts: every line the hook got is one JSON object" "$(alerts_of bad)" ""
+expect_eq "alerts: the served canary's alert has type, host, agent, secret, version, caller and reason" \
+	"$(alerts_of show type=canary reason=allow | "$PY" -c 'import json,sys
+a=json.loads(sys.stdin.readline()); c=a["caller"]
+print(a["host"] == sys.argv[1], a["agent"], a["secret"], a["version"], c["uid"], c["gid"], c["pid"] > 0, c["exe"], c["sha256"], a["time"][-1])' "$(hostname)")" \
+	"True ag gh/canary 1 $UA $UA True $(readlink -f /usr/bin/cat) None Z"
+expect_eq "alerts: the refused canary's alert says why" \
+	"$(alerts_of count type=canary agent=rl reason=no-grant)" "1"
+expect_eq "alerts: the hook ran as root" "$(sort -u "$T_TMP/hook.uid")" "0"
+# (sh sets PWD itself)
+expect_eq "alerts: with an empty environment" "$(grep -v '^PWD=/$' "$T_TMP/hook.env")" ""
+expect_eq "alerts: the rate limit's first refusals alerted (rate-limit)" \
+	"$(test "$(alerts_of count type=rate-limit agent=rl)" -ge 1 && echo yes)" "yes"
+expect_eq "alerts: ... and are in the trail" \
+	"$(test "$(aq count type=alert agent=rl "reason=rate-limit: rate-limit")" -ge 1 && echo yes)" "yes"
+expect_eq "alerts: 30 refused opens by a stranger uid are EACCES" "$(probe "$UC" flood "$D/req" 30)" "EACCES:30"
+wait_eq "alerts: ... and raise one deny-burst alert for that uid (within 5 s)" "1" 5 \
+	sh -c "'$PY' -c 'import json,sys; print(sum(1 for l in sys.stdin if json.loads(l)[\"type\"] == \"deny-burst\" and json.loads(l)[\"caller\"][\"uid\"] == $UC))' <'$ALERTS'"
+# new-exe: only where the digest is computed anyway - an agent bound to a sha256
+CAT=$(readlink -f /bin/cat)
+CAT_SHA=$(sha256sum "$CAT" | cut -d' ' -f1)
+setup sa agent add ex --uid "$UE" --exe "$CAT" --exe-sha256 "$CAT_SHA"
+setup sa assign ex pr
+setup sa grant ex gh/other
+setup_check "new-exe: setup failed"
+as_uid "$UE" "$CAT" "$MNT/ex/gh/other" >/dev/null 2>&1
+as_uid "$UE" "$CAT" "$MNT/ex/gh/other" >/dev/null 2>&1
+wait_eq "new-exe: the first read from the bound binary alerts once (within 5 s)" "1" 5 \
+	sh -c "'$PY' '$AQ' count type=new-exe agent=ex <'$ALERTS'"
+expect_eq "new-exe: the alert carries the executable and its sha256" \
+	"$(alerts_of show type=new-exe agent=ex | "$PY" -c 'import json,sys
+c=json.loads(sys.stdin.readline())["caller"]; print(c["exe"], c["sha256"])')" "$CAT $CAT_SHA"
+stop_fs "$FS_PID"
+start_fs "$CONF" "$LOG" "$MNT"
+require_mount "new-exe: the daemon restarts" "$MNT" "$LOG"
+as_uid "$UE" "$CAT" "$MNT/ex/gh/other" >/dev/null 2>&1
+sleep 1
+expect_eq "new-exe: after a restart the same binary does not alert again" \
+	"$(alerts_of count type=new-exe agent=ex) $(aq count type=alert agent=ex "reason=new-exe: allow")" "1 1"
+expect_eq "alerts: no value in what the hook got" "$(grep -c ctlSECRET "$ALERTS")" "0"
+
+# a slow hook: killed after the timeout, never holding up an open; a full queue drops and counts
+stop_fs "$FS_PID"
+SLOW=$T_TMP/slow.sh CONF_SLOW=$T_TMP/slow.ini
+printf '#!/bin/sh\n/bin/sleep 30\n' >"$SLOW"; chmod 0755 "$SLOW"
+sed "s|^exec = .*|exec = $SLOW|; s|^timeout = .*|timeout = 1s|" "$CONF" >"$CONF_SLOW"
+start_fs "$CONF_SLOW" "$LOG" "$MNT"
+require_mount "slow hook: the daemon starts" "$MNT" "$LOG"
+t0=$(date +%s%N)
+out=$(probe "$UA" flood "$D/canary" 100)
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+expect_eq "slow hook: 100 canary opens are all served" "$out" "ok:100"
+if [ "$ms" -lt 5000 ]; then ok "slow hook: ... without waiting for the hook (${ms} ms)"
+else not_ok "slow hook: ... without waiting for the hook"; echo "#   took $ms ms"; fi
+wait_eq "slow hook: the hook is killed after 1 s and logged (within 4 s)" "yes" 4 \
+	sh -c "grep -q 'alert not delivered (it stays in the audit trail): $SLOW was killed after 1000 ms' '$LOG' && echo yes"
+stop_fs "$FS_PID"
+expect_eq "slow hook: the daemon still stops cleanly" "$STOP_RC" "0"
+expect_eq "slow hook: the full queue's drops are counted and logged" \
+	"$(grep -cE 'alerts: [0-9]+ delivered, [0-9]+ failed, [0-9]+ dropped \(all are in the audit trail\)' "$LOG") $(grep -cE 'alerts dropped so far: the delivery queue was full' "$LOG" | sed 's/^[1-9][0-9]*$/some/')" "1 some"
+expect_eq "slow hook: all 100 alerts are in the trail" \
+	"$(aq count type=alert agent=ag secret=gh/canary "reason=canary: allow" uid=$UA)" "101"
+# a failing hook: logged, the open still served
+FAILH=$T_TMP/fail.sh
+printf '#!/bin/sh\nexit 3\n' >"$FAILH"; chmod 0755 "$FAILH"
+sed "s|^exec = .*|exec = $FAILH|" "$CONF" >"$CONF_SLOW"
+start_fs "$CONF_SLOW" "$LOG" "$MNT"
+require_mount "failing hook: the daemon starts" "$MNT" "$LOG"
+expect_eq "failing hook: the canary open is served" "$(probe "$UA" open "$D/canary")" "ok $CLEN"
+wait_eq "failing hook: the failure is logged (within 3 s)" "yes" 3 \
+	sh -c "grep -q 'alert not delivered (it stays in the audit trail): $FAILH exited 3' '$LOG' && echo yes"
+stop_fs "$FS_PID"
+# an unsafe hook: refused before mounting
+chmod 0775 "$FAILH"
+start_fs "$CONF_SLOW" "$LOG" "$MNT"
+wait "$FS_PID" 2>/dev/null; rc=$?
+forget "$FS_PID"
+expect_eq "unsafe hook: a group-writable program stops the daemon before it mounts (exit 1)" \
+	"$rc $(mounted "$MNT" && echo mounted)" "1 "
+expect_eq "unsafe hook: ... with one line saying why" \
+	"$(grep -c "scopeholdfs: \[alerts\] exec '$FAILH' must be a regular executable owned by root and writable by no one else: Operation not permitted" "$LOG")" "1"
+printf '[store]\npath = %s\nkey_file = %s\n[alerts]\nexec = relative.sh\n' "$ST/store.db" "$ST/master.key" >"$CONF_SLOW"
+expect_run "alerts: a relative exec is a config error" 1 \
+	"shadm: $CONF_SLOW:5: invalid value for 'exec': 'relative.sh'" "$SHADM" -c "$CONF_SLOW" agent list
+start_fs "$CONF" "$LOG" "$MNT"
+require_mount "the daemon starts again" "$MNT" "$LOG"
 
 # ---- values never leak ---------------------------------------------------------------
 if grep -rqa ctlSECRET "$LOG" "$ST"/store.db* 2>/dev/null || sa --json audit | grep -q ctlSECRET; then

@@ -714,22 +714,30 @@ int cmd_check(struct cmd_ctx *c, int argc, char **argv)
 	}
 	reason = policy_decide(&f.p, &caller, (int64_t)time(NULL));
 	if (c->json) {
-		cmd_json_print(json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s?}",
+		char rate[48];
+
+		cmd_rate_format(f.p.agent.rate_max, f.p.agent.rate_window, rate, sizeof(rate));
+		cmd_json_print(json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s?,s:s?,s:b}",
 					 "decision", reason == POLICY_ALLOW ? "allow" : "deny",
 					 "reason", policy_reason_name(reason),
 					 "text", policy_reason_text(reason),
 					 "agent", p[0], "secret", p[1],
 					 "uid", (json_int_t)caller.uid, "gid", (json_int_t)caller.gid,
-					 "exe", caller.exe));
-	} else if (reason == POLICY_ALLOW) {
-		puts("allow");
-		if (f.p.agent.rate_max) {
+					 "exe", caller.exe, "rate", f.p.agent.rate_max ? rate : NULL,
+					 "canary", f.p.secret.canary));
+	} else {
+		if (reason == POLICY_ALLOW)
+			puts("allow");
+		else
+			printf("deny: %s (%s)\n", policy_reason_name(reason), policy_reason_text(reason));
+		/* what only the mount acts on: said here so the dry run hides nothing */
+		if (reason == POLICY_ALLOW && f.p.agent.rate_max) {
 			char rate[48];
 			printf("note: rate limit %s, counted by the mount\n",
 			       cmd_rate_format(f.p.agent.rate_max, f.p.agent.rate_window, rate, sizeof(rate)));
 		}
-	} else {
-		printf("deny: %s (%s)\n", policy_reason_name(reason), policy_reason_text(reason));
+		if (f.p.secret.canary)
+			puts("note: canary: every open through the mount raises an alert");
 	}
 	return reason == POLICY_ALLOW ? CMD_EXIT_OK : CMD_EXIT_FAIL;
 }

@@ -5,7 +5,8 @@
  * expired), task-scoped grants (pinned by pid and start time, refused
  * once the process ends - also from the serving handle's cache - and
  * swept), rate limits counted in memory, canary secrets and the alerts
- * they raise, and the audit events they leave.
+ * they raise, the new-exe, rate-limit and deny-burst alerts, and the
+ * audit events they leave.
  *
  * Every test makes its own directory under /tmp, so tests share nothing.
  */
@@ -483,6 +484,76 @@ static void test_canary(bool serving)
 	env_teardown(&e);
 }
 
+static void test_alerts(void)
+{
+	struct policy_caller hashed = bot_caller, other_exe, stranger = bot_caller;
+	struct store_facts f;
+	struct hooked h = { 0 };
+	struct reasons r;
+	enum policy_reason why;
+	struct env e;
+
+	if (env_setup(&e, "[alerts]\ndeny_burst = 5\n") || store_grant(e.st, "bot", "p", "a", 0, 0)) {
+		T_OK(0, "alerts: setup (%s)", store_error());
+		env_teardown(&e);
+		return;
+	}
+	store_alert_hook(e.st, hook_cb, &h);
+
+	/* new-exe: only where the digest is known */
+	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), 0, "new-exe: a resolve without a digest");
+	T_EQ_INT(h.n, 0, "new-exe: ... raises nothing");
+	hashed.has_exe_sha256 = true;
+	memset(hashed.exe_sha256, 0xab, sizeof hashed.exe_sha256);
+	other_exe = hashed;
+	other_exe.exe_sha256[31] = 0xac;
+	T_EQ_INT(mount_open(e.st, "a", &hashed, &why), 0, "new-exe: the first resolve from a digest");
+	T_EQ_INT(h.n, 1, "new-exe: ... alerts");
+	T_EQ_STR(h.last, "new-exe bot p/a v1 uid=1000 pid=4242 exe=/usr/bin/agent allow", "new-exe: the alert");
+	T_EQ_INT(mount_open(e.st, "a", &hashed, &why), 0, "new-exe: the same digest again");
+	T_EQ_INT(h.n, 1, "new-exe: ... does not alert");
+	T_EQ_INT(mount_open(e.st, "a", &other_exe, &why), 0, "new-exe: another digest");
+	T_EQ_INT(h.n, 2, "new-exe: ... alerts");
+	T_EQ_INT(store_controls_flush(e.st), 0, "new-exe: the digests are written");
+	store_close(e.st);
+	T_EQ_INT(store_open(&e.cfg, "tester", &e.st), 0, "new-exe: reopen the store");
+	store_alert_hook(e.st, hook_cb, &h);
+	T_EQ_INT(mount_open(e.st, "a", &other_exe, &why), 0, "new-exe: a known digest after a reopen");
+	T_EQ_INT(h.n, 2, "new-exe: ... does not alert (remembered in the store)");
+
+	/* rate-limit: the first refusal of a window */
+	T_EQ_INT(store_agent_rate(e.st, "bot", 1, 60), 0, "rate alert: set 1/1m");
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), 0, "rate alert: the one open");
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), -EACCES, "rate alert: the second is refused");
+	T_EQ_STR(h.last, "rate-limit bot p/a v1 uid=1000 pid=4242 exe=/usr/bin/agent rate-limit",
+		 "rate alert: ... and alerts");
+	T_EQ_INT(open_facts(e.st, "a", &f, &why), -EACCES, "rate alert: the third is refused");
+	T_EQ_INT(h.n, 3, "rate alert: ... without another alert");
+	T_EQ_INT(store_agent_rate(e.st, "bot", 0, 0), 0, "rate alert: rate off");
+
+	/* deny-burst: 5 refusals of one uid within a minute */
+	stranger.uid = 1005;
+	for (int i = 0; i < 4; i++)
+		T_EQ_INT(store_deny(e.st, "bot", "p", i % 2 ? "a" : "b", 1, &stranger, POLICY_UID_MISMATCH), 0,
+			 "deny-burst: refusal %d", i + 1);
+	T_EQ_INT(h.n, 3, "deny-burst: 4 refusals raise nothing");
+	T_EQ_INT(store_deny_repeat(e.st, "bot", "p", "b", 1, 1005, 1000, POLICY_UID_MISMATCH), 1,
+		 "deny-burst: the 5th, a counted repeat");
+	T_EQ_INT(h.n, 4, "deny-burst: ... raises the alert");
+	T_EQ_STR(h.last, "deny-burst bot p/b v1 uid=1005 pid=-1 exe= uid",
+		 "deny-burst: the alert names the uid and the reason (a repeat names no process)");
+	int fails = 0;
+	for (int i = 0; i < 10; i++)
+		fails += store_deny(e.st, "bot", "p", "a", 1, &stranger, POLICY_UID_MISMATCH) != 0;
+	T_OK(fails == 0 && h.n == 4, "deny-burst: one alert per minute");
+	T_EQ_INT(store_deny(e.st, "bot", "p", "a", 1, &bot_caller, POLICY_NO_GRANT), 0,
+		 "deny-burst: another uid's refusal");
+	T_EQ_INT(h.n, 4, "deny-burst: ... is counted on its own");
+	T_EQ_STR(alert_reasons(e.st, &r), "new-exe: allow,new-exe: allow,rate-limit: rate-limit,deny-burst: uid",
+		 "alerts: all four are in the trail");
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -498,5 +569,6 @@ int main(void)
 	test_rate(true);
 	test_canary(false);
 	test_canary(true);
+	test_alerts();
 	return t_done();
 }
