@@ -146,7 +146,11 @@ void fs_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- controls.c: housekeeping of the access controls ------------------ */
 
-/* From the flusher thread, about once a second: sweeps ended task grants. */
+/*
+ * From the flusher thread, about once a second: writes the executable
+ * digests agents resolved from (new-exe alerts) and, every 2 s, sweeps
+ * task grants whose process ended.
+ */
 void fs_controls_tick(struct store *st);
 
 /* ---- alert.c: delivery of alerts to [alerts] exec ------------------------ */

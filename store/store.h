@@ -405,6 +405,12 @@ int store_journal_tick(struct store *st) STORE_WUR;
  * returns -EBADMSG. If the event cannot be recorded, returns -EIO and no
  * value. On success *value is sodium_malloc memory the caller frees with
  * store_value_free(). Concurrent resolves on one handle share commits.
+ * The access controls act here too: a task-scoped grant reads
+ * /proc/PID/stat, an agent's --rate is counted in memory (refusal:
+ * POLICY_RATE_LIMIT), and an open of a canary, a first resolve from a new
+ * executable digest or the first refusal of a rate window raises an
+ * alert (store_alert_raise; a served value whose alert cannot be recorded
+ * is not served).
  */
 int store_resolve(struct store *st, struct store_facts *f,
 		  const struct policy_caller *caller,
