@@ -143,7 +143,7 @@ $(B)/scopehold: $(AGENT_OBJ) $(B)/libdotenv.a $(B)/libpolicy.a
 
 $(B)/scopeholdfs: $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_FUSE) $(LDLIBS_BASE)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(FS_OBJ) $(B)/libstore.a $(B)/libpolicy.a $(PC_LIBS_FUSE) $(PC_LIBS_JSON) $(LDLIBS_BASE)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a
 	@mkdir -p $(@D)

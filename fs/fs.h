@@ -198,6 +198,24 @@ int fs_notify(const char *state) __attribute__((warn_unused_result));
  */
 int fs_notify_ready_when_serving(const char *mountpoint) __attribute__((warn_unused_result));
 
+/* ---- controls.c: housekeeping of the access controls ------------------ */
+
+/*
+ * From the flusher thread, about once a second: writes the executable
+ * digests agents resolved from (new-exe alerts) and, every 2 s, sweeps
+ * task grants whose process ended.
+ */
+void fs_controls_tick(struct store *st);
+
+/* ---- alert.c: delivery of alerts to [alerts] exec ------------------------ */
+
+/* Is the configured program safe to run as root? 0 (or none set) or -errno. */
+int fs_alert_check(const struct store_config *cfg);
+/* Start the delivery thread and hook it into the store (nothing without exec). */
+int fs_alert_start(const struct store_config *cfg, struct store *st);
+/* Unhook, stop after the alert being delivered, log what was not delivered. */
+void fs_alert_stop(struct store *st);
+
 /* ---- ops.c ------------------------------------------------------------ */
 
 extern const struct fuse_lowlevel_ops fs_operations;

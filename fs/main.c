@@ -300,6 +300,7 @@ static void *flusher_run(void *arg)
 		if (now.tv_sec >= next.tv_sec) {
 			if (store_deny_flush(fl->st) < 0)
 				fs_log_error("audit write failed: %s", store_error());
+			fs_controls_tick(fl->st);   /* controls (issue 12): fs/controls.c */
 			next = now;
 			next.tv_sec += 1;
 		}
@@ -428,6 +429,9 @@ int main(int argc, char **argv)
 	if (!mp_arg)
 		return fail("no mountpoint: give one or set [mount] mountpoint in %s",
 			    ctx.cfg.path[0] ? ctx.cfg.path : "the configuration");
+	if (fs_alert_check(&ctx.cfg) < 0)   /* controls (issue 12): fs/alert.c */
+		return fail("[alerts] exec '%s' must be a regular executable owned by root and "
+			    "writable by no one else: %s", ctx.cfg.alert_exec, strerror(-fs_alert_check(&ctx.cfg)));
 	if (make_absolute(ctx.cfg.store_path, sizeof(ctx.cfg.store_path)) < 0 ||
 	    make_absolute(ctx.cfg.key_file, sizeof(ctx.cfg.key_file)) < 0)
 		return fail("cannot resolve the store's path: %s", strerror(errno));
@@ -474,7 +478,12 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 	struct flusher fl;
-	int rc = flusher_start(&fl, ctx.st, se);
+	int rc = fs_alert_start(&ctx.cfg, ctx.st);   /* controls (issue 12): fs/alert.c */
+	if (rc < 0) {
+		fs_log_error("cannot start alert delivery: %s", strerror(-rc));
+		goto out_signals;
+	}
+	rc = flusher_start(&fl, ctx.st, se);
 	if (rc < 0) {
 		fs_log_error("cannot start the denial flusher: %s", strerror(-rc));
 		goto out_signals;
@@ -497,6 +506,7 @@ int main(int argc, char **argv)
 
 	flusher_stop(&fl);
 out_signals:
+	fs_alert_stop(ctx.st);   /* controls (issue 12) */
 	fuse_remove_signal_handlers(se);
 out_unmount:
 	fuse_session_unmount(se);

@@ -10,6 +10,8 @@
  */
 #include "policy/policy.h"
 
+#include <errno.h>
+
 /*
  * Compare two hashes in time that does not depend on where they differ,
  * so a caller probing with crafted executables learns nothing from timing.
@@ -65,6 +67,8 @@ bool policy_grant_live(const struct policy_grant *grant, int64_t now)
 		return false;
 	if (grant->max_uses != 0 && grant->uses >= grant->max_uses)
 		return false;
+	if (grant->pid != 0 && grant->task_ended)
+		return false;
 	return true;
 }
 
@@ -96,9 +100,25 @@ enum policy_reason policy_decide(const struct policy_facts *facts,
 		return POLICY_GRANT_EXPIRED;
 	if (facts->grant.max_uses != 0 && facts->grant.uses >= facts->grant.max_uses)
 		return POLICY_GRANT_USED_UP;
+	if (facts->grant.pid != 0 && facts->grant.task_ended)
+		return POLICY_TASK_ENDED;
 	if (facts->secret.expires != 0 && now >= facts->secret.expires)
 		return POLICY_VERSION_EXPIRED;
 	return POLICY_ALLOW;
+}
+
+bool policy_reason_requestable(enum policy_reason reason)
+{
+	switch (reason) {
+	case POLICY_NO_GRANT:
+	case POLICY_GRANT_REVOKED:
+	case POLICY_GRANT_EXPIRED:
+	case POLICY_GRANT_USED_UP:
+	case POLICY_TASK_ENDED:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /*
@@ -120,7 +140,9 @@ static const char *const policy_names[POLICY_REASON_COUNT] = {
 	[POLICY_GRANT_REVOKED] = "revoked",
 	[POLICY_GRANT_EXPIRED] = "grant-expired",
 	[POLICY_GRANT_USED_UP] = "used-up",
+	[POLICY_TASK_ENDED] = "task-ended",
 	[POLICY_VERSION_EXPIRED] = "version-expired",
+	[POLICY_RATE_LIMIT] = "rate-limit",
 	[POLICY_INTEGRITY] = "integrity",
 };
 
@@ -139,7 +161,9 @@ static const char *const policy_texts[POLICY_REASON_COUNT] = {
 	[POLICY_GRANT_REVOKED] = "the grant was revoked",
 	[POLICY_GRANT_EXPIRED] = "the grant's time limit has passed",
 	[POLICY_GRANT_USED_UP] = "the grant's uses are spent",
+	[POLICY_TASK_ENDED] = "the process the grant was tied to has ended",
 	[POLICY_VERSION_EXPIRED] = "the secret's current version has expired",
+	[POLICY_RATE_LIMIT] = "the agent's rate limit is spent for now",
 	[POLICY_INTEGRITY] = "the ciphertext failed its integrity check",
 };
 
@@ -156,4 +180,57 @@ const char *policy_reason_text(enum policy_reason reason)
 	if ((unsigned)reason >= POLICY_REASON_COUNT)
 		return "unknown reason";
 	return policy_texts[reason];
+}
+
+bool policy_rate_take(struct policy_rate *r, int64_t now_ms, bool *first_refusal)
+{
+	int64_t elapsed, weight, prev_part;
+
+	if (first_refusal)
+		*first_refusal = false;
+	if (r->max <= 0 || r->window_ms <= 0)
+		return true;
+	elapsed = now_ms - r->start_ms;
+	if (elapsed < 0 || elapsed >= 2 * r->window_ms) {
+		/* idle for two windows (or the clock went back): start afresh */
+		r->start_ms = now_ms;
+		r->cur = r->prev = 0;
+		r->refused = false;
+		elapsed = 0;
+	} else if (elapsed >= r->window_ms) {
+		r->start_ms += r->window_ms;
+		r->prev = r->cur;
+		r->cur = 0;
+		r->refused = false;
+		elapsed -= r->window_ms;
+	}
+	/* the part of the previous window still inside the sliding one, rounded up */
+	weight = r->window_ms - elapsed;
+	prev_part = (r->prev * weight + r->window_ms - 1) / r->window_ms;
+	if (prev_part + r->cur < r->max) {
+		r->cur++;
+		return true;
+	}
+	if (first_refusal)
+		*first_refusal = !r->refused;
+	r->refused = true;
+	return false;
+}
+
+int policy_rate_parse(const char *s, int64_t *max, int64_t *window_seconds)
+{
+	int64_t n = 0;
+	const char *p = s;
+
+	if (!s || *s < '1' || *s > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (*p - '0');
+		if (n > 1000000000)
+			return -EINVAL;
+	}
+	if (*p != '/' || policy_duration_parse(p + 1, window_seconds))
+		return -EINVAL;
+	*max = n;
+	return 0;
 }

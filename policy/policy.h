@@ -49,7 +49,9 @@ enum policy_reason {
 	POLICY_GRANT_REVOKED,
 	POLICY_GRANT_EXPIRED,     /* grant's --ttl has passed */
 	POLICY_GRANT_USED_UP,     /* grant's --uses are spent */
+	POLICY_TASK_ENDED,        /* grant --while-pid: that process has ended (or its pid was reused) */
 	POLICY_VERSION_EXPIRED,   /* current version's --expires has passed */
+	POLICY_RATE_LIMIT,        /* not decided here: the agent's --rate is spent (policy_rate_take) */
 	POLICY_INTEGRITY,         /* not decided here: ciphertext failed authentication */
 	POLICY_REASON_COUNT
 };
@@ -64,6 +66,8 @@ struct policy_agent {
 	const char *exe;          /* NULL: not bound to an executable path */
 	bool has_exe_sha256;
 	uint8_t exe_sha256[POLICY_SHA256_BYTES];
+	int64_t rate_max;         /* --rate: resolves per rate_window seconds; 0 = none */
+	int64_t rate_window;
 };
 
 /* The secret named in the request, as seen from the agent. */
@@ -72,6 +76,7 @@ struct policy_secret {
 	bool candidate;           /* attached (itself or its provider) to a project the agent is assigned to */
 	int64_t version;          /* current version number */
 	int64_t expires;          /* unix seconds; 0 = never */
+	bool canary;              /* a honeytoken: decided like any secret, every open raises an alert */
 };
 
 /* The direct agent <-> secret grant, if any. */
@@ -81,6 +86,8 @@ struct policy_grant {
 	int64_t expires;          /* unix seconds; 0 = never */
 	int64_t max_uses;         /* 0 = unlimited */
 	int64_t uses;             /* resolves already counted against max_uses */
+	pid_t pid;                /* task-scoped (--while-pid): the process it lives with; 0 = none */
+	bool task_ended;          /* pid != 0 and that process (pid + start time) is gone */
 };
 
 struct policy_facts {
@@ -115,15 +122,53 @@ enum policy_reason policy_decide(const struct policy_facts *facts,
 
 /*
  * Is the grant live at `now`: exists, not revoked, not expired, not used
- * up? (The mount shows a candidate as 0400 when this holds and the
+ * up, and (task-scoped) its process has not ended? (The mount shows a candidate as 0400 when this holds and the
  * version is unexpired, 0000 otherwise.)
  */
 bool policy_grant_live(const struct policy_grant *grant, int64_t now);
+
+/*
+ * Does a refusal for `reason` mean "this agent matched and the secret is
+ * its candidate, but it holds no live grant" - the refusals an operator
+ * may answer with `shadm approve` (an access request)? Strangers, unknown
+ * secrets and non-candidates never qualify.
+ */
+bool policy_reason_requestable(enum policy_reason reason);
 
 /* Stable short name of a reason, as written in audit rows: "allow", "uid", ... */
 const char *policy_reason_name(enum policy_reason reason);
 /* One human-readable sentence for a reason ("caller uid does not match the agent"). */
 const char *policy_reason_text(enum policy_reason reason);
+
+/* ---- rate limits ---------------------------------------------------- */
+
+/*
+ * An agent's rate limit (`--rate N/DURATION`): at most max resolves in
+ * any window of window_ms, counted as a sliding window over two fixed
+ * ones - the previous window's count weighted by how much of it still
+ * overlaps, plus the current one's. Exact while the previous window is
+ * empty (a burst from idle gets exactly max), never more than max + the
+ * rounding of one. The counters live with whoever counts (the mount, in
+ * memory); this function only does the arithmetic.
+ */
+struct policy_rate {
+	int64_t max;              /* resolves per window; 0 = no limit */
+	int64_t window_ms;
+	int64_t start_ms;         /* start of the current fixed window */
+	int64_t cur, prev;        /* resolves counted in the current and previous window */
+	bool refused;             /* a refusal was reported in the current window */
+};
+
+/*
+ * Count one resolve at now_ms if the limit allows it: true (counted) or
+ * false (refused, not counted). *first_refusal: set when this is the
+ * first refusal since the current fixed window began (may be NULL).
+ * Start from a zeroed struct with max and window_ms set.
+ */
+bool policy_rate_take(struct policy_rate *rate, int64_t now_ms, bool *first_refusal);
+
+/* "100/1m": N (1..1000000000) per a duration (policy_duration_parse). 0 or -EINVAL. */
+int policy_rate_parse(const char *s, int64_t *max, int64_t *window_seconds) POLICY_WUR;
 
 /* ---- names, durations, dates ---------------------------------------- */
 

@@ -274,6 +274,10 @@ int store_deny_flush_locked(struct store *st, bool all)
 			d->used = false;
 	}
 	st->deny_oldest_pending = 0;
+	/* the access requests counted with the denials go out with them */
+	rc = store_request_flush_locked(st);
+	if (rc && !first)
+		first = rc;
 	return first;
 }
 
@@ -311,9 +315,13 @@ int store_deny_repeat(struct store *st, const char *agent, const char *provider,
 			break;          /* its window is over: the next one is a new event */
 		d->pending++;
 		d->version = version;
+		if (policy_reason_requestable(reason))
+			store_request_note(st, agent, secret, NULL, uid, gid);
 		if (!st->deny_oldest_pending)
 			st->deny_oldest_pending = d->window_start;
 		rc = 1;
+		if (store_burst_note(st, agent, secret, version, NULL, uid, gid, reason))
+			rc = -EIO;
 		if (now - st->deny_oldest_pending >= st->cfg.deny_coalesce_seconds && store_deny_flush_locked(st, false))
 			rc = -EIO;
 		break;
@@ -349,6 +357,29 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	key.reason = reason;
 
 	store_lock(st);
+	if (policy_reason_requestable(reason))
+		store_request_note(st, key.agent, key.secret, caller, (uid_t)key.uid, (gid_t)key.gid);
+	if ((rc = store_burst_note(st, key.agent, key.secret, version, caller, (uid_t)key.uid,
+				   (gid_t)key.gid, reason))) {
+		store_unlock(st);
+		return rc;
+	}
+	/*
+	 * A stranger refused on the way to a canary (its lookup fails before
+	 * any open reaches store_resolve) alerts too; the matched agent's own
+	 * opens alert in store_resolve. Repeats inside the coalescing window
+	 * are only counted (store_deny_repeat), as for the denial itself.
+	 */
+	if (reason >= POLICY_CALLER_UNKNOWN && reason <= POLICY_EXE_HASH_MISMATCH && name && *name &&
+	    provider && *provider && store_canary_locked(st, provider, name)) {
+		struct store_alert a;
+		store_alert_from_caller(&a, "canary", key.agent, key.secret, version, caller,
+					policy_reason_name(reason));
+		if ((rc = store_alert_raise(st, &a))) {
+			store_unlock(st);
+			return rc;
+		}
+	}
 	window = st->cfg.deny_coalesce_seconds;
 	if (window > 0) {
 		for (i = 0; i < STORE_DENY_SLOTS; i++) {

@@ -94,6 +94,23 @@ static int config_handler(void *user, const char *section, const char *key,
 				rc = -EINVAL;
 		} else
 			goto unknown_key;
+	} else if (strcmp(section, "requests") == 0) {
+		if (strcmp(key, "keep") == 0)
+			rc = policy_duration_parse(value, &cfg->request_keep_seconds);
+		else
+			goto unknown_key;
+	} else if (strcmp(section, "alerts") == 0) {
+		if (strcmp(key, "exec") == 0)
+			rc = value[0] != '/' ? -EINVAL :
+			     config_copy(cfg->alert_exec, sizeof cfg->alert_exec, value);
+		else if (strcmp(key, "timeout") == 0)
+			rc = policy_duration_parse(value, &cfg->alert_timeout_seconds);
+		else if (strcmp(key, "deny_burst") == 0) {
+			size_t n = 0;
+			if ((rc = config_size(value, &n)) == 0)
+				cfg->alert_deny_burst = (int64_t)n;
+		} else
+			goto unknown_key;
 	} else {
 		snprintf(c->problem, sizeof c->problem, "unknown section [%s]", section);
 		return 0;
@@ -120,6 +137,9 @@ static void config_defaults(struct store_config *cfg)
 	cfg->cache = STORE_CACHE_NONE;
 	cfg->durability = STORE_DURABLE_CRASH;
 	cfg->deny_coalesce_seconds = 60;
+	cfg->request_keep_seconds = 24 * 3600;
+	cfg->alert_timeout_seconds = 5;
+	cfg->alert_deny_burst = 20;
 }
 
 int store_config_load(const char *path, struct store_config *cfg)

@@ -25,7 +25,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 2. Every later change is a new entry appended to
+ * Schema version 7. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -134,6 +134,47 @@ static const char *const store_migrations[] = {
 	"CREATE TABLE journal ("
 	"  gen BLOB PRIMARY KEY,"
 	"  offset INTEGER NOT NULL) WITHOUT ROWID;",
+	/*
+	 * 2 -> 3: access requests (request.c): one row per (agent, secret),
+	 * reopened as pending by the next refusal after a decision.
+	 */
+	"CREATE TABLE requests ("
+	"  id INTEGER PRIMARY KEY,"
+	"  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  secret_id INTEGER NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,"
+	"  state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected')),"
+	"  first INTEGER NOT NULL,"
+	"  last INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  gid INTEGER NOT NULL,"
+	"  pid INTEGER NOT NULL,"
+	"  exe TEXT NOT NULL,"
+	"  decided INTEGER NOT NULL DEFAULT 0,"
+	"  actor TEXT NOT NULL DEFAULT '',"
+	"  UNIQUE (agent_id, secret_id));"
+	"CREATE INDEX requests_by_secret ON requests(secret_id);",
+	/*
+	 * 3 -> 4: task-scoped grants (task.c): live only while the process
+	 * (pid, start time from /proc/PID/stat) lives; 0 = not task-scoped.
+	 */
+	"ALTER TABLE grants ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE grants ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;",
+	/* 4 -> 5: an agent's rate limit (rate.c): rate_max resolves per rate_window seconds; 0 = none */
+	"ALTER TABLE agents ADD COLUMN rate_max INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE agents ADD COLUMN rate_window INTEGER NOT NULL DEFAULT 0;",
+	/* 5 -> 6: canary secrets (honeytokens, alert.c) */
+	"ALTER TABLE secrets ADD COLUMN canary INTEGER NOT NULL DEFAULT 0;",
+	/*
+	 * 6 -> 7: the executable digests each agent has resolved from
+	 * (alert.c): the first resolve from a digest not in here is a
+	 * new-exe alert.
+	 */
+	"CREATE TABLE agent_exes ("
+	"  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  sha256 BLOB NOT NULL,"
+	"  first INTEGER NOT NULL,"
+	"  PRIMARY KEY (agent_id, sha256)) WITHOUT ROWID;",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 
@@ -632,6 +673,8 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 	store_syncer_init(&st->jr.sync);
 	pthread_mutex_init(&st->jr.mu, NULL);
 	pthread_mutex_init(&st->cache.mu, NULL);
+	pthread_mutex_init(&st->rate_mu, NULL);
+	pthread_mutex_init(&st->exe_mu, NULL);
 	pthread_rwlock_init(&st->dk_lock, NULL);
 	st->jr.fd = -1;
 	st->jr.lock_fd = -1;
@@ -739,6 +782,9 @@ void store_close(struct store *st)
 			fprintf(stderr, "scopehold: could not write coalesced denials: %s\n",
 				store_error());
 		pthread_mutex_unlock(&st->mu);
+		if (store_controls_flush(st) < 0)
+			fprintf(stderr, "scopehold: could not write the agents' executables: %s\n",
+				store_error());
 		/* a clean stop leaves the whole trail in the store */
 		if (st->jr.fd >= 0 && store_journal_import(st) < 0)
 			fprintf(stderr, "scopehold: could not import the audit journal: %s\n",
@@ -760,6 +806,9 @@ void store_close(struct store *st)
 	store_syncer_destroy(&st->jr.sync);
 	pthread_mutex_destroy(&st->jr.mu);
 	pthread_mutex_destroy(&st->cache.mu);
+	pthread_mutex_destroy(&st->rate_mu);
+	pthread_mutex_destroy(&st->exe_mu);
+	free(st->exes);
 	pthread_rwlock_destroy(&st->dk_lock);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->mu);

@@ -458,8 +458,10 @@ int store_agent_add(struct store *st, const struct store_agent_row *a)
 		rc = store_fail(-EEXIST, "agent '%s' already exists", a->name);
 	if (rc)
 		return store_tx_end(st, rc);
-	s = store_stmt(st, "INSERT INTO agents(ws_id, name, human, enabled, uid, gid, exe, exe_sha256, created)"
-			   " VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8)");
+	if (a->rate_max < 0 || (a->rate_max > 0 && a->rate_window <= 0))
+		return store_tx_end(st, store_fail(-EINVAL, "a rate needs a count and a window"));
+	s = store_stmt(st, "INSERT INTO agents(ws_id, name, human, enabled, uid, gid, exe, exe_sha256, created,"
+			   " rate_max, rate_window) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
 	if (!s)
 		return store_tx_end(st, -EIO);
 	sqlite3_bind_int64(s, 1, st->ws_id);
@@ -473,6 +475,8 @@ int store_agent_add(struct store *st, const struct store_agent_row *a)
 	if (a->has_exe_sha256)
 		sqlite3_bind_blob(s, 7, a->exe_sha256, POLICY_SHA256_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 8, store_now());
+	sqlite3_bind_int64(s, 9, a->rate_max);
+	sqlite3_bind_int64(s, 10, a->rate_max ? a->rate_window : 0);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
 		rc = store_note(st, "agent-add", a->name, NULL, NULL);
@@ -517,7 +521,36 @@ int store_agent_enable(struct store *st, const char *name, bool enabled)
 	return store_tx_end(st, rc);
 }
 
-#define AGENT_COLUMNS "name, human, enabled, uid, gid, exe, exe_sha256, created"
+int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t window)
+{
+	char reason[64] = "off";
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_AGENT))
+		return -EINVAL;
+	if (max < 0 || (max > 0 && window <= 0))
+		return store_fail(-EINVAL, "a rate needs a count and a window");
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_agent_id(st, name, &id)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "UPDATE agents SET rate_max = ?2, rate_window = ?3 WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, max);
+	sqlite3_bind_int64(s, 3, max ? window : 0);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (max)
+		snprintf(reason, sizeof reason, "%lld/%llds", (long long)max, (long long)window);
+	if (!rc)
+		rc = store_note(st, "agent-rate", name, NULL, reason);
+	return store_tx_end(st, rc);
+}
+
+#define AGENT_COLUMNS "name, human, enabled, uid, gid, exe, exe_sha256, created, rate_max, rate_window"
 
 static void agent_from_row(sqlite3_stmt *s, struct store_agent_row *a)
 {
@@ -534,6 +567,8 @@ static void agent_from_row(sqlite3_stmt *s, struct store_agent_row *a)
 		memcpy(a->exe_sha256, sqlite3_column_blob(s, 6), POLICY_SHA256_BYTES);
 	}
 	a->created = sqlite3_column_int64(s, 7);
+	a->rate_max = sqlite3_column_int64(s, 8);
+	a->rate_window = sqlite3_column_int64(s, 9);
 }
 
 static int agent_row(void *arg, sqlite3_stmt *s)
@@ -722,47 +757,72 @@ int store_assignment_list(struct store *st, const char *agent,
 
 /* ---- grants ------------------------------------------------------------ */
 
-int store_grant(struct store *st, const char *agent, const char *provider,
-		const char *name, int64_t ttl, int64_t uses)
+/* Grant inside an open change (store_tx_start); audited as `grant`. */
+int store_grant_locked(struct store *st, const char *agent, const char *provider,
+		       const char *name, const struct store_grant_opts *o)
 {
 	char ref[2 * POLICY_NAME_MAX + 2], reason[96];
 	int64_t aid, prov, sid, now = store_now();
 	sqlite3_stmt *s;
 	int rc;
 
-	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
-	    store_name_ok(name, POLICY_NAME_SECRET))
-		return -EINVAL;
-	if (ttl < 0 || uses < 0)
-		return store_fail(-EINVAL, "ttl and uses must not be negative");
 	snprintf(ref, sizeof ref, "%s/%s", provider, name);
-	if ((rc = store_tx_start(st)))
-		return rc;
 	if ((rc = store_agent_id(st, agent, &aid)) || (rc = store_secret_id(st, provider, name, &prov, &sid)))
-		return store_tx_end(st, rc);
-	s = store_stmt(st, "INSERT INTO grants(agent_id, secret_id, created, expires, max_uses, uses, revoked)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, 0, 0)"
+		return rc;
+	s = store_stmt(st, "INSERT INTO grants(agent_id, secret_id, created, expires, max_uses, uses, revoked,"
+			   " pid, pid_start) VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7)"
 			   " ON CONFLICT(agent_id, secret_id) DO UPDATE SET created = excluded.created,"
-			   " expires = excluded.expires, max_uses = excluded.max_uses, uses = 0, revoked = 0");
+			   " expires = excluded.expires, max_uses = excluded.max_uses, uses = 0, revoked = 0,"
+			   " pid = excluded.pid, pid_start = excluded.pid_start");
 	if (!s)
-		return store_tx_end(st, -EIO);
+		return -EIO;
 	sqlite3_bind_int64(s, 1, aid);
 	sqlite3_bind_int64(s, 2, sid);
 	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int64(s, 4, ttl ? now + ttl : 0);
-	sqlite3_bind_int64(s, 5, uses);
+	sqlite3_bind_int64(s, 4, o->ttl ? now + o->ttl : 0);
+	sqlite3_bind_int64(s, 5, o->uses);
+	sqlite3_bind_int64(s, 6, (int64_t)o->pid);
+	sqlite3_bind_int64(s, 7, (int64_t)o->pid_start);
 	rc = store_step_done(st, s, "cannot write the store");
-	if (ttl && uses)
-		snprintf(reason, sizeof reason, "ttl %llds, %lld uses", (long long)ttl, (long long)uses);
-	else if (ttl)
-		snprintf(reason, sizeof reason, "ttl %llds", (long long)ttl);
-	else if (uses)
-		snprintf(reason, sizeof reason, "%lld uses", (long long)uses);
+	if (o->ttl && o->uses)
+		snprintf(reason, sizeof reason, "ttl %llds, %lld uses", (long long)o->ttl, (long long)o->uses);
+	else if (o->ttl)
+		snprintf(reason, sizeof reason, "ttl %llds", (long long)o->ttl);
+	else if (o->uses)
+		snprintf(reason, sizeof reason, "%lld uses", (long long)o->uses);
 	else
 		reason[0] = '\0';
+	if (o->pid) {
+		size_t n = strlen(reason);
+		snprintf(reason + n, sizeof reason - n, "%swhile pid %lld", n ? ", " : "",
+			 (long long)o->pid);
+	}
 	if (!rc)
 		rc = store_note(st, "grant", agent, ref, reason);
-	return store_tx_end(st, rc);
+	return rc;
+}
+
+int store_grant_with(struct store *st, const char *agent, const char *provider,
+		     const char *name, const struct store_grant_opts *o)
+{
+	int rc;
+
+	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
+	    store_name_ok(name, POLICY_NAME_SECRET))
+		return -EINVAL;
+	if (o->ttl < 0 || o->uses < 0 || o->pid < 0)
+		return store_fail(-EINVAL, "ttl, uses and pid must not be negative");
+	if ((rc = store_tx_start(st)))
+		return rc;
+	return store_tx_end(st, store_grant_locked(st, agent, provider, name, o));
+}
+
+int store_grant(struct store *st, const char *agent, const char *provider,
+		const char *name, int64_t ttl, int64_t uses)
+{
+	struct store_grant_opts o = { .ttl = ttl, .uses = uses };
+
+	return store_grant_with(st, agent, provider, name, &o);
 }
 
 int store_revoke(struct store *st, const char *agent, const char *provider, const char *name)
@@ -807,7 +867,10 @@ static int grant_row(void *arg, sqlite3_stmt *s)
 		.max_uses = sqlite3_column_int64(s, 5),
 		.uses = sqlite3_column_int64(s, 6),
 		.revoked = sqlite3_column_int64(s, 7),
+		.pid = sqlite3_column_int64(s, 8),
 	};
+	if (row.pid)
+		row.task_ended = !store_task_alive((pid_t)row.pid, (uint64_t)sqlite3_column_int64(s, 9));
 	return ((store_grant_fn)w->fn)(w->ctx, &row);
 }
 
@@ -821,7 +884,7 @@ int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, voi
 	rc = agent ? store_agent_id(st, agent, &aid) : 0;
 	if (!rc)
 		rc = store_walk(st, "SELECT a.name, p.name, s.name, g.created, g.expires, g.max_uses,"
-				" g.uses, g.revoked FROM grants g JOIN agents a ON a.id = g.agent_id"
+				" g.uses, g.revoked, g.pid, g.pid_start FROM grants g JOIN agents a ON a.id = g.agent_id"
 				" JOIN secrets s ON s.id = g.secret_id JOIN providers p ON p.id = s.provider_id"
 				" WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name, s.name",
 				st->ws_id, aid, grant_row, &w);

@@ -43,8 +43,8 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 	snprintf(f->name, sizeof f->name, "%s", name ? name : "");
 
 	if (policy_name_check(f->agent_name, POLICY_NAME_AGENT) == 0) {
-		s = store_stmt(st, "SELECT id, enabled, uid, gid, exe, exe_sha256 FROM agents"
-				   " WHERE ws_id = ?1 AND name = ?2");
+		s = store_stmt(st, "SELECT id, enabled, uid, gid, exe, exe_sha256, rate_max, rate_window"
+				   " FROM agents WHERE ws_id = ?1 AND name = ?2");
 		if (!s)
 			return -EIO;
 		sqlite3_bind_int64(s, 1, st->ws_id);
@@ -66,6 +66,8 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 				p->agent.has_exe_sha256 = true;
 				memcpy(p->agent.exe_sha256, sqlite3_column_blob(s, 5), POLICY_SHA256_BYTES);
 			}
+			p->agent.rate_max = sqlite3_column_int64(s, 6);
+			p->agent.rate_window = sqlite3_column_int64(s, 7);
 		}
 		sqlite3_reset(s);
 	}
@@ -73,7 +75,7 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 	    policy_name_check(f->name, POLICY_NAME_SECRET))
 		return 0;
 
-	s = store_stmt(st, "SELECT s.id, p.id, v.id, v.version, v.expires FROM secrets s"
+	s = store_stmt(st, "SELECT s.id, p.id, v.id, v.version, v.expires, s.canary FROM secrets s"
 			   " JOIN providers p ON p.id = s.provider_id"
 			   " JOIN versions v ON v.secret_id = s.id"
 			   " WHERE p.ws_id = ?1 AND p.name = ?2 AND s.name = ?3"
@@ -92,6 +94,7 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 		f->version_id = sqlite3_column_int64(s, 2);
 		p->secret.version = sqlite3_column_int64(s, 3);
 		p->secret.expires = sqlite3_column_int64(s, 4);
+		p->secret.canary = sqlite3_column_int(s, 5) != 0;
 	}
 	sqlite3_reset(s);
 	if (!p->agent.exists || !p->secret.exists)
@@ -110,7 +113,7 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 	p->secret.candidate = found;
 	sqlite3_reset(s);
 
-	s = store_stmt(st, "SELECT id, revoked, expires, max_uses, uses FROM grants"
+	s = store_stmt(st, "SELECT id, revoked, expires, max_uses, uses, pid, pid_start FROM grants"
 			   " WHERE agent_id = ?1 AND secret_id = ?2");
 	if (!s)
 		return -EIO;
@@ -125,6 +128,10 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 		p->grant.expires = sqlite3_column_int64(s, 2);
 		p->grant.max_uses = sqlite3_column_int64(s, 3);
 		p->grant.uses = sqlite3_column_int64(s, 4);
+		p->grant.pid = (pid_t)sqlite3_column_int64(s, 5);
+		f->grant_pid_start = (uint64_t)sqlite3_column_int64(s, 6);
+		if (p->grant.pid)
+			p->grant.task_ended = !store_task_alive(p->grant.pid, f->grant_pid_start);
 	}
 	sqlite3_reset(s);
 	return 0;
@@ -152,7 +159,7 @@ int store_facts_load(struct store *st, const char *agent, const char *provider,
 #define CANDIDATE_SQL \
 	"SELECT p.name, s.name, v.version, v.length, v.created, v.expires," \
 	" g.id IS NOT NULL, coalesce(g.revoked, 0), coalesce(g.expires, 0)," \
-	" coalesce(g.max_uses, 0), coalesce(g.uses, 0)" \
+	" coalesce(g.max_uses, 0), coalesce(g.uses, 0), coalesce(g.pid, 0), coalesce(g.pid_start, 0)" \
 	" FROM agents a JOIN providers p ON p.ws_id = a.ws_id" \
 	" JOIN secrets s ON s.provider_id = p.id" \
 	" JOIN versions v ON v.secret_id = s.id AND v.version =" \
@@ -167,13 +174,17 @@ int store_facts_load(struct store *st, const char *agent, const char *provider,
 struct cand_cached {
 	struct store_candidate_row row;
 	struct policy_grant g;
+	uint64_t pid_start;
 	int64_t vexp;
 	char provider[POLICY_NAME_MAX + 1];
 	char name[POLICY_NAME_MAX + 1];
 };
 
-static bool cand_granted(const struct policy_grant *g, int64_t vexp, int64_t now)
+/* A task-scoped grant costs one read of /proc/PID/stat here; others nothing. */
+static bool cand_granted(struct policy_grant *g, uint64_t pid_start, int64_t vexp, int64_t now)
 {
+	if (g->exists && g->pid)
+		g->task_ended = !store_task_alive(g->pid, pid_start);
 	return policy_grant_live(g, now) && (vexp == 0 || now < vexp);
 }
 
@@ -210,11 +221,14 @@ static int candidate_walk(struct store *st, const char *sql, const char *agent,
 		g.expires = sqlite3_column_int64(s, 8);
 		g.max_uses = sqlite3_column_int64(s, 9);
 		g.uses = sqlite3_column_int64(s, 10);
-		row.granted = cand_granted(&g, vexp, now);
+		g.pid = (pid_t)sqlite3_column_int64(s, 11);
+		g.task_ended = false;
+		row.granted = cand_granted(&g, (uint64_t)sqlite3_column_int64(s, 12), vexp, now);
 		(*rows)++;
 		if (last) {
 			last->row = row;
 			last->g = g;
+			last->pid_start = (uint64_t)sqlite3_column_int64(s, 12);
 			last->vexp = vexp;
 			snprintf(last->provider, sizeof last->provider, "%s", row.provider);
 			snprintf(last->name, sizeof last->name, "%s", row.name);
@@ -361,7 +375,7 @@ int store_candidate_get(struct store *st, const char *agent, const char *provide
 		if (rc == 0 && hit && n == sizeof c) {
 			hit->row.provider = hit->provider;
 			hit->row.name = hit->name;
-			hit->row.granted = cand_granted(&hit->g, hit->vexp, store_now());
+			hit->row.granted = cand_granted(&hit->g, hit->pid_start, hit->vexp, store_now());
 			rc = fn(ctx, &hit->row);
 		} else {
 			rc = store_fail(-ENOENT, "'%s/%s' is not a candidate of agent '%s'", provider,
@@ -467,6 +481,8 @@ static int resolve_locked(struct store *st, struct store_facts *f0,
 	if (f.p.agent.exe)
 		f0->p.agent.exe = f0->exe;
 	why = policy_decide(&f.p, caller, store_now());
+	if (why == POLICY_ALLOW && f.p.agent.rate_max && !store_rate_take(st, &f, &f0->rate_first_refusal))
+		why = POLICY_RATE_LIMIT;
 	if (why != POLICY_ALLOW) {
 		*reason_out = why;
 		return -EACCES;
@@ -688,10 +704,10 @@ out:
  * go through the write transaction, where the count and the integrity
  * event commit with the decision.
  */
-int store_resolve_deferred(struct store *st, struct store_facts *f0,
-			   const struct policy_caller *caller,
-			   uint8_t **value, size_t *len, enum policy_reason *reason_out,
-			   uint64_t *ticket_out)
+static int resolve_deferred(struct store *st, struct store_facts *f0,
+			    const struct policy_caller *caller,
+			    uint8_t **value, size_t *len, enum policy_reason *reason_out,
+			    uint64_t *ticket_out)
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
 	struct facts_cached *c = NULL;
@@ -710,6 +726,9 @@ int store_resolve_deferred(struct store *st, struct store_facts *f0,
 		return resolve_tx(st, f0, caller, value, len, reason_out);
 	if ((rc = facts_get(st, f0, &c)))
 		return rc == -ENOMEM ? rc : -EIO;
+	/* the facts may be cached: whether a task lives is asked at every open */
+	if (c->f.p.grant.pid)
+		c->f.p.grant.task_ended = !store_task_alive(c->f.p.grant.pid, c->f.grant_pid_start);
 	*f0 = c->f;
 	facts_fixup(f0);
 	why = policy_decide(&c->f.p, caller, store_now());
@@ -721,6 +740,12 @@ int store_resolve_deferred(struct store *st, struct store_facts *f0,
 	if (c->f.grant_id && c->f.p.grant.max_uses > 0) {
 		free(c);
 		return resolve_tx(st, f0, caller, value, len, reason_out);
+	}
+	/* counted in memory (rate_mu only): the granted path stays one journal write */
+	if (c->f.p.agent.rate_max && !store_rate_take(st, &c->f, &f0->rate_first_refusal)) {
+		free(c);
+		*reason_out = POLICY_RATE_LIMIT;
+		return -EACCES;
 	}
 	rc = store_value_open_cached(st, st->ws_name, c->f.provider, c->f.name,
 				     c->f.p.secret.version, c->key_id, c->ct, c->ctlen, &val, &vlen);
@@ -755,6 +780,49 @@ int store_resolve_deferred(struct store *st, struct store_facts *f0,
 	*len = vlen;
 	*ticket_out = ticket;
 	return 0;
+}
+
+/*
+ * The alerts an open raises, after its decision. An open of a canary
+ * alerts whether served or refused; a served canary whose alert cannot
+ * be recorded is not served (fail closed, like its resolve event).
+ */
+int store_resolve_deferred(struct store *st, struct store_facts *f0,
+			   const struct policy_caller *caller,
+			   uint8_t **value, size_t *len, enum policy_reason *reason_out,
+			   uint64_t *ticket_out)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	struct store_alert a;
+	int rc = resolve_deferred(st, f0, caller, value, len, reason_out, ticket_out);
+
+	if ((rc != 0 && rc != -EACCES) || !f0->p.secret.exists)
+		return rc;
+	snprintf(ref, sizeof ref, "%s/%s", f0->provider, f0->name);
+	/* refusals of a caller's bindings alert in store_deny, which the mount calls next */
+	if (f0->p.secret.canary &&
+	    !(rc == -EACCES && *reason_out >= POLICY_CALLER_UNKNOWN &&
+	      *reason_out <= POLICY_EXE_HASH_MISMATCH)) {
+		store_alert_from_caller(&a, "canary", f0->agent_name, ref, f0->p.secret.version, caller,
+					policy_reason_name(rc == 0 ? POLICY_ALLOW : *reason_out));
+		if (store_alert_raise(st, &a) && rc == 0)
+			goto unrecorded;
+	}
+	if (rc == 0 && store_exe_note(st, f0, caller))
+		goto unrecorded;
+	if (rc == -EACCES && *reason_out == POLICY_RATE_LIMIT && f0->rate_first_refusal) {
+		store_alert_from_caller(&a, "rate-limit", f0->agent_name, ref, f0->p.secret.version,
+					caller, policy_reason_name(POLICY_RATE_LIMIT));
+		/* refused either way; an alert that cannot be recorded is an audit failure */
+		if (store_alert_raise(st, &a))
+			return -EIO;
+	}
+	return rc;
+unrecorded:
+	store_value_free(*value, *len);
+	*value = NULL;
+	*len = 0;
+	return -EIO;
 }
 
 int store_resolve_sync(struct store *st, uint64_t ticket)

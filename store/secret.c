@@ -117,6 +117,7 @@ static int secret_row(void *arg, sqlite3_stmt *s)
 		.length = (size_t)sqlite3_column_int64(s, 4),
 		.created = sqlite3_column_int64(s, 5),
 		.expires = sqlite3_column_int64(s, 6),
+		.canary = sqlite3_column_int(s, 7) != 0,
 	};
 	return ((store_secret_fn)w->fn)(w->ctx, &row);
 }
@@ -133,7 +134,7 @@ int store_secret_list(struct store *st, const char *provider, store_secret_fn fn
 	rc = provider ? store_provider_id(st, provider, &prov) : 0;
 	if (!rc)
 		rc = store_walk(st, "SELECT p.name, s.name, v.version, (SELECT count(*) FROM versions c"
-				" WHERE c.secret_id = s.id), v.length, v.created, v.expires"
+				" WHERE c.secret_id = s.id), v.length, v.created, v.expires, s.canary"
 				" FROM secrets s JOIN providers p ON p.id = s.provider_id"
 				" JOIN versions v ON v.secret_id = s.id AND v.version ="
 				"  (SELECT max(version) FROM versions m WHERE m.secret_id = s.id)"
@@ -307,4 +308,29 @@ int store_key_rotate(struct store *st, bool rewrap, int64_t *key_id_out, int64_t
 			*rewrapped_out = n;
 	}
 	return rc;
+}
+
+int store_secret_canary(struct store *st, const char *provider, const char *name, bool on)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	int64_t prov, sid;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store_name_ok(provider, POLICY_NAME_PROVIDER) || store_name_ok(name, POLICY_NAME_SECRET))
+		return -EINVAL;
+	snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_secret_id(st, provider, name, &prov, &sid)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "UPDATE secrets SET canary = ?2 WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, sid);
+	sqlite3_bind_int(s, 2, on ? 1 : 0);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc)
+		rc = store_note(st, "canary", NULL, ref, on ? "on" : "off");
+	return store_tx_end(st, rc);
 }

@@ -72,6 +72,12 @@ struct store_config {
 	/* [audit] */
 	enum store_durability durability;    /* durability = crash|power */
 	int64_t deny_coalesce_seconds;       /* coalesce_denials = DURATION; default 60s, 0 = off */
+	/* [requests] */
+	int64_t request_keep_seconds;        /* keep = DURATION; default 24h */
+	/* [alerts] */
+	char alert_exec[PATH_MAX];           /* exec = PROGRAM (absolute); "" = no delivery */
+	int64_t alert_timeout_seconds;       /* timeout = DURATION; default 5s */
+	int64_t alert_deny_burst;            /* deny_burst = N refusals of one uid in a minute; default 20 */
 };
 
 /*
@@ -136,6 +142,7 @@ struct store_secret_row {
 	size_t length;             /* byte length of the current version */
 	int64_t created;           /* of the current version */
 	int64_t expires;           /* of the current version; 0 = never */
+	bool canary;               /* marked as a honeytoken (store_secret_canary) */
 };
 struct store_agent_row {
 	const char *name;
@@ -148,6 +155,8 @@ struct store_agent_row {
 	bool has_exe_sha256;
 	uint8_t exe_sha256[POLICY_SHA256_BYTES];
 	int64_t created;
+	int64_t rate_max;          /* --rate: resolves per rate_window seconds; 0 = none */
+	int64_t rate_window;
 };
 struct store_grant_row {
 	const char *agent;
@@ -158,6 +167,8 @@ struct store_grant_row {
 	int64_t max_uses;          /* 0 = unlimited */
 	int64_t uses;              /* resolves counted against max_uses (not counted when unlimited) */
 	int64_t revoked;           /* time of revocation; 0 = live */
+	int64_t pid;               /* --while-pid: the process it lives with; 0 = none */
+	bool task_ended;           /* pid != 0 and that process has ended */
 };
 /* One candidate secret of an agent, as the mount lists it. */
 struct store_candidate_row {
@@ -223,11 +234,26 @@ int store_secret_list(struct store *st, const char *provider,
 int store_secret_reveal(struct store *st, const char *provider, const char *name,
 			int64_t version, uint8_t **value, size_t *len) STORE_WUR;
 int store_secret_rm(struct store *st, const char *provider, const char *name) STORE_WUR;
+/*
+ * Mark PROVIDER/NAME as a canary (a honeytoken) or clear the mark. A
+ * canary is attached, granted and served like any other secret and looks
+ * the same through the mount, but every open of it through the mount,
+ * served or refused, raises an `alert` (store_alert_raise). Audited as
+ * `canary` with reason on/off.
+ */
+int store_secret_canary(struct store *st, const char *provider, const char *name,
+			bool on) STORE_WUR;
 
 /* row.name, row.uid required; created is ignored. */
 int store_agent_add(struct store *st, const struct store_agent_row *agent) STORE_WUR;
 int store_agent_rm(struct store *st, const char *name) STORE_WUR;
 int store_agent_enable(struct store *st, const char *name, bool enabled) STORE_WUR;
+/*
+ * Limit the agent to max resolves per window seconds through the mount
+ * (max 0: no limit). The mount counts in memory, per daemon run; a
+ * refusal is EACCES with reason rate-limit. Audited as `agent-rate`.
+ */
+int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t window) STORE_WUR;
 int store_agent_list(struct store *st, store_agent_fn fn, void *ctx) STORE_WUR;
 /* Calls fn once for the named agent; -ENOENT if unknown. */
 int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx) STORE_WUR;
@@ -246,11 +272,66 @@ int store_assignment_list(struct store *st, const char *agent,
  */
 int store_grant(struct store *st, const char *agent, const char *provider,
 		const char *name, int64_t ttl, int64_t uses) STORE_WUR;
+/* The limits of a grant (store_grant_with); zero fields mean "none". */
+struct store_grant_opts {
+	int64_t ttl;               /* seconds from now */
+	int64_t uses;              /* resolves allowed */
+	pid_t pid;                 /* live only while this process lives; 0 = always */
+	uint64_t pid_start;        /* its start time (store_task_start), pinning the pid */
+};
+int store_grant_with(struct store *st, const char *agent, const char *provider,
+		     const char *name, const struct store_grant_opts *opts) STORE_WUR;
+/*
+ * Task-scoped grants. store_task_start: the start time of process PID
+ * (field 22 of /proc/PID/stat, clock ticks since boot): with the pid it
+ * names one process for good, so a reused pid never matches. -ESRCH when
+ * there is no such live process (a zombie has ended). store_task_alive:
+ * is that process still running? One read of /proc/PID/stat.
+ */
+int store_task_start(pid_t pid, uint64_t *start) STORE_WUR;
+bool store_task_alive(pid_t pid, uint64_t start);
+/*
+ * Delete every task-scoped grant whose process has ended, each audited as
+ * `sweep` with reason task-ended. The mount runs it every few seconds.
+ * *swept (may be NULL): how many.
+ */
+int store_task_sweep(struct store *st, int64_t *swept) STORE_WUR;
 /* -ENOENT if there is no live grant. */
 int store_revoke(struct store *st, const char *agent, const char *provider,
 		 const char *name) STORE_WUR;
 /* agent NULL: every agent. Includes revoked and expired grants. */
 int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, void *ctx) STORE_WUR;
+
+/* ---- access requests ---------------------------------------------------------
+ * A matched agent refused a candidate for want of a live grant
+ * (policy_reason_requestable) leaves a pending request for (agent,
+ * secret). The mount counts them in memory with the denials and writes
+ * them with store_deny_flush(); a request not seen for [requests] keep
+ * expires.
+ */
+struct store_request_row {
+	const char *agent;
+	const char *provider;
+	const char *name;
+	const char *state;         /* pending approved rejected expired */
+	int64_t first, last;       /* first and last refusal of this run */
+	int64_t count;             /* refusals counted */
+	int64_t uid, gid, pid;     /* the last caller's (pid -1 when not established) */
+	const char *exe;           /* "" when not established */
+	int64_t decided;           /* time of approve/reject, 0 if pending */
+	const char *actor;         /* who decided, "" if pending */
+};
+typedef int (*store_request_fn)(void *ctx, const struct store_request_row *row);
+/* all: decided and expired requests too; else pending ones. Oldest first. */
+int store_request_list(struct store *st, bool all, store_request_fn fn, void *ctx) STORE_WUR;
+/*
+ * Close the pending request of AGENT for PROVIDER/NAME: approve grants
+ * it with opts (as store_grant_with) in the same transaction; audited as
+ * `approve` or `reject`. -ENOENT when no unexpired request is pending.
+ */
+int store_request_decide(struct store *st, const char *agent, const char *provider,
+			 const char *name, bool approve,
+			 const struct store_grant_opts *opts) STORE_WUR;
 
 /* ---- what the mount and `shadm check` ask ------------------------------ */
 
@@ -266,6 +347,8 @@ struct store_facts {
 	char name[POLICY_NAME_MAX + 1];
 	char exe[PATH_MAX];
 	int64_t agent_id, secret_id, grant_id, version_id;  /* 0 when absent */
+	uint64_t grant_pid_start;  /* with p.grant.pid: the process's start time */
+	bool rate_first_refusal;   /* store_resolve: refused for rate-limit, the first in its window */
 };
 int store_facts_load(struct store *st, const char *agent, const char *provider,
 		     const char *name, struct store_facts *f) STORE_WUR;
@@ -322,6 +405,12 @@ int store_journal_tick(struct store *st) STORE_WUR;
  * returns -EBADMSG. If the event cannot be recorded, returns -EIO and no
  * value. On success *value is sodium_malloc memory the caller frees with
  * store_value_free(). Concurrent resolves on one handle share commits.
+ * The access controls act here too: a task-scoped grant reads
+ * /proc/PID/stat, an agent's --rate is counted in memory (refusal:
+ * POLICY_RATE_LIMIT), and an open of a canary, a first resolve from a new
+ * executable digest or the first refusal of a rate window raises an
+ * alert (store_alert_raise; a served value whose alert cannot be recorded
+ * is not served).
  */
 int store_resolve(struct store *st, struct store_facts *f,
 		  const struct policy_caller *caller,
@@ -415,6 +504,42 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep) STORE_W
 /* Record an operator change made outside the helpers above (rare). */
 int store_audit_record(struct store *st, const char *type, const char *agent,
 		       const char *secret, int64_t version, const char *reason) STORE_WUR;
+
+/* ---- alerts ------------------------------------------------------------------
+ * An alert is an `alert` event in the trail (reason "TYPE: DECISION") and,
+ * when the daemon installed a hook, a call of that hook to deliver it.
+ * Types: canary (an open of a canary), new-exe (an agent's first resolve
+ * from an executable digest it never resolved from), rate-limit (the
+ * first refusal of a rate window), deny-burst (many refusals of one
+ * caller within a minute).
+ */
+struct store_alert {
+	const char *type;
+	int64_t time;
+	const char *agent;         /* "" if none */
+	const char *secret;        /* "PROVIDER/NAME" or "" */
+	int64_t version;           /* 0 if none */
+	int64_t uid, gid, pid;     /* -1 if unknown */
+	const char *exe;           /* "" if unknown */
+	bool has_sha256;
+	uint8_t sha256[POLICY_SHA256_BYTES];
+	const char *reason;        /* the decision it came with: "allow" or a refusal's reason */
+};
+/* Called after the event is recorded; must not block (queue and return). */
+typedef void (*store_alert_fn)(void *ctx, const struct store_alert *alert);
+void store_alert_hook(struct store *st, store_alert_fn fn, void *ctx);
+/*
+ * Record one alert (time, workspace filled in here) - in the journal on
+ * a serving handle, else in its own transaction - then hand it to the
+ * hook. -EIO when it could not be recorded.
+ */
+int store_alert_raise(struct store *st, const struct store_alert *alert) STORE_WUR;
+/*
+ * Write what the controls keep in memory for later (the executables each
+ * agent resolved from, for new-exe alerts). The mount calls it about once
+ * a second; store_close() too.
+ */
+int store_controls_flush(struct store *st) STORE_WUR;
 
 /* ---- bulk loading and statistics -------------------------------------------- */
 

@@ -19,7 +19,7 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 7
 #define STORE_APPLICATION_ID 0x53484c44  /* "SHLD" */
 #define STORE_STMT_CACHE 96
 #define STORE_DATA_KEY_CACHE 64
@@ -41,6 +41,42 @@ struct store_deny_slot {
 	enum policy_reason reason;
 	int64_t window_start;     /* when the last row for this key was written */
 	int64_t pending;          /* denials counted since then, not yet written */
+};
+
+/* One access request counted in memory until the next flush (request.c). */
+#define STORE_REQ_SLOTS 64
+struct store_req_slot {
+	bool used;
+	char agent[POLICY_NAME_MAX + 1];
+	char provider[POLICY_NAME_MAX + 1];
+	char name[POLICY_NAME_MAX + 1];
+	int64_t first, last, count;
+	int64_t uid, gid, pid;
+	char exe[PATH_MAX];
+};
+
+/* An executable digest an agent resolved from (alert.c). */
+struct store_exe_seen {
+	int64_t agent_id;
+	uint8_t sha256[POLICY_SHA256_BYTES];
+	int64_t first;
+	bool pending;                 /* not yet in agent_exes */
+};
+
+/* Refusals of one uid in the current minute (alert.c). */
+#define STORE_BURST_SLOTS 64
+struct store_burst_slot {
+	bool used;
+	int64_t uid;
+	int64_t start, count;
+	bool alerted;
+};
+
+/* One agent's rate counter (rate.c), in the mount's memory only. */
+#define STORE_RATE_SLOTS 256
+struct store_rate_slot {
+	int64_t agent_id;             /* 0: free */
+	struct policy_rate r;
 };
 
 /*
@@ -110,6 +146,23 @@ struct store {
 	struct store_stmt_slot stmts[STORE_STMT_CACHE];
 	struct store_deny_slot deny[STORE_DENY_SLOTS];
 	int64_t deny_oldest_pending;  /* window_start of the oldest slot with pending > 0, 0 if none */
+	struct store_req_slot req[STORE_REQ_SLOTS]; /* access requests not yet written (under mu) */
+	store_alert_fn alert_fn;      /* the daemon's delivery of alerts (alert.c), or NULL */
+	void *alert_ctx;
+	/*
+	 * new-exe alerts (alert.c): the (agent, digest) pairs seen, loaded
+	 * from agent_exes at the first need, new ones written by
+	 * store_controls_flush. exe_mu may be held while taking mu, never
+	 * the other way round.
+	 */
+	pthread_mutex_t exe_mu;
+	struct store_exe_seen *exes;
+	size_t nexes, cap_exes;
+	bool exes_loaded;
+	/* deny-burst alerts (alert.c), under mu */
+	struct store_burst_slot burst[STORE_BURST_SLOTS];
+	pthread_mutex_t rate_mu;      /* the rate counters; never held while taking another lock */
+	struct store_rate_slot rate[STORE_RATE_SLOTS];
 
 	/*
 	 * Group commit (durability = power): transactions commit without
@@ -270,6 +323,37 @@ int store_project_id(struct store *st, const char *name, int64_t *id);
 int store_secret_id(struct store *st, const char *provider, const char *name,
 		    int64_t *provider_id, int64_t *secret_id);
 int store_name_ok(const char *name, enum policy_name_kind kind);
+
+int store_grant_locked(struct store *st, const char *agent, const char *provider,
+		       const char *name, const struct store_grant_opts *o);
+
+/* ---- request.c ---- */
+/* Count a requestable refusal in memory (mu held); caller may be NULL (a repeat). */
+void store_request_note(struct store *st, const char *agent, const char *secret,
+			const struct policy_caller *caller, uid_t uid, gid_t gid);
+/* Write the counted requests (mu held, no transaction open); kept on failure. */
+int store_request_flush_locked(struct store *st);
+
+/* ---- alert.c ---- */
+/* An alert from a caller's facts (caller may be NULL). */
+void store_alert_from_caller(struct store_alert *a, const char *type, const char *agent,
+			     const char *secret, int64_t version,
+			     const struct policy_caller *caller, const char *reason);
+/* Is PROVIDER/NAME a canary? (mu held; false on any doubt) */
+bool store_canary_locked(struct store *st, const char *provider, const char *name);
+/* Count a refusal of uid for deny-burst; raises the alert at the threshold (mu held). */
+int store_burst_note(struct store *st, const char *agent, const char *secret, int64_t version,
+		     const struct policy_caller *caller, uid_t uid, gid_t gid, enum policy_reason reason);
+/* After a served resolve: alert if the caller's digest is new for the agent. */
+int store_exe_note(struct store *st, const struct store_facts *f, const struct policy_caller *caller);
+
+/* ---- rate.c ---- */
+/*
+ * Count one resolve of the agent in f against its --rate: true if it
+ * may go on (counted), false when refused; *first_refusal as in
+ * policy_rate_take. Takes only rate_mu.
+ */
+bool store_rate_take(struct store *st, const struct store_facts *f, bool *first_refusal);
 
 /* ---- resolve.c ---- */
 int store_facts_load_locked(struct store *st, const char *agent, const char *provider,

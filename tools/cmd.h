@@ -73,6 +73,13 @@ int cmd_check(struct cmd_ctx *c, int argc, char **argv);
 int cmd_audit(struct cmd_ctx *c, int argc, char **argv);
 int cmd_key(struct cmd_ctx *c, int argc, char **argv);
 int cmd_import(struct cmd_ctx *c, int argc, char **argv);
+/* cmd_controls.c */
+int cmd_requests(struct cmd_ctx *c, int argc, char **argv);
+int cmd_decide(struct cmd_ctx *c, int argc, char **argv);   /* approve, reject */
+/* --while-pid PID (grant, approve): pid and start time into g. 0, or 1/2 after printing. */
+int cmd_task(const char *pid_s, struct store_grant_opts *g);
+/* "100/1m" (or "off") from a count and a window in seconds, into buf. */
+const char *cmd_rate_format(int64_t max, int64_t window, char *buf, size_t len);
 
 /* ---- arguments ----------------------------------------------------------- */
 

@@ -34,10 +34,44 @@ static int hex_digit(char ch)
 	return -1;
 }
 
+/* "100/1m" from a count and a window in seconds (the largest whole unit). */
+const char *cmd_rate_format(int64_t max, int64_t window, char *buf, size_t len)
+{
+	static const struct { int64_t secs; char unit; } units[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
+	};
+
+	if (max <= 0) {
+		snprintf(buf, len, "off");
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (window % units[i].secs == 0) {
+			snprintf(buf, len, "%lld/%lld%c", (long long)max, (long long)(window / units[i].secs),
+				 units[i].unit);
+			break;
+		}
+	}
+	return buf;
+}
+
+/* --rate N/DURATION or off: 0, or 1 after printing. */
+static int rate_arg(const char *s, int64_t *max, int64_t *window)
+{
+	if (strcmp(s, "off") == 0) {
+		*max = *window = 0;
+		return 0;
+	}
+	if (policy_rate_parse(s, max, window))
+		return cmd_fail("invalid rate '%s': use N/DURATION with N from 1 to 1000000000 "
+				"(for example 100/1m), or off", s);
+	return 0;
+}
+
 static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "NAME", NULL };
-	const char *uid_s = NULL, *gid_s = NULL, *exe = NULL, *sha_s = NULL;
+	const char *uid_s = NULL, *gid_s = NULL, *exe = NULL, *sha_s = NULL, *rate_s = NULL;
 	bool human = false;
 	const struct cmd_opt opts[] = {
 		{ "--uid", &uid_s, NULL },
@@ -45,6 +79,7 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 		{ "--exe", &exe, NULL },
 		{ "--exe-sha256", &sha_s, NULL },
 		{ "--human", NULL, &human },
+		{ "--rate", &rate_s, NULL },
 		{ NULL, NULL, NULL },
 	};
 	struct store_agent_row a;
@@ -62,6 +97,8 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 	if (cmd_check_name(p[0], POLICY_NAME_AGENT))
 		return CMD_EXIT_FAIL;
 	memset(&a, 0, sizeof(a));
+	if (rate_s && rate_arg(rate_s, &a.rate_max, &a.rate_window))
+		return CMD_EXIT_FAIL;
 	if (exe) {
 		/* The mount compares /proc/PID/exe, which is always absolute and resolved. */
 		if (exe[0] != '/')
@@ -109,23 +146,25 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 
 static json_t *agent_json(const struct store_agent_row *row)
 {
-	char hex[2 * POLICY_SHA256_BYTES + 1];
+	char hex[2 * POLICY_SHA256_BYTES + 1], rate[48];
 
 	if (row->has_exe_sha256)
 		cmd_hex(row->exe_sha256, POLICY_SHA256_BYTES, hex);
-	return json_pack("{s:s,s:s,s:b,s:I,s:o,s:s?,s:s?,s:o}",
+	cmd_rate_format(row->rate_max, row->rate_window, rate, sizeof(rate));
+	return json_pack("{s:s,s:s,s:b,s:I,s:o,s:s?,s:s?,s:o,s:s?}",
 			 "name", row->name, "kind", row->human ? "human" : "agent",
 			 "enabled", row->enabled, "uid", (json_int_t)row->uid,
 			 "gid", row->has_gid ? json_integer((json_int_t)row->gid) : json_null(),
 			 "exe", row->exe && row->exe[0] ? row->exe : NULL,
 			 "exe_sha256", row->has_exe_sha256 ? hex : NULL,
-			 "created", cmd_json_time(row->created));
+			 "created", cmd_json_time(row->created),
+			 "rate", row->rate_max ? rate : NULL);
 }
 
 static int agent_row(void *ctx, const struct store_agent_row *row)
 {
 	struct cmd_ctx *c = ctx;
-	char uid[24], gid[24], t[32], hex[2 * POLICY_SHA256_BYTES + 1] = "";
+	char uid[24], gid[24], t[32], hex[2 * POLICY_SHA256_BYTES + 1] = "", rate[48];
 
 	if (c->json) {
 		cmd_json_print(agent_json(row));
@@ -140,7 +179,8 @@ static int agent_row(void *ctx, const struct store_agent_row *row)
 		      row->enabled ? "enabled" : "disabled",
 		      cmd_i64((int64_t)row->uid, uid, sizeof(uid)),
 		      row->has_gid ? cmd_i64((int64_t)row->gid, gid, sizeof(gid)) : NULL,
-		      row->exe, hex, t);
+		      row->exe, hex, t,
+		      row->rate_max ? cmd_rate_format(row->rate_max, row->rate_window, rate, sizeof(rate)) : NULL);
 	return 0;
 }
 
@@ -154,8 +194,8 @@ static int agent_list(struct cmd_ctx *c, int argc, char **argv)
 	if ((rc = cmd_open(c)))
 		return rc;
 	if (!c->json)
-		c->table = cmd_table_new(8, "NAME", "KIND", "STATE", "UID", "GID", "EXE",
-					 "SHA256", "CREATED");
+		c->table = cmd_table_new(9, "NAME", "KIND", "STATE", "UID", "GID", "EXE",
+					 "SHA256", "CREATED", "RATE");
 	rc = store_agent_list(c->st, agent_row, c);
 	return cmd_list_end(c, rc);
 }
@@ -169,23 +209,26 @@ static const char *grant_state(const struct store_grant_row *g, int64_t now)
 		return "expired";
 	if (g->max_uses && g->uses >= g->max_uses)
 		return "used-up";
+	if (g->pid && g->task_ended)
+		return "task-ended";
 	return "live";
 }
 
 static json_t *grant_json(const struct store_grant_row *g, int64_t now)
 {
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:I,s:I,s:o,s:s}",
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:I,s:I,s:o,s:s,s:o}",
 			 "agent", g->agent, "provider", g->provider, "name", g->name,
 			 "created", cmd_json_time(g->created), "expires", cmd_json_time(g->expires),
 			 "max_uses", (json_int_t)g->max_uses, "uses", (json_int_t)g->uses,
-			 "revoked", cmd_json_time(g->revoked), "state", grant_state(g, now));
+			 "revoked", cmd_json_time(g->revoked), "state", grant_state(g, now),
+			 "while_pid", g->pid ? json_integer((json_int_t)g->pid) : json_null());
 }
 
 /* One table row of a grant; with_agent adds the AGENT column. */
 static void grant_table_row(struct cmd_table *t, const struct store_grant_row *g,
 			    bool with_agent, int64_t now)
 {
-	char ref[2 * POLICY_NAME_MAX + 2], cr[32], ex[32], uses[48];
+	char ref[2 * POLICY_NAME_MAX + 2], cr[32], ex[64], uses[48];
 
 	snprintf(ref, sizeof(ref), "%s/%s", g->provider, g->name);
 	cmd_time(g->created, "-", cr, sizeof(cr));
@@ -194,6 +237,14 @@ static void grant_table_row(struct cmd_table *t, const struct store_grant_row *g
 		snprintf(uses, sizeof(uses), "%lld/%lld", (long long)g->uses, (long long)g->max_uses);
 	else
 		snprintf(uses, sizeof(uses), "%lld/unlimited", (long long)g->uses);
+	if (g->pid) {
+		/* a task grant's time limit is its process */
+		size_t n = strlen(ex);
+		snprintf(ex + n, sizeof(ex) - n, "%spid %lld", strcmp(ex, "never") ? " or " : "",
+			 (long long)g->pid);
+		if (!strncmp(ex, "never", 5))
+			memmove(ex, ex + 5, strlen(ex + 5) + 1);
+	}
 	if (with_agent)
 		cmd_table_add(t, g->agent, ref, cr, ex, uses, grant_state(g, now));
 	else
@@ -294,6 +345,7 @@ static int agent_show(struct cmd_ctx *c, int argc, char **argv)
 	show_field("exe:", json_string_value(json_object_get(s.agent, "exe")));
 	show_field("sha256:", json_string_value(json_object_get(s.agent, "exe_sha256")));
 	show_field("created:", json_string_value(json_object_get(s.agent, "created")));
+	show_field("rate:", json_string_value(json_object_get(s.agent, "rate")));
 	printf("%-10s", "projects:");
 	if (json_array_size(s.projects) == 0)
 		fputs("-", stdout);
@@ -346,11 +398,43 @@ static int agent_change(struct cmd_ctx *c, int argc, char **argv)
 			"%s agent %s", done, p[0]);
 }
 
+/* ---- agent set ------------------------------------------------------------------------------ */
+
+static int agent_set(struct cmd_ctx *c, int argc, char **argv)
+{
+	static const char *const pos[] = { "NAME", NULL };
+	const char *rate_s = NULL;
+	const struct cmd_opt opts[] = {
+		{ "--rate", &rate_s, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char rate[48];
+	int64_t max = 0, window = 0;
+	const char *p[1];
+	int rc;
+
+	CMD_PARSE(c, "agent set", argc, argv, opts, pos, 1, p);
+	if (!rate_s)
+		return cmd_usage("agent set needs --rate");
+	if (cmd_check_name(p[0], POLICY_NAME_AGENT) || rate_arg(rate_s, &max, &window))
+		return CMD_EXIT_FAIL;
+	if ((rc = cmd_open(c)))
+		return rc;
+	if ((rc = store_agent_rate(c->st, p[0], max, window)) < 0)
+		return cmd_store_fail(rc);
+	cmd_rate_format(max, window, rate, sizeof(rate));
+	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s}", "ok", 1, "action", "agent-rate",
+				     "agent", p[0], "rate", rate),
+			max ? "agent %s: rate limit %s" : "agent %s: no rate limit%s", p[0],
+			max ? rate : "");
+}
+
 int cmd_agent(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const struct cmd_sub subs[] = {
 		{ "add", agent_add }, { "list", agent_list }, { "show", agent_show },
 		{ "rm", agent_change }, { "disable", agent_change }, { "enable", agent_change },
+		{ "set", agent_set },
 		{ NULL, NULL },
 	};
 	return cmd_dispatch(c, argc, argv, subs);
@@ -384,13 +468,15 @@ int cmd_assign(struct cmd_ctx *c, int argc, char **argv)
 static int grant_add(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "AGENT", "PROVIDER/NAME", NULL };
-	const char *ttl_s = NULL, *uses_s = NULL;
+	const char *ttl_s = NULL, *uses_s = NULL, *pid_s = NULL;
 	const struct cmd_opt opts[] = {
 		{ "--ttl", &ttl_s, NULL },
 		{ "--uses", &uses_s, NULL },
+		{ "--while-pid", &pid_s, NULL },
 		{ NULL, NULL, NULL },
 	};
-	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1], limits[96] = "";
+	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1], limits[160] = "";
+	struct store_grant_opts g = { 0 };
 	const char *p[2];
 	int64_t ttl = 0;
 	uint64_t uses = 0;
@@ -403,9 +489,13 @@ static int grant_add(struct cmd_ctx *c, int argc, char **argv)
 		return CMD_EXIT_FAIL;
 	if (ttl_s && cmd_check_duration(ttl_s, &ttl))
 		return CMD_EXIT_FAIL;
+	if (pid_s && (rc = cmd_task(pid_s, &g)))
+		return rc;
 	if ((rc = cmd_open(c)))
 		return rc;
-	rc = store_grant(c->st, p[0], provider, name, ttl, (int64_t)uses);
+	g.ttl = ttl;
+	g.uses = (int64_t)uses;
+	rc = store_grant_with(c->st, p[0], provider, name, &g);
 	if (rc < 0)
 		return cmd_store_fail(rc);
 	if (ttl_s && uses)
@@ -416,9 +506,17 @@ static int grant_add(struct cmd_ctx *c, int argc, char **argv)
 	else if (uses)
 		snprintf(limits, sizeof(limits), " (%llu use%s)", (unsigned long long)uses,
 			 uses == 1 ? "" : "s");
-	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I}", "ok", 1, "action", "grant",
+	if (g.pid) {
+		size_t n = strlen(limits);
+		if (n)
+			limits[--n] = '\0';   /* drop the ')' */
+		snprintf(limits + n, sizeof(limits) - n, "%swhile pid %s lives)", n ? ", " : " (",
+			 pid_s);
+	}
+	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "ok", 1, "action", "grant",
 				     "agent", p[0], "provider", provider, "name", name,
-				     "ttl", (json_int_t)ttl, "uses", (json_int_t)uses),
+				     "ttl", (json_int_t)ttl, "uses", (json_int_t)uses,
+				     "while_pid", g.pid ? json_integer(g.pid) : json_null()),
 			"granted %s/%s to %s%s", provider, name, p[0], limits);
 }
 
@@ -488,6 +586,23 @@ int cmd_grant(struct cmd_ctx *c, int argc, char **argv)
 	if (strcmp(argv[0], "grants") == 0)
 		return grant_list(c, argc, argv);
 	return grant_add(c, argc, argv);
+}
+
+/* --while-pid PID: pin the grant to that process by pid and start time. 0, or 1/2 after printing. */
+int cmd_task(const char *pid_s, struct store_grant_opts *g)
+{
+	uint64_t pid;
+	int rc;
+
+	if ((rc = cmd_number("--while-pid", pid_s, INT32_MAX, true, &pid)))
+		return rc;
+	rc = store_task_start((pid_t)pid, &g->pid_start);
+	if (rc == -ESRCH)
+		return cmd_fail("no running process with pid %s", pid_s);
+	if (rc < 0)
+		return cmd_fail("cannot read /proc/%s/stat: %s", pid_s, cmd_strerror(rc));
+	g->pid = (pid_t)pid;
+	return 0;
 }
 
 /* ---- check ------------------------------------------------------------------------------------ */
@@ -599,17 +714,30 @@ int cmd_check(struct cmd_ctx *c, int argc, char **argv)
 	}
 	reason = policy_decide(&f.p, &caller, (int64_t)time(NULL));
 	if (c->json) {
-		cmd_json_print(json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s?}",
+		char rate[48];
+
+		cmd_rate_format(f.p.agent.rate_max, f.p.agent.rate_window, rate, sizeof(rate));
+		cmd_json_print(json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s?,s:s?,s:b}",
 					 "decision", reason == POLICY_ALLOW ? "allow" : "deny",
 					 "reason", policy_reason_name(reason),
 					 "text", policy_reason_text(reason),
 					 "agent", p[0], "secret", p[1],
 					 "uid", (json_int_t)caller.uid, "gid", (json_int_t)caller.gid,
-					 "exe", caller.exe));
-	} else if (reason == POLICY_ALLOW) {
-		puts("allow");
+					 "exe", caller.exe, "rate", f.p.agent.rate_max ? rate : NULL,
+					 "canary", f.p.secret.canary));
 	} else {
-		printf("deny: %s (%s)\n", policy_reason_name(reason), policy_reason_text(reason));
+		if (reason == POLICY_ALLOW)
+			puts("allow");
+		else
+			printf("deny: %s (%s)\n", policy_reason_name(reason), policy_reason_text(reason));
+		/* what only the mount acts on: said here so the dry run hides nothing */
+		if (reason == POLICY_ALLOW && f.p.agent.rate_max) {
+			char rate[48];
+			printf("note: rate limit %s, counted by the mount\n",
+			       cmd_rate_format(f.p.agent.rate_max, f.p.agent.rate_window, rate, sizeof(rate)));
+		}
+		if (f.p.secret.canary)
+			puts("note: canary: every open through the mount raises an alert");
 	}
 	return reason == POLICY_ALLOW ? CMD_EXIT_OK : CMD_EXIT_FAIL;
 }

@@ -119,9 +119,11 @@ static int secret_set(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "PROVIDER/NAME", NULL };
 	const char *expires_s = NULL, *from_file = NULL;
+	bool canary = false;
 	const struct cmd_opt opts[] = {
 		{ "--expires", &expires_s, NULL },
 		{ "--from-file", &from_file, NULL },
+		{ "--canary", NULL, &canary },
 		{ NULL, NULL, NULL },
 	};
 	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1], exp[32];
@@ -148,8 +150,25 @@ static int secret_set(struct cmd_ctx *c, int argc, char **argv)
 		       : secret_read_stdin(c->cfg.max_value, &value, &len);
 	if (rc)
 		return rc;
+	if (canary && len == 0) {
+		/* an empty honeytoken looks like nothing worth stealing */
+		store_value_free(value, c->cfg.max_value + 1);
+		return cmd_fail("a canary needs a value that looks real: the input is empty");
+	}
+	/* a canary is marked in the same transaction that stores it */
+	if (canary && (rc = store_batch_begin(c->st)) < 0) {
+		store_value_free(value, c->cfg.max_value + 1);
+		return cmd_store_fail(rc);
+	}
 	rc = store_secret_set(c->st, provider, name, value, len, expires, &version);
 	store_value_free(value, c->cfg.max_value + 1);
+	if (canary) {
+		if (rc == 0)
+			rc = store_secret_canary(c->st, provider, name, true);
+		int brc = store_batch_end(c->st, rc);
+		if (rc == 0)
+			rc = brc;
+	}
 	if (rc < 0)
 		return cmd_store_fail(rc);
 	cmd_time(expires, "never", exp, sizeof(exp));
@@ -170,20 +189,21 @@ static int secret_row(void *ctx, const struct store_secret_row *row)
 	char v[24], vs[24], l[24], cr[32], ex[32];
 
 	if (c->json) {
-		cmd_json_print(json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:o}",
+		cmd_json_print(json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:o,s:b}",
 					 "provider", row->provider, "name", row->name,
 					 "version", (json_int_t)row->version,
 					 "versions", (json_int_t)row->versions,
 					 "length", (json_int_t)row->length,
 					 "created", cmd_json_time(row->created),
-					 "expires", cmd_json_time(row->expires)));
+					 "expires", cmd_json_time(row->expires),
+					 "canary", row->canary));
 		return 0;
 	}
 	cmd_time(row->created, "-", cr, sizeof(cr));
 	cmd_time(row->expires, "never", ex, sizeof(ex));
 	cmd_table_add(c->table, row->provider, row->name, cmd_i64(row->version, v, sizeof(v)),
 		      cmd_i64(row->versions, vs, sizeof(vs)),
-		      cmd_i64((int64_t)row->length, l, sizeof(l)), cr, ex);
+		      cmd_i64((int64_t)row->length, l, sizeof(l)), cr, ex, row->canary ? "canary" : NULL);
 	return 0;
 }
 
@@ -199,8 +219,8 @@ static int secret_list(struct cmd_ctx *c, int argc, char **argv)
 	if ((rc = cmd_open(c)))
 		return rc;
 	if (!c->json)
-		c->table = cmd_table_new(7, "PROVIDER", "NAME", "VERSION", "VERSIONS", "LENGTH",
-					 "CREATED", "EXPIRES");
+		c->table = cmd_table_new(8, "PROVIDER", "NAME", "VERSION", "VERSIONS", "LENGTH",
+					 "CREATED", "EXPIRES", "MARK");
 	rc = store_secret_list(c->st, p[0], secret_row, c);
 	return cmd_list_end(c, rc);
 }
@@ -263,11 +283,36 @@ static int secret_rm(struct cmd_ctx *c, int argc, char **argv)
 			"removed secret %s/%s", provider, name);
 }
 
+/* ---- canary ------------------------------------------------------------------------------- */
+
+static int secret_canary(struct cmd_ctx *c, int argc, char **argv)
+{
+	static const char *const pos[] = { "PROVIDER/NAME", "on|off", NULL };
+	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1];
+	const char *p[2];
+	bool on;
+	int rc;
+
+	CMD_PARSE(c, "secret canary", argc, argv, NULL, pos, 2, p);
+	if (strcmp(p[1], "on") && strcmp(p[1], "off"))
+		return cmd_usage("secret canary takes on or off, not '%s'", p[1]);
+	on = strcmp(p[1], "on") == 0;
+	if (cmd_check_ref(p[0], false, provider, name))
+		return CMD_EXIT_FAIL;
+	if ((rc = cmd_open(c)))
+		return rc;
+	if ((rc = store_secret_canary(c->st, provider, name, on)) < 0)
+		return cmd_store_fail(rc);
+	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s,s:b}", "ok", 1, "action", "canary",
+				     "provider", provider, "name", name, "canary", on),
+			"%s/%s: canary %s", provider, name, p[1]);
+}
+
 int cmd_secret(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const struct cmd_sub subs[] = {
 		{ "set", secret_set }, { "list", secret_list }, { "reveal", secret_reveal },
-		{ "rm", secret_rm }, { NULL, NULL },
+		{ "rm", secret_rm }, { "canary", secret_canary }, { NULL, NULL },
 	};
 	return cmd_dispatch(c, argc, argv, subs);
 }

@@ -39,11 +39,14 @@ static const struct cmd_entry cmd_table[] = {
 	  "      A provider is a namespace of secrets (openai, github, aws). It must\n"
 	  "      hold no secrets before it is removed.\n" },
 	{ "secret", cmd_secret,
-	  "  shadm secret set PROVIDER/NAME [--expires DURATION|DATE] [--from-file PATH]\n"
+	  "  shadm secret set PROVIDER/NAME [--expires DURATION|DATE] [--from-file PATH] [--canary]\n"
 	  "      Store a new version, read from standard input (or PATH) byte for\n"
 	  "      byte. The first version creates the secret, later ones rotate it.\n"
+	  "      --canary marks it a honeytoken: every open through the mount alerts.\n"
+	  "  shadm secret canary PROVIDER/NAME on|off\n"
+	  "      Mark or unmark a canary.\n"
 	  "  shadm secret list [PROVIDER]\n"
-	  "      Names, versions, lengths and expiry; never values.\n"
+	  "      Names, versions, lengths, expiry and the canary mark; never values.\n"
 	  "  shadm secret reveal PROVIDER/NAME [--version N]\n"
 	  "      Write exactly the value to standard output (audited as reveal).\n"
 	  "  shadm secret rm PROVIDER/NAME\n"
@@ -56,8 +59,11 @@ static const struct cmd_entry cmd_table[] = {
 	  "      --env-file'. --dry-run checks everything and stores nothing.\n" },
 	{ "agent", cmd_agent,
 	  "  shadm agent add NAME --uid UID [--gid GID] [--exe PATH] [--exe-sha256 HEX] [--human]\n"
+	  "                 [--rate N/DURATION]\n"
 	  "      An agent is a runtime identity bound to process facts: the uid, and\n"
 	  "      optionally the gid, the executable path and its sha256.\n"
+	  "  shadm agent set NAME --rate N/DURATION|off\n"
+	  "      At most N resolves per DURATION (sliding window) through the mount.\n"
 	  "  shadm agent list\n"
 	  "  shadm agent show NAME\n"
 	  "  shadm agent rm NAME\n"
@@ -69,9 +75,9 @@ static const struct cmd_entry cmd_table[] = {
 	{ "unassign", cmd_assign,
 	  "  shadm unassign AGENT PROJECT\n" },
 	{ "grant", cmd_grant,
-	  "  shadm grant AGENT PROVIDER/NAME [--ttl DURATION] [--uses N]\n"
-	  "      Let AGENT resolve the secret, for DURATION and/or N reads. Granting\n"
-	  "      again replaces the grant.\n" },
+	  "  shadm grant AGENT PROVIDER/NAME [--ttl DURATION] [--uses N] [--while-pid PID]\n"
+	  "      Let AGENT resolve the secret, for DURATION and/or N reads, and/or\n"
+	  "      while process PID lives. Granting again replaces the grant.\n" },
 	{ "revoke", cmd_grant,
 	  "  shadm revoke AGENT PROVIDER/NAME\n" },
 	{ "grants", cmd_grant,
@@ -95,6 +101,17 @@ static const struct cmd_entry cmd_table[] = {
 	  "  shadm key rekey --new-key-file PATH\n"
 	  "      Replace the root key with PATH (created if missing) and move it\n"
 	  "      over the configured key file.\n" },
+	/* access controls (cmd_controls.c) */
+	{ "requests", cmd_requests,
+	  "  shadm requests [--all]\n"
+	  "      Access requests the mount recorded: an agent opened a candidate it\n"
+	  "      holds no live grant for. --all adds decided and expired ones.\n" },
+	{ "approve", cmd_decide,
+	  "  shadm approve AGENT PROVIDER/NAME [--ttl DURATION] [--uses N] [--while-pid PID]\n"
+	  "      Grant a pending request (with grant's limits) and close it.\n" },
+	{ "reject", cmd_decide,
+	  "  shadm reject AGENT PROVIDER/NAME\n"
+	  "      Close a pending request without granting.\n" },
 	{ NULL, NULL, NULL },
 };
 

@@ -4,6 +4,8 @@
  * policy_match() alone, grant liveness at its boundaries, and the names
  * and texts written into audit rows.
  */
+#include <errno.h>
+
 #include "policy/policy.h"
 #include "tests/unit/t.h"
 
@@ -69,6 +71,11 @@ enum mod {
 	M_VERSION_BEFORE,
 	M_VERSION_AT,
 	M_VERSION_AND_USES,
+	M_TASK_LIVE,             /* --while-pid, process alive */
+	M_TASK_ENDED,            /* --while-pid, process gone */
+	M_TASK_FLAG_NO_PID,      /* task_ended without a pid is not a task grant */
+	M_USES_AND_TASK,         /* used up reported before task ended */
+	M_TASK_AND_VERSION,      /* task ended reported before version expired */
 };
 
 struct decide_case {
@@ -112,6 +119,11 @@ static const struct decide_case decide_cases[] = {
 	{ "version one second before expiry: allow", M_VERSION_BEFORE, POLICY_ALLOW },
 	{ "version exactly at expiry: deny", M_VERSION_AT, POLICY_VERSION_EXPIRED },
 	{ "used up reported before version expired", M_VERSION_AND_USES, POLICY_GRANT_USED_UP },
+	{ "task grant, process alive: allow", M_TASK_LIVE, POLICY_ALLOW },
+	{ "task grant, process ended: deny", M_TASK_ENDED, POLICY_TASK_ENDED },
+	{ "task_ended without a pid is ignored", M_TASK_FLAG_NO_PID, POLICY_ALLOW },
+	{ "used up reported before task ended", M_USES_AND_TASK, POLICY_GRANT_USED_UP },
+	{ "task ended reported before version expired", M_TASK_AND_VERSION, POLICY_TASK_ENDED },
 };
 
 static void apply(enum mod m, struct policy_facts *f, struct policy_caller *c)
@@ -164,6 +176,15 @@ static void apply(enum mod m, struct policy_facts *f, struct policy_caller *c)
 	case M_VERSION_AND_USES:
 		f->secret.expires = NOW; f->grant.max_uses = 1; f->grant.uses = 1;
 		break;
+	case M_TASK_LIVE: f->grant.pid = 777; break;
+	case M_TASK_ENDED: f->grant.pid = 777; f->grant.task_ended = true; break;
+	case M_TASK_FLAG_NO_PID: f->grant.task_ended = true; break;
+	case M_USES_AND_TASK:
+		f->grant.pid = 777; f->grant.task_ended = true; f->grant.max_uses = 1; f->grant.uses = 1;
+		break;
+	case M_TASK_AND_VERSION:
+		f->grant.pid = 777; f->grant.task_ended = true; f->secret.expires = NOW;
+		break;
 	}
 }
 
@@ -186,8 +207,8 @@ static void test_decide(void)
 	}
 	/* Every reason policy_decide can give must be reached by some row. */
 	for (int r = 0; r < POLICY_REASON_COUNT; r++) {
-		if (r == POLICY_INTEGRITY)
-			continue; /* decided by the store, not here */
+		if (r == POLICY_INTEGRITY || r == POLICY_RATE_LIMIT)
+			continue; /* decided by the store (rate: with policy_rate_take), not here */
 		T_OK(seen[r], "decide: table reaches reason %s", policy_reason_name((enum policy_reason)r));
 	}
 	T_EQ_INT(policy_decide(NULL, NULL, NOW), POLICY_CALLER_UNKNOWN, "decide: NULL caller is denied");
@@ -252,6 +273,8 @@ static void test_grant_live(void)
 		{ "live: uses left", { .exists = true, .max_uses = 2, .uses = 1 }, true },
 		{ "live: uses spent", { .exists = true, .max_uses = 2, .uses = 2 }, false },
 		{ "live: unlimited uses", { .exists = true, .max_uses = 0, .uses = 99 }, true },
+		{ "live: task alive", { .exists = true, .pid = 777 }, true },
+		{ "live: task ended", { .exists = true, .pid = 777, .task_ended = true }, false },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -264,7 +287,7 @@ static void test_names(void)
 	static const char *const want[POLICY_REASON_COUNT] = {
 		"allow", "caller-unknown", "no-agent", "uid", "gid", "exe", "exe-sha256",
 		"disabled", "no-secret", "not-candidate", "no-grant", "revoked",
-		"grant-expired", "used-up", "version-expired", "integrity",
+		"grant-expired", "used-up", "task-ended", "version-expired", "rate-limit", "integrity",
 	};
 
 	for (int r = 0; r < POLICY_REASON_COUNT; r++) {
@@ -291,8 +314,91 @@ static void test_names(void)
 		 "text of no-grant reason");
 }
 
+static void test_requestable(void)
+{
+	/* Only a matched agent's refused candidate may become an access request. */
+	static const struct {
+		enum policy_reason r;
+		bool want;
+	} cases[] = {
+		{ POLICY_ALLOW, false }, { POLICY_CALLER_UNKNOWN, false }, { POLICY_NO_AGENT, false },
+		{ POLICY_UID_MISMATCH, false }, { POLICY_GID_MISMATCH, false },
+		{ POLICY_EXE_MISMATCH, false }, { POLICY_EXE_HASH_MISMATCH, false },
+		{ POLICY_AGENT_DISABLED, false }, { POLICY_NO_SECRET, false },
+		{ POLICY_NOT_CANDIDATE, false }, { POLICY_NO_GRANT, true },
+		{ POLICY_GRANT_REVOKED, true }, { POLICY_GRANT_EXPIRED, true },
+		{ POLICY_GRANT_USED_UP, true }, { POLICY_TASK_ENDED, true },
+		{ POLICY_VERSION_EXPIRED, false }, { POLICY_RATE_LIMIT, false },
+		{ POLICY_INTEGRITY, false }, { POLICY_REASON_COUNT, false },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		T_EQ_INT(policy_reason_requestable(cases[i].r), cases[i].want,
+			 "requestable: %s", policy_reason_name(cases[i].r));
+}
+
+static void test_rate(void)
+{
+	/* one agent's counter through time: 3 per 1000 ms */
+	static const struct {
+		int64_t t;
+		bool want, first;
+		const char *what;
+	} steps[] = {
+		{ 0, true, false, "first of 3" },
+		{ 10, true, false, "second of 3" },
+		{ 20, true, false, "third of 3" },
+		{ 30, false, true, "fourth in the window: refused, the window's first refusal" },
+		{ 40, false, false, "fifth: refused, not the first refusal" },
+		{ 1000, false, true, "next window at once: the previous 3 still weigh fully" },
+		{ 1500, true, false, "half a window on: ceil(3 * 0.5) = 2 of 3 used, one more fits" },
+		{ 1600, false, false, "then ceil(3 * 0.4) + 1 = 3: refused, not the window's first refusal" },
+		{ 2000, true, false, "a new window: the previous 1 weighs 1, two fit" },
+		{ 2001, true, false, "... the second" },
+		{ 2002, false, true, "... and no third" },
+		{ 5000, true, false, "idle for two windows: a fresh start" },
+	};
+	struct policy_rate r = { .max = 3, .window_ms = 1000 };
+	struct policy_rate none = { 0 };
+	bool first;
+
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		bool got = policy_rate_take(&r, steps[i].t, &first);
+		T_OK(got == steps[i].want && first == steps[i].first, "rate: t=%lld ms, %s",
+		     (long long)steps[i].t, steps[i].what);
+	}
+	for (int i = 0; i < 1000; i++)
+		first = !policy_rate_take(&none, 0, NULL);
+	T_OK(!first, "rate: max 0 never refuses");
+	T_OK(policy_rate_take(&r, 4000, NULL) && policy_rate_take(&r, 3000, NULL),
+	     "rate: a clock that goes back starts afresh");
+
+	static const struct {
+		const char *s;
+		int rc;
+		int64_t max, window;
+	} parse[] = {
+		{ "100/1m", 0, 100, 60 }, { "1/1s", 0, 1, 1 }, { "5/2h", 0, 5, 7200 },
+		{ "1000000000/1d", 0, 1000000000, 86400 },
+		{ "0/1m", -EINVAL, 0, 0 }, { "05/1m", -EINVAL, 0, 0 }, { "-1/1m", -EINVAL, 0, 0 },
+		{ "1000000001/1s", -EINVAL, 0, 0 }, { "abc", -EINVAL, 0, 0 }, { "5", -EINVAL, 0, 0 },
+		{ "5/", -EINVAL, 0, 0 }, { "5/0s", -EINVAL, 0, 0 }, { "10/1x", -EINVAL, 0, 0 },
+		{ "/1m", -EINVAL, 0, 0 }, { "", -EINVAL, 0, 0 }, { "10 /1m", -EINVAL, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof parse / sizeof parse[0]; i++) {
+		int64_t max = 0, window = 0;
+		int rc = policy_rate_parse(parse[i].s, &max, &window);
+
+		T_OK(rc == parse[i].rc && max == parse[i].max && window == parse[i].window,
+		     "rate parse: \"%s\" -> %d %lld/%llds", parse[i].s, rc, (long long)max, (long long)window);
+	}
+	T_EQ_INT(policy_rate_parse(NULL, NULL, NULL), -EINVAL, "rate parse: NULL");
+}
+
 int main(void)
 {
+	test_rate();
+	test_requestable();
 	test_decide();
 	test_match();
 	test_grant_live();
