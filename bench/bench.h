@@ -19,6 +19,7 @@
 #define BENCH_UID_AGENT 23501        /* bound to the agent "bench" */
 #define BENCH_UID_STRANGER 23502     /* bound to nothing */
 #define BENCH_UID_EXE 23503          /* bound to "bench-exe" with shbench's path and sha256 */
+#define BENCH_UID_RATE 23504         /* bound to "bench-rate", limited to 1e9 resolves a second */
 #define BENCH_UID_SCALE_BASE 300000  /* the scale stores' other agents */
 
 /* The one secret everything reads: ~100 bytes, the same in every target. */

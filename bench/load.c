@@ -83,6 +83,9 @@ static int load_fixture(struct store *st)
 	static char exe[PATH_MAX];
 	struct store_agent_row x = { .name = "bench-exe", .uid = BENCH_UID_EXE, .enabled = true,
 				     .exe = exe, .has_exe_sha256 = true };
+	/* and through an agent with a rate limit it never reaches: the cost of counting */
+	struct store_agent_row rl = { .name = "bench-rate", .uid = BENCH_UID_RATE, .enabled = true,
+				      .rate_max = 1000000000, .rate_window = 1 };
 	int64_t v;
 	int rc;
 	if ((rc = self_exe(exe, sizeof(exe), x.exe_sha256)) < 0) {
@@ -101,7 +104,10 @@ static int load_fixture(struct store *st)
 	    (rc = store_grant(st, "bench", "prov", "secret", 0, 0)) ||
 	    (rc = store_agent_add(st, &x)) ||
 	    (rc = store_assign(st, "bench-exe", "bench")) ||
-	    (rc = store_grant(st, "bench-exe", "prov", "secret", 0, 0)))
+	    (rc = store_grant(st, "bench-exe", "prov", "secret", 0, 0)) ||
+	    (rc = store_agent_add(st, &rl)) ||
+	    (rc = store_assign(st, "bench-rate", "bench")) ||
+	    (rc = store_grant(st, "bench-rate", "prov", "secret", 0, 0)))
 		return fail("cannot load the fixture", rc);
 	return 0;
 }

@@ -46,13 +46,15 @@ struct opts {
 };
 
 enum bcase {
-	C_TMPFS, C_BARE, C_BARE_CACHE, C_DEF, C_DEF_CACHE, C_SH, C_SH_EXE, C_SH_KERNEL, C_SH_POWER,
+	C_TMPFS, C_BARE, C_BARE_CACHE, C_DEF, C_DEF_CACHE, C_SH, C_SH_EXE, C_SH_RATE, C_SH_KERNEL,
+	C_SH_POWER,
 	C_DENY_UID, C_DENY_GRANT, NCASES
 };
 
 static const char *const case_label[NCASES] = {
 	"tmpfs", "bare FUSE direct_io", "bare FUSE page cache", "default FUSE direct_io",
 	"default FUSE page cache", "scopeholdfs default", "scopeholdfs exe+sha256 agent",
+	"scopeholdfs agent with --rate",
 	"scopeholdfs cache=kernel",
 	"scopeholdfs durability=power", "denied: wrong uid", "denied: no grant",
 };
@@ -62,11 +64,12 @@ static const char *const case_label[NCASES] = {
  * 1 s timeouts ("default"), each in the same cache mode.
  */
 static const enum bcase case_bare[NCASES] = {
-	C_BARE, C_BARE, C_BARE_CACHE, C_BARE, C_BARE_CACHE, C_BARE, C_BARE, C_BARE_CACHE, C_BARE,
-	C_BARE, C_BARE,
+	C_BARE, C_BARE, C_BARE_CACHE, C_BARE, C_BARE_CACHE, C_BARE, C_BARE, C_BARE, C_BARE_CACHE,
+	C_BARE, C_BARE, C_BARE,
 };
 static const enum bcase case_def[NCASES] = {
-	C_DEF, C_DEF, C_DEF_CACHE, C_DEF, C_DEF_CACHE, C_DEF, C_DEF, C_DEF_CACHE, C_DEF, C_DEF, C_DEF,
+	C_DEF, C_DEF, C_DEF_CACHE, C_DEF, C_DEF_CACHE, C_DEF, C_DEF, C_DEF, C_DEF_CACHE, C_DEF, C_DEF,
+	C_DEF,
 };
 
 static struct bench_paths bp;
@@ -601,7 +604,7 @@ static void report_scale(const struct scale_row *rows, int n, const struct run *
 {
 	fprintf(rep, "## Scale\n\n");
 	fprintf(rep, "Granted reads on scopeholdfs (default settings) with stores of growing size: "
-		"N secrets in N/1000 providers, N/10 agents, N grants (plus the two bench agents and their grants); the largest store's trail padded "
+		"N secrets in N/1000 providers, N/10 agents, N grants (plus the three bench agents and their grants); the largest store's trail padded "
 		"to %lld events. \"× first\" divides by the smallest store. Load: one batch through "
 		"the store API (secrets, agents, grants); trail: padding events through "
 		"store_audit_record in batches of 1e6. RSS: the daemon's VmHWM after the runs.\n\n",
@@ -618,7 +621,7 @@ static void report_scale(const struct scale_row *rows, int n, const struct run *
 		}
 		fprintf(rep, "| %lld | %lld | %lld | %lld | %.1f | %.1f | %.0f | %.2f | %.2f | %.0f | %.2f | "
 			"%.2f | %.1f | %.1f | %.1f | %.2f | %.0f |\n",
-			(long long)s->bs.secrets, (long long)s->bs.agents + 2, (long long)s->bs.grants + 2,
+			(long long)s->bs.secrets, (long long)s->bs.agents + 3, (long long)s->bs.grants + 3,
 			(long long)s->events, s->bs.load_secs, s->bs.audit_secs, s->r[0].ops_per_s,
 			ratio(s->r[0].ops_per_s, rows[0].r[0].ops_per_s),
 			ratio(s->r[0].ops_per_s, r->med[C_SH][0].ops_per_s), s->r[1].ops_per_s,
@@ -647,6 +650,9 @@ static void report_targets(const struct run *r, const struct extra *e, const str
 			thread_counts[t], t ? "s" : "", k, met(k >= 0.7));
 		fprintf(rep, "| granted, default, %d reader%s: ≥ 0.7× same-options bare FUSE (issue 4) | %.2f× | %s |\n",
 			thread_counts[t], t ? "s" : "", xs, met(xs >= 0.7));
+		double rl = ratio(r->med[C_SH_RATE][t].ops_per_s, r->med[C_SH][t].ops_per_s);
+		fprintf(rep, "| granted with a --rate limit counted, %d reader%s: ≥ 0.9× without (issue 12) | %.2f× | %s |\n",
+			thread_counts[t], t ? "s" : "", rl, met(rl >= 0.9));
 	}
 	for (int c = C_DENY_UID; c <= C_DENY_GRANT; c++) {
 		bool all = true;
@@ -791,6 +797,7 @@ int main(int argc, char **argv)
 	bench_pathf(r.path[C_DEF_CACHE], PATH_MAX, "%s/bench/prov/secret", mnt[6]);
 	bench_pathf(r.path[C_SH], PATH_MAX, "%s/bench/prov/secret", mnt[2]);
 	bench_pathf(r.path[C_SH_EXE], PATH_MAX, "%s/bench-exe/prov/secret", mnt[2]);
+	bench_pathf(r.path[C_SH_RATE], PATH_MAX, "%s/bench-rate/prov/secret", mnt[2]);
 	bench_pathf(r.path[C_SH_KERNEL], PATH_MAX, "%s/bench/prov/secret", mnt[3]);
 	bench_pathf(r.path[C_SH_POWER], PATH_MAX, "%s/bench/prov/secret", mnt[4]);
 	bench_pathf(r.path[C_DENY_UID], PATH_MAX, "%s/bench/prov/secret", mnt[2]);
@@ -798,6 +805,7 @@ int main(int argc, char **argv)
 	for (int c = 0; c < NCASES; c++)
 		r.uid[c] = BENCH_UID_AGENT;
 	r.uid[C_SH_EXE] = BENCH_UID_EXE;
+	r.uid[C_SH_RATE] = BENCH_UID_RATE;
 	r.uid[C_DENY_UID] = BENCH_UID_STRANGER;
 	r.expect[C_DENY_UID] = EACCES;
 	r.expect[C_DENY_GRANT] = EACCES;

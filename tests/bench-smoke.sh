@@ -37,7 +37,7 @@ row() { awk -F' *\\| *' -v c="$1" -v n="$2" '$2 == c && $3 == n { for (i = 2; i 
 
 missing="" bad=""
 for c in "tmpfs" "bare FUSE direct_io" "bare FUSE page cache" "default FUSE direct_io" \
-	"default FUSE page cache" "scopeholdfs default" "scopeholdfs exe+sha256 agent" \
+	"default FUSE page cache" "scopeholdfs default" "scopeholdfs exe+sha256 agent" "scopeholdfs agent with --rate" \
 	"scopeholdfs cache=kernel" "scopeholdfs durability=power" "denied: wrong uid" "denied: no grant"; do
 	for n in 1 2 8; do
 		cells=$(row "$c" "$n")
@@ -47,13 +47,13 @@ for c in "tmpfs" "bare FUSE direct_io" "bare FUSE page cache" "default FUSE dire
 		[ "$(echo "$vals" | grep -cE "$NUM")" -eq 8 ] || bad="$bad [$c/$n: $(echo $vals)]"
 	done
 done
-expect_eq "bench smoke: every read row is present (11 cases x 1, 2, 8 readers)" "${missing:-none}" "none"
+expect_eq "bench smoke: every read row is present (12 cases x 1, 2, 8 readers)" "${missing:-none}" "none"
 expect_eq "bench smoke: figures and ratios of the read rows are numbers" "${bad:-none}" "none"
 expect_eq "bench smoke: every read had the expected bytes or errno" \
 	"$(grep -c '^Operations with an unexpected outcome .*: 0\.$' "$R")" "1"
 
 targets=$(grep -cE '^\| .* \| (met|\*\*missed\*\*|n/a.*|unknown) \|$' "$R")
-if [ "$targets" -ge 14 ]; then ok "bench smoke: the targets table says met/missed for each target"
+if [ "$targets" -ge 16 ]; then ok "bench smoke: the targets table says met/missed for each target"
 else not_ok "bench smoke: the targets table says met/missed for each target"; echo "#   $targets rows"; fi
 
 # name|pattern of one row each table must hold
@@ -67,7 +67,7 @@ power resolves per fsync|^\| 8 readers, one .*: resolves / fsyncs \| ([0-9]+ / [
 cat from scopeholdfs|^\| cat from scopeholdfs \| [0-9.]+ \| 1\.00 \|
 pass show|^\| pass show \| ([0-9.]+ \| [0-9.]+|not installed \| -) \|
 age -d|^\| age -d \| ([0-9.]+ \| [0-9.]+|not installed \| -) \|
-scale 1e3 with ratios|^\| 1000 \| 102 \| 1002 \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| 1\.00 \| [0-9.]+ \| [0-9]+ \| 1\.00 \| [0-9.]+ \|
+scale 1e3 with ratios|^\| 1000 \| 103 \| 1003 \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| 1\.00 \| [0-9.]+ \| [0-9]+ \| 1\.00 \| [0-9.]+ \|
 EOF
 
 # The flood leaves at least one (coalesced) row whose counts cover the opens.
