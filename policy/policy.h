@@ -206,4 +206,18 @@ int policy_when_parse(const char *s, int64_t now, int64_t *when) POLICY_WUR;
 /* Format unix seconds as "2027-01-31T12:00:00Z" into buf (>= 21 bytes). */
 void policy_time_format(int64_t t, char *buf, size_t len);
 
+/* ---- showing foreign strings (escape.c) ------------------------------------ */
+
+/* Room policy_escape() may need for a string of n bytes: each byte grows to 4 at most. */
+#define POLICY_ESCAPE_SIZE(n) (4 * (n) + 1)
+/*
+ * s as it is safe to show on a terminal, like snprintf into out (cap
+ * bytes, always NUL-terminated when cap > 0): C0 controls and DEL as
+ * \n \t \r or \xHH, C1 controls and bytes of invalid UTF-8 as \xHH,
+ * bidirectional controls as \uHHHH, a backslash as \\; valid printable
+ * UTF-8 unchanged. Returns the length of the whole escaped text (NULL
+ * shows as ""), so a result >= cap means it was cut short.
+ */
+size_t policy_escape(const char *s, char *out, size_t cap);
+
 #endif

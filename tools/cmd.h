@@ -156,6 +156,19 @@ const char *cmd_actor(void);
 
 /* ---- output ------------------------------------------------------------------ */
 
+/*
+ * A string shown to a person that this program did not write itself (an
+ * executable path, a name, a note, a path or value quoted in a message):
+ * control characters, DEL, C1 controls and invalid UTF-8 as visible
+ * escapes (\n, \x1b), a backslash as \\ (policy_escape()). Returns s
+ * itself when nothing needs escaping, else a buffer that stays valid for
+ * the next 7 calls, so one printf may escape several arguments. NULL
+ * stays NULL. Tables, cmd_fail/cmd_usage and cmd_done escape their text
+ * already; use this for every other human print of such a string. JSON
+ * output is escaped by jansson and must get the original bytes.
+ */
+const char *cmd_esc(const char *s);
+
 struct cmd_table;
 /* A table with a header line; columns are aligned when printed. */
 struct cmd_table *cmd_table_new(int ncols, ...);

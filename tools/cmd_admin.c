@@ -284,7 +284,7 @@ static void proj_show_line(const char *label, json_t *arr)
 	if (json_array_size(arr) == 0)
 		fputs("-", stdout);
 	json_array_foreach(arr, i, v) {
-		printf("%s%s", i ? ", " : "", json_string_value(v));
+		printf("%s%s", i ? ", " : "", cmd_esc(json_string_value(v)));
 	}
 	putchar('\n');
 }

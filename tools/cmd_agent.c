@@ -136,7 +136,7 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 	 */
 	if (a.exe && !a.has_exe_sha256)
 		fprintf(stderr, "shadm: warning: agent '%s' is bound to %s by path only; "
-			"add --exe-sha256 so a different binary at that path is refused\n", p[0], a.exe);
+			"add --exe-sha256 so a different binary at that path is refused\n", p[0], cmd_esc(a.exe));
 	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:I}", "ok", 1, "action", "agent-add",
 				     "agent", p[0], "uid", (json_int_t)uid),
 			"added agent %s (uid %llu)", p[0], (unsigned long long)uid);
@@ -287,7 +287,7 @@ static int agent_show_grant(void *ctx, const struct store_grant_row *g)
 
 static void show_field(const char *label, const char *value)
 {
-	printf("%-10s%s\n", label, value && value[0] ? value : "-");
+	printf("%-10s%s\n", label, value && value[0] ? cmd_esc(value) : "-");
 }
 
 static int agent_show(struct cmd_ctx *c, int argc, char **argv)
@@ -350,7 +350,7 @@ static int agent_show(struct cmd_ctx *c, int argc, char **argv)
 	if (json_array_size(s.projects) == 0)
 		fputs("-", stdout);
 	json_array_foreach(s.projects, i, v) {
-		printf("%s%s", i ? ", " : "", json_string_value(v));
+		printf("%s%s", i ? ", " : "", cmd_esc(json_string_value(v)));
 	}
 	putchar('\n');
 	if (json_array_size(s.grants) == 0) {

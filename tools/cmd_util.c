@@ -18,13 +18,63 @@
 
 #include "tools/cmd.h"
 
+/* ---- escaping ---------------------------------------------------------------- */
+
+#define CMD_ESC_SLOTS 8
+
+const char *cmd_esc(const char *s)
+{
+	static char *slot[CMD_ESC_SLOTS];
+	static unsigned next;
+	const unsigned char *p;
+	size_t need;
+	char *buf;
+
+	if (!s)
+		return NULL;
+	/* The common case, plain ASCII text, needs no copy. */
+	for (p = (const unsigned char *)s; *p >= 0x20 && *p < 0x7f && *p != '\\'; p++)
+		;
+	if (!*p)
+		return s;
+	need = policy_escape(s, NULL, 0) + 1;
+	buf = malloc(need);
+	if (!buf)
+		cmd_oom();
+	policy_escape(s, buf, need);
+	free(slot[next]);
+	slot[next] = buf;
+	next = (next + 1) % CMD_ESC_SLOTS;
+	return buf;
+}
+
+/*
+ * printf into a new string, for messages and lines that are escaped as a
+ * whole: a message is one line, whatever the strings it quotes hold.
+ */
+static char *cmd_vformat(const char *fmt, va_list ap)
+{
+	va_list ap2;
+	char *s;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0 || !(s = malloc((size_t)n + 1)))
+		cmd_oom();
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
 /* ---- errors ----------------------------------------------------------------- */
 
 static void cmd_vmsg(const char *fmt, va_list ap)
 {
-	fputs("shadm: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char *msg = cmd_vformat(fmt, ap);
+
+	fprintf(stderr, "shadm: %s\n", cmd_esc(msg));
+	free(msg);
 }
 
 int cmd_fail(const char *fmt, ...)
@@ -377,7 +427,7 @@ static void cmd_table_vadd(struct cmd_table *t, va_list ap)
 	for (i = 0; i < t->ncols; i++) {
 		const char *s = va_arg(ap, const char *);
 		/* An empty field reads as a hole in a table: show "-". */
-		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = cmd_strdup(s && *s ? s : "-");
+		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = cmd_strdup(s && *s ? cmd_esc(s) : "-");
 	}
 	t->nrows++;
 }
@@ -479,6 +529,7 @@ void cmd_json_print(json_t *obj)
 int cmd_done(struct cmd_ctx *c, json_t *obj, const char *fmt, ...)
 {
 	va_list ap;
+	char *line;
 
 	if (c->json) {
 		cmd_json_print(obj ? obj : json_pack("{s:b}", "ok", 1));
@@ -486,9 +537,10 @@ int cmd_done(struct cmd_ctx *c, json_t *obj, const char *fmt, ...)
 	}
 	json_decref(obj);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	line = cmd_vformat(fmt, ap);
 	va_end(ap);
-	putchar('\n');
+	printf("%s\n", cmd_esc(line));
+	free(line);
 	return CMD_EXIT_OK;
 }
 
