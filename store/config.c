@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/store_int.h"
 
@@ -142,12 +144,37 @@ static void config_defaults(struct store_config *cfg)
 	cfg->alert_deny_burst = 20;
 }
 
+/*
+ * The configuration names the key and the store, so whoever may change it
+ * chooses them: it must belong to root or to the user running this and be
+ * writable by no one else (like sudoers and doas.conf). Checked on the
+ * open file, so it is the file that is then read.
+ */
+static int config_check_file(const char *path, FILE *f)
+{
+	struct stat sb;
+
+	if (fstat(fileno(f), &sb) < 0)
+		return store_fail(-errno, "cannot read config '%s': %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return store_fail(-EINVAL, "refusing config '%s': not a regular file", path);
+	if (sb.st_uid != 0 && sb.st_uid != geteuid())
+		return store_fail(-EACCES, "refusing config '%s': owned by uid %u, not by root or uid %u "
+				  "(the user running this)", path, (unsigned)sb.st_uid,
+				  (unsigned)geteuid());
+	if (sb.st_mode & (S_IWGRP | S_IWOTH))
+		return store_fail(-EACCES, "refusing config '%s': writable by group or others "
+				  "(mode %04o); run: chmod go-w %s", path,
+				  (unsigned)(sb.st_mode & 07777), path);
+	return 0;
+}
+
 int store_config_load(const char *path, struct store_config *cfg)
 {
 	struct config_ctx c = { .cfg = cfg };
 	const char *env = getenv("SCOPEHOLD_CONFIG");
 	FILE *f;
-	int line;
+	int line, rc;
 
 	config_defaults(cfg);
 	if (!path || !*path)
@@ -156,9 +183,15 @@ int store_config_load(const char *path, struct store_config *cfg)
 		return store_fail(-ENAMETOOLONG, "config path is too long");
 	snprintf(cfg->path, sizeof cfg->path, "%s", path);
 
+	if ((rc = store_check_path(path, true)))
+		return rc;
 	f = fopen(path, "re");
 	if (!f)
 		return store_fail(-errno, "cannot read config '%s': %s", path, strerror(errno));
+	if ((rc = config_check_file(path, f))) {
+		fclose(f);
+		return rc;
+	}
 	line = ini_parse_file(f, config_handler, &c);
 	fclose(f);
 	if (line < 0)

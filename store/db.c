@@ -534,7 +534,10 @@ int store_lookup_id(struct store *st, const char *sql, const char *name,
 int store_check_file(const char *what, const char *path, bool must_exist)
 {
 	struct stat sb;
+	int rc;
 
+	if ((rc = store_check_path(path, false)))
+		return rc;
 	if (lstat(path, &sb) < 0) {
 		if (errno == ENOENT && !must_exist)
 			return -ENOENT;
@@ -840,7 +843,16 @@ int store_init(const struct store_config *cfg, const char *actor)
 	if (!st)
 		return store_fail(-ENOMEM, "out of memory");
 	st->creating = true;
-	if ((rc = store_mkdirs_for(cfg->key_file)) || (rc = store_mkdirs_for(cfg->store_path)))
+	/*
+	 * Before and after creating the missing directories: one made by
+	 * someone else in the meantime (mkdir takes an existing one as done)
+	 * is caught by the second look.
+	 */
+	if ((rc = store_check_path(cfg->key_file, false)) ||
+	    (rc = store_check_path(cfg->store_path, false)) ||
+	    (rc = store_mkdirs_for(cfg->key_file)) || (rc = store_mkdirs_for(cfg->store_path)) ||
+	    (rc = store_check_path(cfg->key_file, false)) ||
+	    (rc = store_check_path(cfg->store_path, false)))
 		goto fail;
 	if ((rc = store_key_file_create(cfg->key_file, st->root_key)))
 		goto fail;

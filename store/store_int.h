@@ -241,7 +241,20 @@ int store_walk(struct store *st, const char *sql, int64_t a, int64_t b,
 struct walk { void *fn; void *ctx; };
 /* Run a prepared statement that returns no rows; 0 or -errno. */
 int store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
+/*
+ * A key file, store or journal: path safe from other users (store_check_path),
+ * and the file, when it exists, a regular file of ours, mode 0600 or less.
+ * -ENOENT quietly when it is missing and !must_exist.
+ */
 int store_check_file(const char *what, const char *path, bool must_exist);
+/*
+ * trust.c: 0 when no directory on the way to path (each component of the
+ * canonical path and the directory of each symlink followed; the last
+ * component too when follow_last) is writable by anyone but root and the
+ * effective uid, sticky directories of a trusted owner excepted; else
+ * -EACCES with "refusing 'PATH': directory 'DIR' is writable by ..." set.
+ */
+int store_check_path(const char *path, bool follow_last);
 int store_lookup_id(struct store *st, const char *sql, const char *name,
 		    const char *kind, int64_t *id);
 void store_lock(struct store *st);
