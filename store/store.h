@@ -90,6 +90,18 @@ int store_config_load(const char *path, struct store_config *cfg) STORE_WUR;
 /* The message of the last failure in this thread ("" if none). */
 const char *store_error(void);
 
+/*
+ * trust.c: 0 when no directory on the way to path (each component of the
+ * canonical path and the directory of each symlink followed; the last
+ * component too when follow_last) is owned by anyone but root and the
+ * effective uid or writable by anyone else, sticky directories of a
+ * trusted owner excepted; else -EACCES (-ELOOP, -ENAMETOOLONG) with
+ * "refusing 'PATH': directory 'DIR' is writable by ..." in store_error().
+ * The key file, store, journal and configuration are checked with it
+ * inside the store; the mount checks its alert program too.
+ */
+int store_check_path(const char *path, bool follow_last);
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 struct store;

@@ -247,14 +247,6 @@ int store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
  * -ENOENT quietly when it is missing and !must_exist.
  */
 int store_check_file(const char *what, const char *path, bool must_exist);
-/*
- * trust.c: 0 when no directory on the way to path (each component of the
- * canonical path and the directory of each symlink followed; the last
- * component too when follow_last) is writable by anyone but root and the
- * effective uid, sticky directories of a trusted owner excepted; else
- * -EACCES with "refusing 'PATH': directory 'DIR' is writable by ..." set.
- */
-int store_check_path(const char *path, bool follow_last);
 int store_lookup_id(struct store *st, const char *sql, const char *name,
 		    const char *kind, int64_t *id);
 void store_lock(struct store *st);

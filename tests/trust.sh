@@ -184,6 +184,16 @@ expect_run "a relative config path is checked from the working directory" 1 \
 	"shadm: refusing 'in-ww.ini': directory '$T/ww' is writable by everyone (owner 0, mode 0777)" \
 	sh -c 'cd "$1" && exec "$2" -c in-ww.ini provider list' sh "$T/ww" "$SHADM"
 
+# ---- the alert program, which the mount runs as root ----------------------------------
+printf '#!/bin/sh\ncat >/dev/null\n' >"$T/ww/hook.sh"
+chmod 0755 "$T/ww/hook.sh"
+{ cat "$T/c/ok.ini"; printf '[mount]\nmountpoint = %s/mnt\n[alerts]\nexec = %s/ww/hook.sh\n' "$T" "$T"; } >"$T/c/alert.ini"
+chmod 0600 "$T/c/alert.ini"
+expect_run "scopeholdfs refuses an alert program in a world-writable dir before mounting" 1 \
+	"scopeholdfs: [alerts] exec: refusing '$T/ww/hook.sh': directory '$T/ww' is writable by everyone (owner 0, mode 0777)" \
+	timeout 20 "$SCOPEHOLDFS" -c "$T/c/alert.ini" -f
+check "... and mounted nothing" eval '! mountpoint -q "$T/mnt"'
+
 # ---- the running user, not only root ---------------------------------------------------
 install -d -m 0700 -o "$UR" -g "$UR" "$T/user"
 conf "$T/user/u.ini" "$T/user"
