@@ -469,6 +469,7 @@ static void test_config(void)
 	T_EQ_STR(cfg.workspace, STORE_DEFAULT_WORKSPACE, "config: default workspace");
 	T_EQ_INT(cfg.max_value, STORE_DEFAULT_MAX_VALUE, "config: default max_value 64 KiB");
 	T_EQ_INT(cfg.cache, STORE_CACHE_NONE, "config: default cache none");
+	T_EQ_INT(cfg.max_open_per_uid, 256, "config: default max_open_per_uid 256");
 	T_EQ_INT(cfg.durability, STORE_DURABLE_CRASH, "config: default durability crash");
 	T_EQ_INT(cfg.deny_coalesce_seconds, 60, "config: default coalesce 60s");
 
@@ -485,6 +486,7 @@ static void test_config(void)
 		   "mountpoint = /mnt/secrets\n"
 		   "workspace = staging\n"
 		   "cache = kernel\n"
+		   "max_open_per_uid = 1000\n"
 		   "[audit]\n"
 		   "durability = power\n"
 		   "coalesce_denials = 5m\n");
@@ -496,6 +498,7 @@ static void test_config(void)
 	T_EQ_STR(cfg.mountpoint, "/mnt/secrets", "config: [mount] mountpoint");
 	T_EQ_STR(cfg.workspace, "staging", "config: [mount] workspace");
 	T_EQ_INT(cfg.cache, STORE_CACHE_KERNEL, "config: [mount] cache = kernel");
+	T_EQ_INT(cfg.max_open_per_uid, 1000, "config: [mount] max_open_per_uid = 1000");
 	T_EQ_INT(cfg.durability, STORE_DURABLE_POWER, "config: [audit] durability = power");
 	T_EQ_INT(cfg.deny_coalesce_seconds, 300, "config: [audit] coalesce_denials = 5m");
 
@@ -524,6 +527,14 @@ static void test_config(void)
 		   "invalid value for 'path': ''", "empty path");
 	config_bad(e.dir, "[mount]\ncache = maybe\n", 2,
 		   "invalid value for 'cache': 'maybe'", "cache maybe");
+	config_bad(e.dir, "[mount]\nmax_open_per_uid = 0\n", 2,
+		   "invalid value for 'max_open_per_uid': '0'", "max_open_per_uid 0");
+	config_bad(e.dir, "[mount]\nmax_open_per_uid = -1\n", 2,
+		   "invalid value for 'max_open_per_uid': '-1'", "max_open_per_uid -1");
+	config_bad(e.dir, "[mount]\nmax_open_per_uid = 10k\n", 2,
+		   "invalid value for 'max_open_per_uid': '10k'", "max_open_per_uid 10k");
+	config_bad(e.dir, "[mount]\nmax_open_per_uid = 65537\n", 2,
+		   "invalid value for 'max_open_per_uid': '65537'", "max_open_per_uid above 65536");
 	config_bad(e.dir, "[mount]\nworkspace = .hidden\n", 2,
 		   "invalid value for 'workspace': '.hidden'", "workspace .hidden");
 	config_bad(e.dir, "[audit]\n\ndurability = sometimes\n", 3,
