@@ -443,9 +443,14 @@ int fs_resolve_self(struct fs_req *rq, char *buf, size_t size)
 		rq->why = "allow";
 		rc = 0;
 	} else {
-		/* None or several: no single answer, so no link. */
-		rq->why = n ? "several agents match" : "no agent matches";
-		rc = -ENOENT;
+		/*
+		 * None or several: no single answer, so no link. Not a silent
+		 * miss: a caller walking MOUNT/self that no agent (or more than
+		 * one) matches is recorded, coalesced like any refusal.
+		 */
+		struct fs_path self = { .node = FS_NODE_SELF };
+		snprintf(self.agent, sizeof(self.agent), "%s", FS_SELF);
+		rc = deny(rq, &self, 0, n ? POLICY_AMBIGUOUS_AGENT : POLICY_NO_AGENT, -ENOENT);
 	}
 	free(match);
 	free(l.v);
