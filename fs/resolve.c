@@ -16,7 +16,9 @@
  * (recorded as a denial); a
  * disabled or unknown agent, a provider without candidates and a secret
  * that is not a candidate are ENOENT; a candidate without a live grant is
- * mode 0000 and EACCES on open; a store or audit failure is EIO.
+ * mode 0000 and EACCES on open; a uid already holding max_open_per_uid
+ * values gets EMFILE on open; a store or audit failure is EIO. `self` for
+ * a caller matching no agent or several is ENOENT, recorded as a denial.
  */
 #include "fs/fs.h"
 
