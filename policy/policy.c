@@ -144,6 +144,8 @@ static const char *const policy_names[POLICY_REASON_COUNT] = {
 	[POLICY_VERSION_EXPIRED] = "version-expired",
 	[POLICY_RATE_LIMIT] = "rate-limit",
 	[POLICY_INTEGRITY] = "integrity",
+	[POLICY_AMBIGUOUS_AGENT] = "ambiguous-agent",
+	[POLICY_TOO_MANY_OPEN] = "too-many-open",
 };
 
 static const char *const policy_texts[POLICY_REASON_COUNT] = {
@@ -165,6 +167,8 @@ static const char *const policy_texts[POLICY_REASON_COUNT] = {
 	[POLICY_VERSION_EXPIRED] = "the secret's current version has expired",
 	[POLICY_RATE_LIMIT] = "the agent's rate limit is spent for now",
 	[POLICY_INTEGRITY] = "the ciphertext failed its integrity check",
+	[POLICY_AMBIGUOUS_AGENT] = "the caller matches more than one agent",
+	[POLICY_TOO_MANY_OPEN] = "the caller's uid holds as many open secrets as allowed",
 };
 
 const char *policy_reason_name(enum policy_reason reason)

@@ -53,6 +53,8 @@ enum policy_reason {
 	POLICY_VERSION_EXPIRED,   /* current version's --expires has passed */
 	POLICY_RATE_LIMIT,        /* not decided here: the agent's --rate is spent (policy_rate_take) */
 	POLICY_INTEGRITY,         /* not decided here: ciphertext failed authentication */
+	POLICY_AMBIGUOUS_AGENT,   /* not decided here: the caller matches several agents (MOUNT/self) */
+	POLICY_TOO_MANY_OPEN,     /* not decided here: the caller's uid holds max_open_per_uid values */
 	POLICY_REASON_COUNT
 };
 

@@ -15,8 +15,11 @@
  * may, so an operator can tell which version was read.
  *
  * Denials are coalesced in memory: the first of a run of identical
- * denials is written at once, the repeats are counted and written as one
- * event with a count, so a hostile loop cannot flood the trail.
+ * denials (same agent, secret, version, uid, gid, pid, exe and reason:
+ * everything the row shows) is written at once, the repeats are counted
+ * and written as one event with a count, so a hostile loop cannot flood
+ * the trail; a uid spawning a new process per attempt is bounded too (see
+ * store_deny).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -291,44 +294,48 @@ int store_deny_flush(struct store *st)
 	return rc;
 }
 
-int store_deny_repeat(struct store *st, const char *agent, const char *provider,
-		      const char *name, int64_t version, uid_t uid, gid_t gid,
-		      enum policy_reason reason)
+/* Does slot s hold exactly the facts of key k (everything its row shows)? */
+static bool deny_same(const struct store_deny_slot *s, const struct store_deny_slot *k)
 {
-	char secret[2 * POLICY_NAME_MAX + 2] = "";
-	int64_t now = store_now();
-	int i, rc = 0;
+	return s->used && s->reason == k->reason && s->uid == k->uid && s->gid == k->gid &&
+	       s->pid == k->pid && s->version == k->version && !strcmp(s->exe, k->exe) &&
+	       !strcmp(s->agent, k->agent) && !strcmp(s->secret, k->secret);
+}
 
-	if (provider && *provider)
-		snprintf(secret, sizeof secret, "%s/%s", provider, name ? name : "");
-	if (!agent)
-		agent = "";
-	store_lock(st);
-	if (st->cfg.deny_coalesce_seconds <= 0)
-		goto out;
-	for (i = 0; i < STORE_DENY_SLOTS; i++) {
-		struct store_deny_slot *d = &st->deny[i];
-		if (!d->used || d->reason != reason || d->uid != (int64_t)uid || d->gid != (int64_t)gid ||
-		    strcmp(d->agent, agent) != 0 || strcmp(d->secret, secret) != 0)
-			continue;
-		if (now - d->window_start >= st->cfg.deny_coalesce_seconds)
-			break;          /* its window is over: the next one is a new event */
-		d->pending++;
-		d->version = version;
-		if (policy_reason_requestable(reason))
-			store_request_note(st, agent, secret, NULL, uid, gid);
-		if (!st->deny_oldest_pending)
-			st->deny_oldest_pending = d->window_start;
-		rc = 1;
-		if (store_burst_note(st, agent, secret, version, NULL, uid, gid, reason))
-			rc = -EIO;
-		if (now - st->deny_oldest_pending >= st->cfg.deny_coalesce_seconds && store_deny_flush_locked(st, false))
-			rc = -EIO;
-		break;
+static struct store_deny_slot *deny_find(struct store *st, const struct store_deny_slot *k)
+{
+	for (int i = 0; i < STORE_DENY_SLOTS; i++)
+		if (deny_same(&st->deny[i], k))
+			return &st->deny[i];
+	return NULL;
+}
+
+/* Processes of uid named in rows of the current window (the "*" row aside). */
+static int deny_named(struct store *st, int64_t uid, int64_t now, int64_t window)
+{
+	int n = 0;
+
+	for (int i = 0; i < STORE_DENY_SLOTS; i++) {
+		const struct store_deny_slot *s = &st->deny[i];
+		n += s->used && s->uid == uid && now - s->window_start < window &&
+		     strcmp(s->exe, STORE_DENY_MANY_EXE) != 0;
 	}
-out:
-	store_unlock(st);
-	return rc;
+	return n;
+}
+
+/* A slot for a new key: an unused one, else one whose window is over with nothing held. */
+static struct store_deny_slot *deny_free_slot(struct store *st, int64_t now, int64_t window)
+{
+	struct store_deny_slot *stale = NULL;
+
+	for (int i = 0; i < STORE_DENY_SLOTS; i++) {
+		struct store_deny_slot *s = &st->deny[i];
+		if (!s->used)
+			return s;
+		if (!stale && s->pending == 0 && now - s->window_start >= window)
+			stale = s;
+	}
+	return stale;
 }
 
 int store_deny(struct store *st, const char *agent, const char *provider,
@@ -338,7 +345,7 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	struct store_deny_slot key = { .used = true }, *d = NULL, *free_slot = NULL;
 	struct store_event ev;
 	int64_t now = store_now(), window;
-	int i, rc;
+	int rc;
 
 	snprintf(key.agent, sizeof key.agent, "%s", agent ? agent : "");
 	if (provider && *provider)
@@ -364,11 +371,41 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 		store_unlock(st);
 		return rc;
 	}
+	window = st->cfg.deny_coalesce_seconds;
+	if (window > 0) {
+		/*
+		 * The key is everything the row shows, so a repeat is counted
+		 * under its own process, never under whoever came first. A
+		 * uid that spawns process after process would make a row per
+		 * pid: past STORE_DENY_NAMED_PER_UID named processes in a
+		 * window its new ones share one row per target and reason,
+		 * pid -1 and exe "*".
+		 */
+		d = deny_find(st, &key);
+		if ((!d || now - d->window_start >= window) &&
+		    deny_named(st, key.uid, now, window) >= STORE_DENY_NAMED_PER_UID) {
+			key.pid = -1;
+			snprintf(key.exe, sizeof key.exe, STORE_DENY_MANY_EXE);
+			d = deny_find(st, &key);
+		}
+		if (d && now - d->window_start < window) {
+			/* a repeat inside the window: only counted */
+			d->pending++;
+			if (!st->deny_oldest_pending)
+				st->deny_oldest_pending = d->window_start;
+			rc = 0;
+			if (now - st->deny_oldest_pending >= window)
+				rc = store_deny_flush_locked(st, false);
+			store_unlock(st);
+			return rc;
+		}
+	}
 	/*
 	 * A stranger refused on the way to a canary (its lookup fails before
 	 * any open reaches store_resolve) alerts too; the matched agent's own
-	 * opens alert in store_resolve. Repeats inside the coalescing window
-	 * are only counted (store_deny_repeat), as for the denial itself.
+	 * opens alert in store_resolve. Only a denial that makes a row
+	 * alerts: repeats inside the coalescing window are only counted, as
+	 * for the denial itself.
 	 */
 	if (reason >= POLICY_CALLER_UNKNOWN && reason <= POLICY_EXE_HASH_MISMATCH && name && *name &&
 	    provider && *provider && store_canary_locked(st, provider, name)) {
@@ -380,38 +417,6 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 			return rc;
 		}
 	}
-	window = st->cfg.deny_coalesce_seconds;
-	if (window > 0) {
-		for (i = 0; i < STORE_DENY_SLOTS; i++) {
-			struct store_deny_slot *s = &st->deny[i];
-			if (!s->used) {
-				if (!free_slot)
-					free_slot = s;
-				continue;
-			}
-			if (s->reason == key.reason && s->uid == key.uid && s->gid == key.gid &&
-			    !strcmp(s->agent, key.agent) && !strcmp(s->secret, key.secret)) {
-				d = s;
-				break;
-			}
-		}
-	}
-	if (d && now - d->window_start < window) {
-		/* a repeat inside the window: count it, keep the newest established facts */
-		d->pending++;
-		if (key.pid != -1) {
-			d->pid = key.pid;
-			memcpy(d->exe, key.exe, sizeof d->exe);
-		}
-		d->version = key.version;
-		if (!st->deny_oldest_pending)
-			st->deny_oldest_pending = d->window_start;
-		rc = 0;
-		if (now - st->deny_oldest_pending >= window)
-			rc = store_deny_flush_locked(st, false);
-		store_unlock(st);
-		return rc;
-	}
 	if (d) {
 		/* window over: one event for the repeats and this one */
 		key.window_start = now;
@@ -419,7 +424,7 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 		deny_event(st, &ev, &key, d->pending + 1);
 		*d = key;
 	} else {
-		if (window > 0 && !free_slot) {
+		if (window > 0 && !(free_slot = deny_free_slot(st, now, window))) {
 			/* table full: write everything out and start over */
 			if ((rc = store_deny_flush_locked(st, true))) {
 				store_unlock(st);

@@ -31,7 +31,8 @@ static int config_copy(char *dst, size_t cap, const char *v)
 	return 0;
 }
 
-static int config_size(const char *v, size_t *out)
+/* A decimal count from 1 to max: no sign, no suffix, no blank. */
+static int config_count(const char *v, unsigned long long max, size_t *out)
 {
 	char *end;
 	unsigned long long n;
@@ -40,10 +41,15 @@ static int config_size(const char *v, size_t *out)
 		return -EINVAL;
 	errno = 0;
 	n = strtoull(v, &end, 10);
-	if (errno || *end || n == 0 || n > 16u * 1024 * 1024)
+	if (errno || *end || n == 0 || n > max)
 		return -EINVAL;
 	*out = (size_t)n;
 	return 0;
+}
+
+static int config_size(const char *v, size_t *out)
+{
+	return config_count(v, 16u * 1024 * 1024, out);
 }
 
 /* inih calls this per key; returning 0 makes ini_parse report the line. */
@@ -77,7 +83,9 @@ static int config_handler(void *user, const char *section, const char *key,
 				cfg->cache = STORE_CACHE_KERNEL;
 			else
 				rc = -EINVAL;
-		} else
+		} else if (strcmp(key, "max_open_per_uid") == 0)
+			rc = config_count(value, STORE_MAX_OPEN_PER_UID_LIMIT, &cfg->max_open_per_uid);
+		else
 			goto unknown_key;
 	} else if (strcmp(section, "audit") == 0) {
 		if (strcmp(key, "durability") == 0) {
@@ -137,6 +145,7 @@ static void config_defaults(struct store_config *cfg)
 	snprintf(cfg->workspace, sizeof cfg->workspace, STORE_DEFAULT_WORKSPACE);
 	cfg->max_value = STORE_DEFAULT_MAX_VALUE;
 	cfg->cache = STORE_CACHE_NONE;
+	cfg->max_open_per_uid = STORE_DEFAULT_MAX_OPEN_PER_UID;
 	cfg->durability = STORE_DURABLE_CRASH;
 	cfg->deny_coalesce_seconds = 60;
 	cfg->request_keep_seconds = 24 * 3600;

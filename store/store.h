@@ -48,6 +48,8 @@
 #define STORE_DEFAULT_CONFIG "/etc/scopehold/scopehold.ini"
 #define STORE_DEFAULT_WORKSPACE "default"
 #define STORE_DEFAULT_MAX_VALUE (64 * 1024)
+#define STORE_DEFAULT_MAX_OPEN_PER_UID 256
+#define STORE_MAX_OPEN_PER_UID_LIMIT 65536   /* largest max_open_per_uid accepted */
 #define STORE_KEY_BYTES 32
 #define STORE_FINGERPRINT_BYTES 16
 
@@ -69,6 +71,7 @@ struct store_config {
 	char mountpoint[PATH_MAX];  /* mountpoint = */
 	char workspace[POLICY_NAME_MAX + 1]; /* workspace = ; default "default" */
 	enum store_cache_mode cache;         /* cache = none|kernel */
+	size_t max_open_per_uid;             /* max_open_per_uid = N open values per uid; default 256 */
 	/* [audit] */
 	enum store_durability durability;    /* durability = crash|power */
 	int64_t deny_coalesce_seconds;       /* coalesce_denials = DURATION; default 60s, 0 = off */
@@ -444,23 +447,17 @@ int store_resolve_sync(struct store *st, uint64_t ticket) STORE_WUR;
 
 /*
  * A refused open: record a `deny` event. Identical denials (same agent,
- * secret, uid, reason) within deny_coalesce_seconds are counted in memory
- * and written as one event with a count, so a hostile loop cannot flood
- * the trail. agent/provider/name may be NULL or "".
+ * secret, version, uid, gid, pid, exe and reason: everything the row
+ * shows) within deny_coalesce_seconds are counted in memory and written
+ * as one event with a count, so a hostile loop cannot flood the trail.
+ * Past 8 distinct processes of one uid in a window, its further
+ * processes share one row per target and reason with pid -1 and exe "*",
+ * so a uid spawning a process per attempt cannot flood it either.
+ * agent/provider/name may be NULL or "".
  */
 int store_deny(struct store *st, const char *agent, const char *provider,
 	       const char *name, int64_t version,
 	       const struct policy_caller *caller, enum policy_reason reason) STORE_WUR;
-/*
- * Count a refusal as a repeat of an identical one (agent, secret, uid,
- * gid, reason) already recorded in the coalescing window, without the
- * caller's process facts: 1 when counted; 0 when it is not a repeat -
- * establish the caller and record it with store_deny(); -EIO when a
- * flush it triggered failed. A refusal loop costs no /proc reads.
- */
-int store_deny_repeat(struct store *st, const char *agent, const char *provider,
-		      const char *name, int64_t version, uid_t uid, gid_t gid,
-		      enum policy_reason reason) STORE_WUR;
 /*
  * Write out every pending coalesced denial now. store_deny() also flushes
  * on its own once the oldest pending one is older than the window, and

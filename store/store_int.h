@@ -24,13 +24,21 @@
 #define STORE_STMT_CACHE 96
 #define STORE_DATA_KEY_CACHE 64
 #define STORE_DENY_SLOTS 256
+/*
+ * Distinct processes of one uid named in deny rows per coalescing
+ * window; beyond it they share one row per target and reason with pid -1
+ * and exe STORE_DENY_MANY_EXE (never an absolute path, so never a real
+ * executable).
+ */
+#define STORE_DENY_NAMED_PER_UID 8
+#define STORE_DENY_MANY_EXE "*"
 #define STORE_HASH_BYTES 32
 
 struct store_stmt_slot { const char *sql; sqlite3_stmt *stmt; };
 
 struct store_data_key { int64_t id; uint8_t *key; /* sodium_malloc, 32 bytes */ };
 
-/* One coalesced denial: identical requests counted in memory, written later. */
+/* One coalesced denial: identical requests counted in memory, written later. The key is every field but the last two. */
 struct store_deny_slot {
 	bool used;
 	char agent[POLICY_NAME_MAX + 1];

@@ -207,8 +207,9 @@ static void test_decide(void)
 	}
 	/* Every reason policy_decide can give must be reached by some row. */
 	for (int r = 0; r < POLICY_REASON_COUNT; r++) {
-		if (r == POLICY_INTEGRITY || r == POLICY_RATE_LIMIT)
-			continue; /* decided by the store (rate: with policy_rate_take), not here */
+		if (r == POLICY_INTEGRITY || r == POLICY_RATE_LIMIT || r == POLICY_AMBIGUOUS_AGENT ||
+		    r == POLICY_TOO_MANY_OPEN)
+			continue; /* decided by the store or the mount (rate: with policy_rate_take), not here */
 		T_OK(seen[r], "decide: table reaches reason %s", policy_reason_name((enum policy_reason)r));
 	}
 	T_EQ_INT(policy_decide(NULL, NULL, NOW), POLICY_CALLER_UNKNOWN, "decide: NULL caller is denied");
@@ -288,6 +289,7 @@ static void test_names(void)
 		"allow", "caller-unknown", "no-agent", "uid", "gid", "exe", "exe-sha256",
 		"disabled", "no-secret", "not-candidate", "no-grant", "revoked",
 		"grant-expired", "used-up", "task-ended", "version-expired", "rate-limit", "integrity",
+		"ambiguous-agent", "too-many-open",
 	};
 
 	for (int r = 0; r < POLICY_REASON_COUNT; r++) {
@@ -329,7 +331,8 @@ static void test_requestable(void)
 		{ POLICY_GRANT_REVOKED, true }, { POLICY_GRANT_EXPIRED, true },
 		{ POLICY_GRANT_USED_UP, true }, { POLICY_TASK_ENDED, true },
 		{ POLICY_VERSION_EXPIRED, false }, { POLICY_RATE_LIMIT, false },
-		{ POLICY_INTEGRITY, false }, { POLICY_REASON_COUNT, false },
+		{ POLICY_INTEGRITY, false }, { POLICY_AMBIGUOUS_AGENT, false },
+		{ POLICY_TOO_MANY_OPEN, false }, { POLICY_REASON_COUNT, false },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -469,6 +469,7 @@ static void test_config(void)
 	T_EQ_STR(cfg.workspace, STORE_DEFAULT_WORKSPACE, "config: default workspace");
 	T_EQ_INT(cfg.max_value, STORE_DEFAULT_MAX_VALUE, "config: default max_value 64 KiB");
 	T_EQ_INT(cfg.cache, STORE_CACHE_NONE, "config: default cache none");
+	T_EQ_INT(cfg.max_open_per_uid, 256, "config: default max_open_per_uid 256");
 	T_EQ_INT(cfg.durability, STORE_DURABLE_CRASH, "config: default durability crash");
 	T_EQ_INT(cfg.deny_coalesce_seconds, 60, "config: default coalesce 60s");
 
@@ -485,6 +486,7 @@ static void test_config(void)
 		   "mountpoint = /mnt/secrets\n"
 		   "workspace = staging\n"
 		   "cache = kernel\n"
+		   "max_open_per_uid = 1000\n"
 		   "[audit]\n"
 		   "durability = power\n"
 		   "coalesce_denials = 5m\n");
@@ -496,6 +498,7 @@ static void test_config(void)
 	T_EQ_STR(cfg.mountpoint, "/mnt/secrets", "config: [mount] mountpoint");
 	T_EQ_STR(cfg.workspace, "staging", "config: [mount] workspace");
 	T_EQ_INT(cfg.cache, STORE_CACHE_KERNEL, "config: [mount] cache = kernel");
+	T_EQ_INT(cfg.max_open_per_uid, 1000, "config: [mount] max_open_per_uid = 1000");
 	T_EQ_INT(cfg.durability, STORE_DURABLE_POWER, "config: [audit] durability = power");
 	T_EQ_INT(cfg.deny_coalesce_seconds, 300, "config: [audit] coalesce_denials = 5m");
 
@@ -524,6 +527,14 @@ static void test_config(void)
 		   "invalid value for 'path': ''", "empty path");
 	config_bad(e.dir, "[mount]\ncache = maybe\n", 2,
 		   "invalid value for 'cache': 'maybe'", "cache maybe");
+	config_bad(e.dir, "[mount]\nmax_open_per_uid = 0\n", 2,
+		   "invalid value for 'max_open_per_uid': '0'", "max_open_per_uid 0");
+	config_bad(e.dir, "[mount]\nmax_open_per_uid = -1\n", 2,
+		   "invalid value for 'max_open_per_uid': '-1'", "max_open_per_uid -1");
+	config_bad(e.dir, "[mount]\nmax_open_per_uid = 10k\n", 2,
+		   "invalid value for 'max_open_per_uid': '10k'", "max_open_per_uid 10k");
+	config_bad(e.dir, "[mount]\nmax_open_per_uid = 65537\n", 2,
+		   "invalid value for 'max_open_per_uid': '65537'", "max_open_per_uid above 65536");
 	config_bad(e.dir, "[mount]\nworkspace = .hidden\n", 2,
 		   "invalid value for 'workspace': '.hidden'", "workspace .hidden");
 	config_bad(e.dir, "[audit]\n\ndurability = sometimes\n", 3,
@@ -1576,6 +1587,93 @@ static void test_deny(void)
 	}
 	free(c);
 
+	/* the key is everything the row shows: each program's attempts under its own name */
+	{
+		struct policy_caller cat = { .known = true, .uid = 1500, .gid = 1500, .pid = 100,
+					     .exe = "/usr/bin/cat" };
+		struct policy_caller ls = cat, cat2 = cat;
+		int64_t sum_cat = 0, sum_ls = 0, sum_cat2 = 0, wrong = 0;
+
+		ls.pid = 200;
+		ls.exe = "/usr/bin/ls";
+		cat2.pid = 300;            /* the same program, another process */
+		for (i = 0; i < 3; i++)
+			fails += store_deny(e.st, "who", "p", "s", 1, &cat, POLICY_UID_MISMATCH) != 0;
+		for (i = 0; i < 5; i++)
+			fails += store_deny(e.st, "who", "p", "s", 1, &ls, POLICY_UID_MISMATCH) != 0;
+		for (i = 0; i < 2; i++)
+			fails += store_deny(e.st, "who", "p", "s", 1, &cat, POLICY_UID_MISMATCH) != 0;
+		fails += store_deny(e.st, "who", "p", "s", 1, &cat2, POLICY_UID_MISMATCH) != 0;
+		T_EQ_INT(store_deny_flush(e.st), 0, "deny key: flush");
+		c = query(e.st, "who", NULL, "deny", 0, &rc);
+		for (i = 0; i < c->n && i < MAXEV; i++) {
+			if (c->ev[i].pid == 100 && !strcmp(c->ev[i].exe, "/usr/bin/cat"))
+				sum_cat += c->ev[i].count;
+			else if (c->ev[i].pid == 200 && !strcmp(c->ev[i].exe, "/usr/bin/ls"))
+				sum_ls += c->ev[i].count;
+			else if (c->ev[i].pid == 300 && !strcmp(c->ev[i].exe, "/usr/bin/cat"))
+				sum_cat2 += c->ev[i].count;
+			else
+				wrong++;
+		}
+		T_OK(rc == 0 && sum_ls == 5 && wrong == 0,
+		     "deny key: ls's 5 denials are all recorded as ls's pid and exe, never cat's (%lld, %lld other)",
+		     (long long)sum_ls, (long long)wrong);
+		T_OK(sum_cat == 5 && sum_cat2 == 1,
+		     "deny key: cat's 5 and another cat process's 1 are counted apart (%lld, %lld)",
+		     (long long)sum_cat, (long long)sum_cat2);
+		T_OK(c->n == 5, "deny key: 3 first rows and 2 held counts make 5 rows (got %d)", c->n);
+		free(c);
+
+		/* the same pid after an exec is another program */
+		struct policy_caller exec = cat;
+		exec.exe = "/usr/bin/head";
+		fails += store_deny(e.st, "who", "p", "s", 1, &exec, POLICY_UID_MISMATCH) != 0;
+		c = query(e.st, "who", NULL, "deny", 0, &rc);
+		T_OK(rc == 0 && c->n == 6 && c->ev[5].pid == 100 && !strcmp(c->ev[5].exe, "/usr/bin/head"),
+		     "deny key: pid 100 running another executable gets its own row");
+		free(c);
+	}
+
+	/* a uid spawning a process per attempt: rows stay bounded, counts stay exact */
+	{
+		struct policy_caller k = { .known = true, .uid = 3000, .gid = 3000, .exe = "/usr/bin/cat" };
+		struct policy_caller k2 = { .known = true, .uid = 3001, .gid = 3001, .pid = 9,
+					       .exe = "/usr/bin/ls" };
+		int named = 0, many = 0, others = 0;
+		int64_t sum = 0, many_sum = 0;
+
+		for (i = 0; i < 1000; i++) {
+			k.pid = 10000 + i;
+			fails += store_deny(e.st, "spawn", "p", "s", 1, &k, POLICY_UID_MISMATCH) != 0;
+			if (i == 500)
+				fails += store_deny(e.st, "spawn", "p", "s", 1, &k2,
+						    POLICY_UID_MISMATCH) != 0;
+		}
+		T_EQ_INT(store_deny_flush(e.st), 0, "deny spawn: flush");
+		c = query(e.st, "spawn", NULL, "deny", 0, &rc);
+		for (i = 0; i < c->n && i < MAXEV; i++) {
+			if (c->ev[i].uid == 3001) {
+				others += c->ev[i].pid == 9 && !strcmp(c->ev[i].exe, "/usr/bin/ls");
+				continue;
+			}
+			sum += c->ev[i].count;
+			if (c->ev[i].pid == -1 && !strcmp(c->ev[i].exe, "*")) {
+				many++;
+				many_sum += c->ev[i].count;
+			} else if (c->ev[i].pid >= 10000 && !strcmp(c->ev[i].exe, "/usr/bin/cat")) {
+				named++;
+			}
+		}
+		T_OK(rc == 0 && c->n <= 12, "deny spawn: 1000 processes of one uid make at most 12 rows (got %d)", c->n);
+		T_EQ_INT(sum, 1000, "deny spawn: the counts add up to the 1000 attempts");
+		T_OK(named == 8 && many >= 1 && many_sum == 992,
+		     "deny spawn: 8 processes named, the other 992 attempts in pid -1 exe \"*\" rows (%d, %d, %lld)",
+		     named, many, (long long)many_sum);
+		T_EQ_INT(others, 1, "deny spawn: another uid's process in the middle is still named");
+		free(c);
+	}
+
 	/* an unestablished process: uid/gid (the kernel's) are kept, pid and exe are not */
 	{
 		struct policy_caller unknown = { .known = false, .uid = 2345, .gid = 2346, .pid = 7,
@@ -2091,29 +2189,6 @@ static void test_deny_window(void)
 	     "deny window: a denial after the window writes the held count without a flush (%d rows, sum %lld)",
 	     c->n, (long long)c->count_sum);
 	free(c);
-
-	/* repeats counted without the caller's process facts */
-	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1000, 1000, POLICY_NO_GRANT), 0,
-		 "deny repeat: nothing to repeat yet, the caller must record it");
-	T_EQ_INT(store_deny(e.st, "rep", "p", "s", 1, &caller, POLICY_NO_GRANT), 0,
-		 "deny repeat: the first denial is recorded with its facts");
-	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1000, 1000, POLICY_NO_GRANT), 1,
-		 "deny repeat: an identical one is counted");
-	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1001, 1000, POLICY_NO_GRANT), 0,
-		 "deny repeat: another uid is not a repeat");
-	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1000, 1000, POLICY_GRANT_REVOKED), 0,
-		 "deny repeat: another reason is not a repeat");
-	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "t", 1, 1000, 1000, POLICY_NO_GRANT), 0,
-		 "deny repeat: another secret is not a repeat");
-	T_EQ_INT(store_deny_flush(e.st), 0, "deny repeat: flush");
-	c = query(e.st, "rep", NULL, "deny", 0, &rc);
-	T_OK(rc == 0 && c->n == 2 && c->count_sum == 2 && c->ev[1].count == 1 && c->ev[1].pid == 8,
-	     "deny repeat: the repeat is in the flushed count, with the recorded caller's pid (%d rows, sum %lld)",
-	     c->n, (long long)c->count_sum);
-	free(c);
-	usleep(1100 * 1000);
-	T_EQ_INT(store_deny_repeat(e.st, "rep", "p", "s", 1, 1000, 1000, POLICY_NO_GRANT), 0,
-		 "deny repeat: after the window it is a new event again");
 
 	/* more distinct denials than the table holds */
 	for (i = 0; i < 300 * 3; i++) {
