@@ -147,6 +147,9 @@ bool policy_reason_requestable(enum policy_reason reason);
  * never does, except the root "/". 0 or -EINVAL.
  */
 int policy_cgroup_check(const char *path, bool as_binding) POLICY_WUR;
+/* What to say after "invalid cgroup 'X': " when policy_cgroup_check refuses a binding. */
+#define POLICY_CGROUP_HINT "use an absolute cgroup v2 path such as /system.slice/NAME.service," \
+	" ending in / for the whole subtree, without empty, . or .. components"
 /*
  * Does the process cgroup `cgroup` satisfy `binding`? "/a/b" matches
  * exactly "/a/b"; "/a/" matches "/a" and everything below it ("/a/b",
