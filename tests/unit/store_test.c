@@ -2703,6 +2703,35 @@ static void test_ident(void)
 	in.cgroup = NULL;
 	T_EQ_INT(serve_read(e.st, "s", &in, got, sizeof got, &why), 0,
 		 "ident: the next resolve obeys the new bindings");
+
+	env_teardown(&e);
+
+	/*
+	 * A store of schema 7 (no cgroup columns, so no event with one)
+	 * migrates to 8, its chain verifies unchanged, and goes on with
+	 * events that carry a cgroup.
+	 */
+	if (env_setup(&e, NULL)) {
+		T_OK(0, "ident: setup of the schema 7 store");
+		env_teardown(&e);
+		return;
+	}
+	rc = store_provider_add(e.st, "p");
+	rc |= agent_add(e.st, "bot", 1000);
+	store_close(e.st);
+	e.st = NULL;
+	T_EQ_INT(rc, 0, "ident: events of an older store");
+	T_EQ_INT(raw_exec(e.db, "ALTER TABLE agents DROP COLUMN cgroup; ALTER TABLE audit DROP COLUMN cgroup;"
+			  "PRAGMA user_version = 7"), 0, "ident: the store taken back to schema 7");
+	rc = store_open(&e.cfg, "tester", &e.st);
+	T_EQ_INT(rc, 0, "ident: a schema 7 store opens (migrated: %s)", rc ? store_error() : "ok");
+	T_EQ_INT(raw_int(e.db, "PRAGMA user_version"), 8, "ident: it is at schema 8");
+	rc = e.st ? store_audit_verify(e.st, &rep) : -1;
+	T_OK(rc == 0 && rep.first_bad == 0 && rep.events >= 3, "ident: its chain verifies unchanged");
+	out.uid = 2000;
+	rc = e.st ? store_deny(e.st, "bot", "p", "s", 0, &out, POLICY_UID_MISMATCH) : -1;
+	rc |= e.st ? store_audit_verify(e.st, &rep) : -1;
+	T_OK(rc == 0 && rep.first_bad == 0, "ident: and goes on with an event that carries a cgroup");
 	env_teardown(&e);
 }
 
