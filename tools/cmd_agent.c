@@ -945,14 +945,19 @@ int cmd_check(struct cmd_ctx *c, int argc, char **argv)
 		char rate[48];
 
 		cmd_rate_format(f.p.agent.rate_max, f.p.agent.rate_window, rate, sizeof(rate));
-		cmd_json_print(json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s?,s:s?,s:s?,s:b}",
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s?,s:s?,s:b}",
 					 "decision", reason == POLICY_ALLOW ? "allow" : "deny",
 					 "reason", policy_reason_name(reason),
 					 "text", policy_reason_text(reason),
 					 "agent", p[0], "secret", p[1],
 					 "uid", (json_int_t)caller.uid, "gid", (json_int_t)caller.gid,
-					 "exe", caller.exe, "cgroup", caller.cgroup, "rate", f.p.agent.rate_max ? rate : NULL,
-					 "canary", f.p.secret.canary));
+					 "exe", caller.exe, "rate", f.p.agent.rate_max ? rate : NULL,
+					 "canary", f.p.secret.canary);
+
+		/* only when bound or given: the object is otherwise what it always was */
+		if (o && caller.cgroup)
+			json_object_set_new(o, "cgroup", json_string(caller.cgroup));
+		cmd_json_print(o);
 	} else {
 		if (reason == POLICY_ALLOW)
 			puts("allow");
