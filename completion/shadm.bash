@@ -86,18 +86,22 @@ _shadm_spec()
 		opts="--env-file --provider --dry-run --expires"
 		valopts="--env-file=file --provider=provider --expires=none" ;;
 	agent)
-		subs="add list show rm disable enable"
+		subs="add list show rm disable enable set"
 		case $2 in
-		add) kinds="none"; opts="--uid --gid --exe --exe-sha256 --human"
-			valopts="--uid=none --gid=none --exe=file --exe-sha256=none" ;;
+		add) kinds="none"; opts="--uid --gid --exe --exe-sha256 --cgroup --human --rate"
+			valopts="--uid=none --gid=none --exe=file --exe-sha256=none --cgroup=none --rate=none" ;;
+		set) kinds="agent"
+			opts="--uid --gid --no-gid --exe --no-exe --exe-sha256 --no-exe-sha256 --cgroup"
+			opts="$opts --no-cgroup --human --agent --rate"
+			valopts="--uid=none --gid=none --exe=file --exe-sha256=none --cgroup=none --rate=none" ;;
 		show | rm | disable | enable) kinds="agent" ;;
 		esac ;;
 	assign | unassign) kinds="agent project" ;;
 	grant) kinds="agent secret"; opts="--ttl --uses"; valopts="--ttl=none --uses=none" ;;
 	revoke) kinds="agent secret" ;;
 	grants) kinds="agent" ;;
-	check) kinds="agent secret"; opts="--uid --gid --exe"
-		valopts="--uid=none --gid=none --exe=file" ;;
+	check) kinds="agent secret"; opts="--uid --gid --exe --cgroup"
+		valopts="--uid=none --gid=none --exe=file --cgroup=none" ;;
 	audit)
 		case $2 in
 		verify) opts="--head"; valopts="--head=none" ;;

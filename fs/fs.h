@@ -69,16 +69,18 @@ void fs_invalidate_later(uint64_t ino);
  * against the process exiting or its pid being reused meanwhile.
  */
 struct fs_caller {
-	struct policy_caller pc;     /* pc.exe points into exe below */
+	struct policy_caller pc;     /* pc.exe, pc.cgroup point into exe, cgroup below */
 	pid_t tid;                   /* as the kernel sent it: a thread id */
 	bool established;
 	bool hashed;                 /* pc.exe_sha256 was asked for */
 	char exe[PATH_MAX];
+	char cgroup[PATH_MAX];
 };
 
 void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc);
 /*
- * Establish pid (the thread group id), exe path and, when want_hash, the
+ * Establish pid (the thread group id), exe path, cgroup v2 path (NULL
+ * when the process has none this daemon can name) and, when want_hash, the
  * sha256 of the executable the process runs. On any doubt pc.known stays
  * false, which the policy denies as caller-unknown. Calling it again only
  * adds the hash if it was not computed yet.

@@ -182,17 +182,18 @@ void fs_path_format(const struct fs_path *p, char *buf, size_t size)
 
 struct fs_agent {
 	char name[POLICY_NAME_MAX + 1];
-	struct policy_agent pa;      /* pa.exe points into exe */
-	char exe[PATH_MAX];
+	struct policy_agent pa;      /* pa.exe, pa.cgroup point into exe, cgroup */
 	int64_t created;
+	char exe[PATH_MAX];
+	char cgroup[POLICY_CGROUP_MAX];
 };
 
 static void agent_copy(struct fs_agent *a, const struct store_agent_row *row)
 {
-	/* everything but the (large) exe buffer, which is only read when set */
+	/* everything but the (large) string buffers, which are only read when set */
 	memset(a, 0, offsetof(struct fs_agent, exe));
 	a->exe[0] = '\0';
-	a->created = 0;
+	a->cgroup[0] = '\0';
 	snprintf(a->name, sizeof(a->name), "%s", row->name);
 	a->pa.exists = true;
 	a->pa.enabled = row->enabled;
@@ -205,6 +206,10 @@ static void agent_copy(struct fs_agent *a, const struct store_agent_row *row)
 	}
 	a->pa.has_exe_sha256 = row->has_exe_sha256;
 	memcpy(a->pa.exe_sha256, row->exe_sha256, sizeof(a->pa.exe_sha256));
+	if (row->cgroup) {
+		snprintf(a->cgroup, sizeof(a->cgroup), "%s", row->cgroup);
+		a->pa.cgroup = a->cgroup;
+	}
 	a->created = row->created;
 }
 
@@ -333,10 +338,11 @@ static int agent_enter(struct fs_req *rq, const struct fs_path *p, struct fs_age
 		return rc;
 	/*
 	 * Looking inside a directory needs only what the kernel vouches for
-	 * (uid, gid) unless the agent is bound to an executable; the process
-	 * itself is established for opens, which every read goes through.
+	 * (uid, gid) unless the agent is bound to an executable or a cgroup;
+	 * the process itself is established for opens, which every read goes
+	 * through.
 	 */
-	if (a->pa.exe || a->pa.has_exe_sha256)
+	if (a->pa.exe || a->pa.has_exe_sha256 || a->pa.cgroup)
 		fs_caller_establish(&rq->caller, a->pa.has_exe_sha256);
 	else
 		fs_caller_credentials(&rq->caller);

@@ -38,6 +38,7 @@ void store_event_init(struct store *st, struct store_event *ev, const char *type
 	ev->secret = "";
 	ev->uid = ev->gid = ev->pid = -1;
 	ev->exe = "";
+	ev->cgroup = "";
 	ev->reason = "";
 	ev->count = 1;
 }
@@ -103,6 +104,13 @@ static void chain_fields(struct chain_buf *b, const uint8_t prev[STORE_HASH_BYTE
 	if (flag)
 		chain_put(b, ev->fingerprint, STORE_FINGERPRINT_BYTES);
 	chain_int(b, ev->count);
+	/*
+	 * Added with schema 8, after every older field and only when set, so
+	 * an event without a cgroup - every event written before - chains
+	 * exactly as it always did. The length prefix keeps it unambiguous.
+	 */
+	if (ev->cgroup && ev->cgroup[0])
+		chain_str(b, ev->cgroup);
 }
 
 void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
@@ -132,8 +140,9 @@ static int audit_insert(struct store *st, const struct store_event *ev,
 	int rc;
 
 	s = store_stmt(st, "INSERT INTO audit(seq, time, type, workspace, actor, agent, secret,"
-			   " version, uid, gid, pid, exe, reason, fingerprint, count, hash)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+			   " version, uid, gid, pid, exe, reason, fingerprint, count, hash, cgroup)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+			   " ?17)");
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, ev->seq);
@@ -155,6 +164,7 @@ static int audit_insert(struct store *st, const struct store_event *ev,
 		sqlite3_bind_null(s, 14);
 	sqlite3_bind_int64(s, 15, ev->count);
 	sqlite3_bind_blob(s, 16, hash, STORE_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(s, 17, ev->cgroup ? ev->cgroup : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
@@ -249,6 +259,7 @@ static void deny_event(struct store *st, struct store_event *ev, const struct st
 	ev->gid = d->gid;
 	ev->pid = d->pid;
 	ev->exe = d->exe;
+	ev->cgroup = d->cgroup;
 	ev->reason = policy_reason_name(d->reason);
 	ev->count = count;
 }
@@ -299,7 +310,7 @@ static bool deny_same(const struct store_deny_slot *s, const struct store_deny_s
 {
 	return s->used && s->reason == k->reason && s->uid == k->uid && s->gid == k->gid &&
 	       s->pid == k->pid && s->version == k->version && !strcmp(s->exe, k->exe) &&
-	       !strcmp(s->agent, k->agent) && !strcmp(s->secret, k->secret);
+	       !strcmp(s->cgroup, k->cgroup) && !strcmp(s->agent, k->agent) && !strcmp(s->secret, k->secret);
 }
 
 static struct store_deny_slot *deny_find(struct store *st, const struct store_deny_slot *k)
@@ -361,6 +372,8 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	key.pid = caller && caller->known && caller->pid ? (int64_t)caller->pid : -1;
 	snprintf(key.exe, sizeof key.exe, "%s",
 		 caller && caller->known && caller->exe ? caller->exe : "");
+	snprintf(key.cgroup, sizeof key.cgroup, "%s",
+		 caller && caller->known && caller->cgroup ? caller->cgroup : "");
 	key.reason = reason;
 
 	store_lock(st);
@@ -386,6 +399,7 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 		    deny_named(st, key.uid, now, window) >= STORE_DENY_NAMED_PER_UID) {
 			key.pid = -1;
 			snprintf(key.exe, sizeof key.exe, STORE_DENY_MANY_EXE);
+			key.cgroup[0] = '\0';
 			d = deny_find(st, &key);
 		}
 		if (d && now - d->window_start < window) {
@@ -465,6 +479,8 @@ static void event_from_row(sqlite3_stmt *s, struct store_event *ev)
 		memcpy(ev->fingerprint, sqlite3_column_blob(s, 13), STORE_FINGERPRINT_BYTES);
 	}
 	ev->count = sqlite3_column_int64(s, 14);
+	ev->cgroup = (const char *)sqlite3_column_text(s, 16);
+	if (!ev->cgroup) ev->cgroup = "";
 	if (!ev->type) ev->type = "";
 	if (!ev->workspace) ev->workspace = "";
 	if (!ev->actor) ev->actor = "";
@@ -475,7 +491,7 @@ static void event_from_row(sqlite3_stmt *s, struct store_event *ev)
 }
 
 #define AUDIT_COLUMNS "seq, time, type, workspace, actor, agent, secret, version, uid, gid," \
-		      " pid, exe, reason, fingerprint, count, hash"
+		      " pid, exe, reason, fingerprint, count, hash, cgroup"
 
 int store_audit_query(struct store *st, const struct store_audit_filter *f,
 		      store_event_fn fn, void *ctx)

@@ -175,6 +175,13 @@ static const char *const store_migrations[] = {
 	"  sha256 BLOB NOT NULL,"
 	"  first INTEGER NOT NULL,"
 	"  PRIMARY KEY (agent_id, sha256)) WITHOUT ROWID;",
+	/*
+	 * 7 -> 8: an agent's cgroup binding (policy_cgroup_match; NULL = none)
+	 * and the caller's cgroup in each event ('' = not established). An
+	 * event with an empty cgroup chains exactly as before (audit.c).
+	 */
+	"ALTER TABLE agents ADD COLUMN cgroup TEXT;"
+	"ALTER TABLE audit ADD COLUMN cgroup TEXT NOT NULL DEFAULT '';",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 

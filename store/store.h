@@ -169,6 +169,7 @@ struct store_agent_row {
 	const char *exe;           /* NULL if unbound */
 	bool has_exe_sha256;
 	uint8_t exe_sha256[POLICY_SHA256_BYTES];
+	const char *cgroup;        /* NULL if unbound; "/a/" binds the subtree (policy_cgroup_match) */
 	int64_t created;
 	int64_t rate_max;          /* --rate: resolves per rate_window seconds; 0 = none */
 	int64_t rate_window;
@@ -269,6 +270,29 @@ int store_agent_enable(struct store *st, const char *name, bool enabled) STORE_W
  * refusal is EACCES with reason rate-limit. Audited as `agent-rate`.
  */
 int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t window) STORE_WUR;
+/*
+ * Change the bindings of an existing agent in place (`shadm agent set`):
+ * each set_* flag says the field is changed - to the value given, or
+ * cleared when the value is NULL / its has_* flag false. Grants,
+ * assignments and the rate limit stay. The mount obeys the change from
+ * its next request. Audited as one `agent-set` event whose reason lists
+ * the changed fields with their new values ("uid=1001 exe=- cgroup=/a/").
+ */
+struct store_agent_change {
+	bool set_uid;
+	uid_t uid;
+	bool set_gid, has_gid;
+	gid_t gid;
+	bool set_exe;
+	const char *exe;           /* absolute, or NULL to unbind */
+	bool set_exe_sha256, has_exe_sha256;
+	uint8_t exe_sha256[POLICY_SHA256_BYTES];
+	bool set_cgroup;
+	const char *cgroup;        /* policy_cgroup_check as a binding, or NULL to unbind */
+	bool set_human, human;
+};
+int store_agent_set(struct store *st, const char *name,
+		    const struct store_agent_change *change) STORE_WUR;
 int store_agent_list(struct store *st, store_agent_fn fn, void *ctx) STORE_WUR;
 /* Calls fn once for the named agent; -ENOENT if unknown. */
 int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx) STORE_WUR;
@@ -353,7 +377,7 @@ int store_request_decide(struct store *st, const char *agent, const char *provid
 /*
  * The facts policy_decide() needs for AGENT and PROVIDER/NAME, read in one
  * transaction. A missing agent or secret is not an error: it shows as
- * exists=false. Strings inside (agent.exe) point into `f` itself.
+ * exists=false. Strings inside (agent.exe, agent.cgroup) point into `f` itself.
  */
 struct store_facts {
 	struct policy_facts p;
@@ -361,6 +385,7 @@ struct store_facts {
 	char provider[POLICY_NAME_MAX + 1];
 	char name[POLICY_NAME_MAX + 1];
 	char exe[PATH_MAX];
+	char cgroup[POLICY_CGROUP_MAX];
 	int64_t agent_id, secret_id, grant_id, version_id;  /* 0 when absent */
 	uint64_t grant_pid_start;  /* with p.grant.pid: the process's start time */
 	bool rate_first_refusal;   /* store_resolve: refused for rate-limit, the first in its window */
@@ -479,6 +504,7 @@ struct store_event {
 	int64_t version;           /* 0 if none */
 	int64_t uid, gid, pid;     /* -1 if unknown */
 	const char *exe;           /* "" if unknown */
+	const char *cgroup;        /* the caller's cgroup v2 path; "" if unknown */
 	const char *reason;        /* "" if none */
 	bool has_fingerprint;
 	uint8_t fingerprint[STORE_FINGERPRINT_BYTES]; /* keyed hash of the value delivered */

@@ -19,7 +19,7 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 #define STORE_APPLICATION_ID 0x53484c44  /* "SHLD" */
 #define STORE_STMT_CACHE 96
 #define STORE_DATA_KEY_CACHE 64
@@ -46,6 +46,7 @@ struct store_deny_slot {
 	int64_t version;
 	int64_t uid, gid, pid;
 	char exe[PATH_MAX];
+	char cgroup[PATH_MAX];
 	enum policy_reason reason;
 	int64_t window_start;     /* when the last row for this key was written */
 	int64_t pending;          /* denials counted since then, not yet written */

@@ -58,12 +58,17 @@ static const struct cmd_entry cmd_table[] = {
 	  "      value replaced by scopehold://PROVIDER/KEY, for 'scopehold run\n"
 	  "      --env-file'. --dry-run checks everything and stores nothing.\n" },
 	{ "agent", cmd_agent,
-	  "  shadm agent add NAME --uid UID [--gid GID] [--exe PATH] [--exe-sha256 HEX] [--human]\n"
-	  "                 [--rate N/DURATION]\n"
+	  "  shadm agent add NAME --uid UID [--gid GID] [--exe PATH] [--exe-sha256 HEX]\n"
+	  "                 [--cgroup PATH] [--human] [--rate N/DURATION]\n"
 	  "      An agent is a runtime identity bound to process facts: the uid, and\n"
-	  "      optionally the gid, the executable path and its sha256.\n"
-	  "  shadm agent set NAME --rate N/DURATION|off\n"
-	  "      At most N resolves per DURATION (sliding window) through the mount.\n"
+	  "      optionally the gid, the executable (stored resolved, as the kernel\n"
+	  "      reports it), its sha256 and the cgroup v2 path (a trailing / binds\n"
+	  "      the subtree). Bind interpreted agents by --cgroup or a uid of their own.\n"
+	  "  shadm agent set NAME [--uid UID] [--gid GID|--no-gid] [--exe PATH|--no-exe]\n"
+	  "                 [--exe-sha256 HEX|--no-exe-sha256] [--cgroup PATH|--no-cgroup]\n"
+	  "                 [--human|--agent] [--rate N/DURATION|off]\n"
+	  "      Change bindings in place (grants and assignments stay); --rate: at\n"
+	  "      most N resolves per DURATION (sliding window) through the mount.\n"
 	  "  shadm agent list\n"
 	  "  shadm agent show NAME\n"
 	  "  shadm agent rm NAME\n"
@@ -84,7 +89,7 @@ static const struct cmd_entry cmd_table[] = {
 	  "  shadm grants [AGENT]\n"
 	  "      List grants with their time limit, uses and state.\n" },
 	{ "check", cmd_check,
-	  "  shadm check AGENT PROVIDER/NAME [--uid UID] [--gid GID] [--exe PATH]\n"
+	  "  shadm check AGENT PROVIDER/NAME [--uid UID] [--gid GID] [--exe PATH] [--cgroup PATH]\n"
 	  "      Dry run of the mount's decision: print 'allow' or 'deny: REASON (TEXT)'.\n"
 	  "      Exit 0 on allow, 1 on deny. Consumes no use and records no event.\n" },
 	{ "audit", cmd_audit,

@@ -198,6 +198,7 @@ static void env_teardown(struct env *e)
 struct ev {
 	int64_t seq, time, version, uid, gid, pid, count;
 	char type[32], workspace[130], actor[130], agent[130], secret[260], exe[260], reason[260];
+	char cgroup[260];
 	bool has_fp;
 	uint8_t fp[STORE_FINGERPRINT_BYTES];
 };
@@ -232,6 +233,7 @@ static int ev_collect(void *ctx, const struct store_event *e)
 		snprintf(d->agent, sizeof d->agent, "%s", e->agent);
 		snprintf(d->secret, sizeof d->secret, "%s", e->secret);
 		snprintf(d->exe, sizeof d->exe, "%s", e->exe);
+		snprintf(d->cgroup, sizeof d->cgroup, "%s", e->cgroup);
 		snprintf(d->reason, sizeof d->reason, "%s", e->reason);
 		d->has_fp = e->has_fingerprint;
 		memcpy(d->fp, e->fingerprint, sizeof d->fp);
@@ -2656,6 +2658,158 @@ out:
 	env_teardown(&e);
 }
 
+/* What store_agent_get returns, copied out of the callback. */
+struct agent_seen { bool found; uid_t uid; bool has_gid, has_sha, human; char exe[64], cgroup[64]; };
+
+static int agent_seen_cb(void *ctx, const struct store_agent_row *r)
+{
+	struct agent_seen *a = ctx;
+
+	a->found = true;
+	a->uid = r->uid;
+	a->has_gid = r->has_gid;
+	a->has_sha = r->has_exe_sha256;
+	a->human = r->human;
+	snprintf(a->exe, sizeof a->exe, "%s", r->exe ? r->exe : "(none)");
+	snprintf(a->cgroup, sizeof a->cgroup, "%s", r->cgroup ? r->cgroup : "(none)");
+	return 0;
+}
+
+/*
+ * Cgroup bindings and store_agent_set: a cgroup-bound agent is served
+ * only inside it, through the journal; the caller's cgroup lands in the
+ * events and the chain (old events verify unchanged); agent_set changes
+ * exactly what it is told, keeps grants and counts, and is audited once.
+ */
+static void test_ident(void)
+{
+	struct policy_caller in = {
+		.known = true, .uid = 1000, .gid = 1000, .pid = 4242, .exe = "/usr/bin/agent",
+		.cgroup = "/system.slice/bot.service",
+	};
+	struct policy_caller out = in;
+	struct store_agent_row a = { .name = "bot", .uid = 1000, .cgroup = "/system.slice/bot.service" };
+	struct store_agent_change ch;
+	struct store_audit_report rep;
+	struct agent_seen seen;
+	struct grant_seen g = { 0 };
+	enum policy_reason why;
+	uint64_t dropped;
+	struct ev ev;
+	struct env e;
+	char got[64];
+	int rc;
+
+	out.cgroup = "/user.slice";
+	if (env_setup(&e, NULL)) {
+		T_OK(0, "ident: setup");
+		env_teardown(&e);
+		return;
+	}
+	a.cgroup = "/a/../b";
+	T_EQ_INT(store_agent_add(e.st, &a), -EINVAL, "ident: a cgroup with .. is refused");
+	T_EQ_STR(store_error(), "invalid cgroup '/a/../b': " POLICY_CGROUP_HINT, "ident: and says why");
+	a.cgroup = "/system.slice/bot.service";
+	rc = store_provider_add(e.st, "p");
+	rc |= store_secret_set(e.st, "p", "s", (const uint8_t *)"v", 1, 0, NULL);
+	rc |= store_agent_add(e.st, &a);
+	rc |= store_project_add(e.st, "proj");
+	rc |= store_project_attach(e.st, "proj", "p", NULL);
+	rc |= store_assign(e.st, "bot", "proj");
+	rc |= store_grant(e.st, "bot", "p", "s", 0, 10);
+	T_EQ_INT(rc, 0, "ident: store built");
+	memset(&seen, 0, sizeof seen);
+	rc = store_agent_get(e.st, "bot", agent_seen_cb, &seen);
+	T_EQ_STR(seen.cgroup, "/system.slice/bot.service", "ident: the cgroup binding is stored");
+	rc = store_serve(e.st, &dropped);
+	T_EQ_INT(rc, 0, "ident: serve");
+	T_EQ_INT(serve_read(e.st, "s", &in, got, sizeof got, &why), 0, "ident: served inside the cgroup");
+	T_EQ_INT(serve_read(e.st, "s", &out, got, sizeof got, &why), -EACCES, "ident: refused outside it");
+	T_EQ_STR(policy_reason_name(why), "cgroup", "ident: reason cgroup");
+	T_EQ_INT(store_deny(e.st, "bot", "p", "s", 1, &out, why), 0, "ident: the refusal is recorded");
+	T_EQ_INT(store_journal_import(e.st), 0, "ident: journal imported");
+	T_OK(newest(e.st, "resolve", &ev) && !strcmp(ev.cgroup, "/system.slice/bot.service"),
+	     "ident: the resolve event (through the journal) names the caller's cgroup");
+	T_OK(newest(e.st, "deny", &ev) && !strcmp(ev.cgroup, "/user.slice") && !strcmp(ev.reason, "cgroup"),
+	     "ident: the deny event names the caller's cgroup");
+	/* events without a cgroup chain as they always did: forge one row's cgroup */
+	T_EQ_INT(raw_exec(e.db, "UPDATE audit SET cgroup = '' WHERE type = 'resolve'"), 0,
+		 "ident: clear the cgroup of the resolve event");
+	rc = store_audit_verify(e.st, &rep);
+	T_OK(rc == 0 && rep.first_bad != 0, "ident: the chain covers the cgroup (altered event named)");
+	T_EQ_INT(raw_exec(e.db, "UPDATE audit SET cgroup = '/system.slice/bot.service' WHERE type = 'resolve'"),
+		 0, "ident: restore it");
+	rc = store_audit_verify(e.st, &rep);
+	T_OK(rc == 0 && rep.first_bad == 0, "ident: chain intact again");
+
+	memset(&ch, 0, sizeof ch);
+	T_EQ_INT(store_agent_set(e.st, "bot", &ch), -EINVAL, "ident: agent_set with nothing to change");
+	ch.set_cgroup = true;
+	ch.cgroup = "bad";
+	T_EQ_INT(store_agent_set(e.st, "bot", &ch), -EINVAL, "ident: agent_set with a bad cgroup");
+	ch.cgroup = "/user.slice/";
+	T_EQ_INT(store_agent_set(e.st, "nobody", &ch), -ENOENT, "ident: agent_set of an unknown agent");
+	ch.set_uid = true;
+	ch.uid = 1001;
+	ch.set_exe_sha256 = true;
+	ch.has_exe_sha256 = true;
+	memset(ch.exe_sha256, 0xab, sizeof ch.exe_sha256);
+	T_EQ_INT(store_agent_set(e.st, "bot", &ch), 0, "ident: agent_set uid, sha256, cgroup");
+	memset(&seen, 0, sizeof seen);
+	rc = store_agent_get(e.st, "bot", agent_seen_cb, &seen);
+	T_OK(rc == 0 && seen.uid == 1001 && seen.has_sha && !strcmp(seen.cgroup, "/user.slice/") &&
+	     !strcmp(seen.exe, "(none)") && !seen.has_gid && !seen.human,
+	     "ident: exactly those fields changed");
+	T_OK(newest(e.st, "agent-set", &ev) && !strcmp(ev.agent, "bot") &&
+	     !strcmp(ev.reason, "uid=1001 exe-sha256=abababababababababababababababababababababababababababababababab"
+		     " cgroup=/user.slice/"), "ident: one agent-set event names the changes (%s)", ev.reason);
+	rc = store_grant_list(e.st, "bot", grant_cb, &g);
+	T_OK(rc == 0 && g.n == 1 && g.max_uses == 10 && g.uses == 1, "ident: the grant and its count stay");
+	memset(&ch, 0, sizeof ch);
+	ch.set_cgroup = ch.set_exe_sha256 = ch.set_human = ch.human = true;
+	T_EQ_INT(store_agent_set(e.st, "bot", &ch), 0, "ident: agent_set unbinds");
+	memset(&seen, 0, sizeof seen);
+	rc = store_agent_get(e.st, "bot", agent_seen_cb, &seen);
+	T_OK(rc == 0 && seen.uid == 1001 && !seen.has_sha && !strcmp(seen.cgroup, "(none)") && seen.human,
+	     "ident: the cgroup and sha256 are unbound, the uid kept");
+	T_OK(newest(e.st, "agent-set", &ev) && !strcmp(ev.reason, "exe-sha256=- cgroup=- kind=human"),
+	     "ident: the unbinding is audited (%s)", ev.reason);
+	in.uid = in.gid = 1001;
+	in.cgroup = NULL;
+	T_EQ_INT(serve_read(e.st, "s", &in, got, sizeof got, &why), 0,
+		 "ident: the next resolve obeys the new bindings");
+
+	env_teardown(&e);
+
+	/*
+	 * A store of schema 7 (no cgroup columns, so no event with one)
+	 * migrates to 8, its chain verifies unchanged, and goes on with
+	 * events that carry a cgroup.
+	 */
+	if (env_setup(&e, NULL)) {
+		T_OK(0, "ident: setup of the schema 7 store");
+		env_teardown(&e);
+		return;
+	}
+	rc = store_provider_add(e.st, "p");
+	rc |= agent_add(e.st, "bot", 1000);
+	store_close(e.st);
+	e.st = NULL;
+	T_EQ_INT(rc, 0, "ident: events of an older store");
+	T_EQ_INT(raw_exec(e.db, "ALTER TABLE agents DROP COLUMN cgroup; ALTER TABLE audit DROP COLUMN cgroup;"
+			  "PRAGMA user_version = 7"), 0, "ident: the store taken back to schema 7");
+	rc = store_open(&e.cfg, "tester", &e.st);
+	T_EQ_INT(rc, 0, "ident: a schema 7 store opens (migrated: %s)", rc ? store_error() : "ok");
+	T_EQ_INT(raw_int(e.db, "PRAGMA user_version"), 8, "ident: it is at schema 8");
+	rc = e.st ? store_audit_verify(e.st, &rep) : -1;
+	T_OK(rc == 0 && rep.first_bad == 0 && rep.events >= 3, "ident: its chain verifies unchanged");
+	out.uid = 2000;
+	rc = e.st ? store_deny(e.st, "bot", "p", "s", 0, &out, POLICY_UID_MISMATCH) : -1;
+	rc |= e.st ? store_audit_verify(e.st, &rep) : -1;
+	T_OK(rc == 0 && rep.first_bad == 0, "ident: and goes on with an event that carries a cgroup");
+	env_teardown(&e);
+}
+
 /* A daemon killed after serving: its events are imported on the next start. */
 static void test_journal_crash(void)
 {
@@ -2792,6 +2946,7 @@ int main(void)
 	test_audit_fault();
 	test_full_disk();
 	test_journal();
+	test_ident();
 	test_journal_crash();
 	test_audit_verify_long();
 	return t_done();
