@@ -557,9 +557,10 @@ int cmd_confirm_drops(struct cmd_ctx *c, const char *what, enum store_object kin
 		return rc;
 	if ((rc = store_rm_drops(c->st, kind, name, &d)) < 0)
 		return cmd_store_fail(rc);
-	total = (d.grants > 0) + (d.assignments > 0) + (d.attachments > 0);
-	if (total == 0 || yes)
+	/* attachments alone give nobody access: only live access needs a yes */
+	if ((d.grants == 0 && d.assignments == 0) || yes)
 		return 0;
+	total = (d.grants > 0) + (d.assignments > 0) + (d.attachments > 0);
 	cmd_drop_part(drops, sizeof drops, d.grants, "live grant", "live grants", &parts, total);
 	cmd_drop_part(drops, sizeof drops, d.assignments, "assignment", "assignments", &parts, total);
 	cmd_drop_part(drops, sizeof drops, d.attachments, "attachment", "attachments", &parts, total);
