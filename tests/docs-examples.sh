@@ -9,7 +9,7 @@
 # each (bash, pipefail), in a directory holding what they name: a config
 # exported as SCOPEHOLD_CONFIG pointing at a temporary store (the documents
 # export their own path; this test does not run that line), the files
-# key.txt, ./id_ed25519 and .env, $GITHUB_TOKEN and $NEW_KEY, and the
+# key.txt, ./id_ed25519 and .env, $GITHUB_TOKEN, $NEW_TOKEN and $NEW_KEY, and the
 # agent's binary /usr/bin/codex, which exists only on a machine that has
 # it, replaced by a temporary file. `shadm init` starts a fresh store (a
 # document may show init twice, for two setups). A document whose examples
@@ -35,7 +35,8 @@ mkdir -p "$T_TMP/bin"
 ln -s "$SHADM" "$T_TMP/bin/shadm"
 cp /bin/true "$T_TMP/bin/codex"
 export PATH="$T_TMP/bin:$PATH"
-export GITHUB_TOKEN=ghp_example_token_from_the_environment NEW_KEY=sk-example-new-key
+export GITHUB_TOKEN=ghp_example_token_from_the_environment NEW_TOKEN=ghp_example_rotated_token \
+	NEW_KEY=sk-example-new-key
 
 # fresh_store DIR: a new store directory and config under DIR, exported
 n_store=0
