@@ -189,6 +189,18 @@ expect_run "key rotate --rewrap skips the destroyed version" 0 - sa key rotate -
 expect_eq "...and every intact version still reveals" "$(sa secret reveal p/r --version 3 2>/dev/null)" "roll-THREE"
 expect_run "the audit chain is intact after rollback and destroy" 0 - sa audit verify
 
+# a store made before versions had a TTL and a destroyed mark (schema 7) is migrated at open
+mkdir -m 0700 old
+write_conf old.ini "$T_TMP/old" "$MNT"
+setup "$SHADM" -c old.ini init
+setup "$SHADM" -c old.ini provider add p
+printf 'old-value' | setup "$SHADM" -c old.ini secret set p/o
+sqlite3 old/store.db "ALTER TABLE versions DROP COLUMN ttl; ALTER TABLE versions DROP COLUMN destroyed; PRAGMA user_version = 7"
+expect_eq "migration: the store was at schema 7" "$(sqlite3 old/store.db 'PRAGMA user_version')" 7
+expect_run "migration: a schema-7 store opens and lists versions" 0 "" "$SHADM" -c old.ini secret versions p/o
+expect_eq "migration: ...to schema 8, the old version intact" \
+	"$(sqlite3 old/store.db 'PRAGMA user_version')/$("$SHADM" -c old.ini secret reveal p/o 2>/dev/null)" "8/old-value"
+
 # ---- 5. removals that drop live access ------------------------------------------------------
 printf 'g' | setup sa secret set p/g
 printf 'h' | setup sa secret set p/h
