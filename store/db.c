@@ -592,7 +592,7 @@ static int store_pragmas(struct store *st)
 	char sql[160];
 	int rc;
 
-	rc = sqlite3_busy_timeout(st->db, 10000);
+	rc = sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK)
 		return store_fail_db(st, rc, "store");
 	/* power durability syncs commits itself (group commit, store_sync_to) */

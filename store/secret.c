@@ -528,11 +528,15 @@ int store_secret_destroy(struct store *st, const char *provider, const char *nam
 	 * The old page images may still sit in the WAL: copy the WAL into
 	 * the database and cut it to zero bytes. A reader that holds an old
 	 * snapshot (the mount mid-read) can stop it; the next checkpoint
-	 * then finishes the job. Best effort: the change is committed.
+	 * then finishes the job. Best effort: the change is committed, so
+	 * wait for readers one second, not the writers' ten.
 	 */
 	store_lock(st);
-	if (!st->batch && !st->gc_open)
+	if (!st->batch && !st->gc_open) {
+		(void)sqlite3_busy_timeout(st->db, 1000);
 		(void)sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		(void)sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	}
 	store_unlock(st);
 	return 0;
 }

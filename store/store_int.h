@@ -25,6 +25,7 @@
 #define STORE_DATA_KEY_CACHE 64
 #define STORE_DENY_SLOTS 256
 #define STORE_HASH_BYTES 32
+#define STORE_BUSY_TIMEOUT_MS 10000   /* writers queue this long for the write lock */
 
 struct store_stmt_slot { const char *sql; sqlite3_stmt *stmt; };
 
