@@ -33,7 +33,7 @@ _shadm_reply()
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur")) ;;
 	event)
-		COMPREPLY=($(compgen -W "create rotate reveal resolve deny grant revoke" -- "$cur")) ;;
+		COMPREPLY=($(compgen -W "create rotate rollback destroy reveal resolve deny grant revoke" -- "$cur")) ;;
 	command)
 		COMPREPLY=($(compgen -W "$_shadm_commands" -- "$cur")) ;;
 	ref)
@@ -66,21 +66,24 @@ _shadm_spec()
 		case $2 in rm) kinds="workspace" ;; esac ;;
 	provider)
 		subs="add list rm"
-		case $2 in rm) kinds="provider" ;; esac ;;
+		case $2 in rm) kinds="provider"; opts="--yes" ;; esac ;;
 	project)
 		subs="add list show rm attach detach"
 		case $2 in
-		show | rm) kinds="project" ;;
+		show) kinds="project" ;;
+		rm) kinds="project"; opts="--yes" ;;
 		attach | detach) kinds="project ref" ;;
 		esac ;;
 	secret)
-		subs="set list reveal rm"
+		subs="set list reveal versions rollback destroy rm"
 		case $2 in
-		set) kinds="secret-new"; opts="--expires --from-file"
+		set) kinds="secret-new"; opts="--expires --from-file --allow-empty"
 			valopts="--expires=none --from-file=file" ;;
 		list) kinds="provider" ;;
 		reveal) kinds="secret"; opts="--version"; valopts="--version=none" ;;
-		rm) kinds="secret" ;;
+		versions) kinds="secret" ;;
+		rollback | destroy) kinds="secret none" ;;
+		rm) kinds="secret"; opts="--yes" ;;
 		esac ;;
 	import)
 		opts="--env-file --provider --dry-run --expires"
@@ -94,7 +97,8 @@ _shadm_spec()
 			opts="--uid --gid --no-gid --exe --no-exe --exe-sha256 --no-exe-sha256 --cgroup"
 			opts="$opts --no-cgroup --human --agent --rate"
 			valopts="--uid=none --gid=none --exe=file --exe-sha256=none --cgroup=none --rate=none" ;;
-		show | rm | disable | enable) kinds="agent" ;;
+		show | disable | enable) kinds="agent" ;;
+		rm) kinds="agent"; opts="--yes" ;;
 		esac ;;
 	assign | unassign) kinds="agent project" ;;
 	grant) kinds="agent secret"; opts="--ttl --uses"; valopts="--ttl=none --uses=none" ;;

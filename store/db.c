@@ -25,7 +25,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 7. Every later change is a new entry appended to
+ * Schema version 8. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -182,6 +182,14 @@ static const char *const store_migrations[] = {
 	 */
 	"ALTER TABLE agents ADD COLUMN cgroup TEXT;"
 	"ALTER TABLE audit ADD COLUMN cgroup TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 8 -> 9: a version's expiry policy and its destruction (secret.c).
+	 * ttl: the --expires DURATION it was set with (0: a date or never),
+	 * carried to the next rotation; destroyed: when `secret destroy`
+	 * wiped its ciphertext (0: intact), the row itself stays.
+	 */
+	"ALTER TABLE versions ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE versions ADD COLUMN destroyed INTEGER NOT NULL DEFAULT 0;",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 
@@ -591,10 +599,10 @@ static int store_mkdirs_for(const char *path)
 
 static int store_pragmas(struct store *st)
 {
-	char sql[128];
+	char sql[160];
 	int rc;
 
-	rc = sqlite3_busy_timeout(st->db, 10000);
+	rc = sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK)
 		return store_fail_db(st, rc, "store");
 	/* power durability syncs commits itself (group commit, store_sync_to) */
@@ -611,8 +619,14 @@ static int store_pragmas(struct store *st)
 	 * unlinked file under /var/tmp holding copies of store pages - half
 	 * a million writes for a 1e5-secret bulk load.
 	 */
+	/*
+	 * secure_delete = ON: a freed cell or page (a destroyed version's
+	 * ciphertext, a removed secret) is zeroed, not left in the file for
+	 * later; Debian builds it in, this does not rely on the build.
+	 */
 	snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
-		 " PRAGMA journal_size_limit = 4194304; PRAGMA temp_store = MEMORY;");
+		 " PRAGMA journal_size_limit = 4194304; PRAGMA temp_store = MEMORY;"
+		 " PRAGMA secure_delete = ON;");
 	return store_exec(st, sql);
 }
 

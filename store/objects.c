@@ -1013,3 +1013,82 @@ int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, voi
 	store_unlock(st);
 	return rc;
 }
+
+/* ---- what a removal drops ----------------------------------------------- */
+
+/* count(*) of `sql` with ?1 = id, ?2 = now. */
+static int count_of(struct store *st, const char *sql, int64_t id, int64_t now, int64_t *n)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	rc = sqlite3_step(s);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : store_fail_db(st, rc, "cannot read the store");
+}
+
+/* A grant that still lets its agent read: what an operator would miss. */
+#define LIVE_GRANT " g.revoked = 0 AND (g.expires = 0 OR g.expires > ?2)" \
+		   " AND (g.max_uses = 0 OR g.uses < g.max_uses)"
+
+int store_rm_drops(struct store *st, enum store_object kind, const char *name,
+		   struct store_drops *out)
+{
+	char provider[POLICY_NAME_MAX + 1], sname[POLICY_NAME_MAX + 1];
+	int64_t id = 0, prov, now = store_now();
+	const char *grants = NULL, *assignments = NULL, *attachments = NULL;
+	bool began;
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	if (kind == STORE_OBJ_SECRET) {
+		if (policy_ref_parse(name, false, provider, sname))
+			return store_fail(-EINVAL, "invalid secret '%s': use PROVIDER/NAME", name);
+	} else if (store_name_ok(name, kind == STORE_OBJ_AGENT ? POLICY_NAME_AGENT :
+				 kind == STORE_OBJ_PROJECT ? POLICY_NAME_PROJECT : POLICY_NAME_PROVIDER)) {
+		return -EINVAL;
+	}
+	store_lock(st);
+	began = store_read_begin(st, &rc);
+	if (rc) {
+		store_unlock(st);
+		return rc;
+	}
+	switch (kind) {
+	case STORE_OBJ_SECRET:
+		rc = store_secret_id(st, provider, sname, &prov, &id);
+		grants = "SELECT count(*) FROM grants g WHERE g.secret_id = ?1 AND" LIVE_GRANT;
+		attachments = "SELECT count(*) FROM attachments WHERE secret_id = ?1 AND ?2 = ?2";
+		break;
+	case STORE_OBJ_AGENT:
+		rc = store_agent_id(st, name, &id);
+		grants = "SELECT count(*) FROM grants g WHERE g.agent_id = ?1 AND" LIVE_GRANT;
+		assignments = "SELECT count(*) FROM assignments WHERE agent_id = ?1 AND ?2 = ?2";
+		break;
+	case STORE_OBJ_PROJECT:
+		rc = store_project_id(st, name, &id);
+		assignments = "SELECT count(*) FROM assignments WHERE project_id = ?1 AND ?2 = ?2";
+		attachments = "SELECT count(*) FROM attachments WHERE project_id = ?1 AND ?2 = ?2";
+		break;
+	case STORE_OBJ_PROVIDER:
+		rc = store_provider_id(st, name, &id);
+		grants = "SELECT count(*) FROM grants g JOIN secrets s ON s.id = g.secret_id"
+			 " WHERE s.provider_id = ?1 AND" LIVE_GRANT;
+		attachments = "SELECT count(*) FROM attachments WHERE provider_id = ?1 AND ?2 = ?2";
+		break;
+	}
+	if (!rc && grants)
+		rc = count_of(st, grants, id, now, &out->grants);
+	if (!rc && assignments)
+		rc = count_of(st, assignments, id, now, &out->assignments);
+	if (!rc && attachments)
+		rc = count_of(st, attachments, id, now, &out->attachments);
+	store_read_end(st, began);
+	store_unlock(st);
+	return rc;
+}

@@ -20,6 +20,7 @@
  *   -EBADMSG  ciphertext or store failed an integrity check
  *   -EFBIG    value larger than the configured limit
  *   -ENOTEMPTY removing something still in use
+ *   -EBUSY    destroying the current version of a secret
  *   -EIO      SQLite or I/O failure (including a full disk)
  *   -ENOMEM
  * Nothing is changed by a call that fails: every change is one transaction.
@@ -231,11 +232,33 @@ int store_attachment_list(struct store *st, const char *project,
 			  store_attachment_fn fn, void *ctx) STORE_WUR;
 
 /*
- * Add a version to PROVIDER/NAME (creating the secret at version 1, a
- * rotation after). The provider must exist. expires: unix seconds, 0 =
- * never. len may be 0; len > cfg max_value is -EFBIG. Audited as
- * `create` or `rotate`.
+ * When a new version stops being served. KEEP: a new secret never
+ * expires; a rotation keeps the current version's policy - a duration
+ * (TTL) starts again from now, a date stays that date (-EINVAL when the
+ * date has passed: a rotation must not make a value born expired).
+ * NEVER; AT: value = unix seconds; TTL: value = seconds from now, and
+ * later KEEP rotations restart it.
  */
+enum store_expiry_kind {
+	STORE_EXPIRY_KEEP = 0,
+	STORE_EXPIRY_NEVER,
+	STORE_EXPIRY_AT,
+	STORE_EXPIRY_TTL,
+};
+struct store_expiry {
+	enum store_expiry_kind kind;
+	int64_t value;
+};
+/*
+ * Add a version to PROVIDER/NAME (creating the secret at version 1, a
+ * rotation after). The provider must exist. exp NULL is KEEP. len may be
+ * 0; len > cfg max_value is -EFBIG. Audited as `create` or `rotate`.
+ * *expires_out (may be NULL): the new version's expiry, 0 = never.
+ */
+int store_secret_set_with(struct store *st, const char *provider, const char *name,
+			  const uint8_t *value, size_t len, const struct store_expiry *exp,
+			  int64_t *version_out, int64_t *expires_out) STORE_WUR;
+/* The same with expires: unix seconds (AT, a past time allowed), 0 = KEEP. */
 int store_secret_set(struct store *st, const char *provider, const char *name,
 		     const uint8_t *value, size_t len, int64_t expires,
 		     int64_t *version_out) STORE_WUR;
@@ -250,6 +273,54 @@ int store_secret_list(struct store *st, const char *provider,
 int store_secret_reveal(struct store *st, const char *provider, const char *name,
 			int64_t version, uint8_t **value, size_t *len) STORE_WUR;
 int store_secret_rm(struct store *st, const char *provider, const char *name) STORE_WUR;
+
+/* One version of a secret (store_secret_versions), oldest first. */
+struct store_version_row {
+	int64_t version;
+	size_t length;
+	int64_t created;
+	int64_t expires;           /* 0 = never */
+	int64_t ttl;               /* the duration it was set with; 0 = a date or never */
+	int64_t destroyed;         /* when its ciphertext was wiped; 0 = intact */
+	bool current;              /* the version the mount serves */
+};
+typedef int (*store_version_fn)(void *ctx, const struct store_version_row *row);
+int store_secret_versions(struct store *st, const char *provider, const char *name,
+			  store_version_fn fn, void *ctx) STORE_WUR;
+/*
+ * Make a new current version holding the value of `version` (decrypted
+ * into sodium_malloc memory only, sealed again, wiped), with the expiry
+ * policy kept as for a rotation. Refuses the current version (-EINVAL)
+ * and a destroyed one (-ENOENT). Audited as `rollback` (version: the new
+ * one, reason "value of version N", the value's fingerprint).
+ */
+int store_secret_rollback(struct store *st, const char *provider, const char *name,
+			  int64_t version, int64_t *version_out) STORE_WUR;
+/*
+ * Wipe the ciphertext of an old version for good: overwritten with
+ * zeros, then emptied (secure_delete zeroes freed space), the WAL
+ * checkpointed and truncated when no reader holds it; its row (number,
+ * length, dates) stays. Refuses the current version (-EBUSY); reading a
+ * destroyed version is -ENOENT "version N of 'P/N' was destroyed at T".
+ * Audited as `destroy`.
+ */
+int store_secret_destroy(struct store *st, const char *provider, const char *name,
+			 int64_t version) STORE_WUR;
+
+/*
+ * What removing an object would take with it (for a confirmation):
+ * grants still live (not revoked, expired or used up), assignments of
+ * agents to projects, attachments of secrets to projects. For a secret
+ * (name "PROVIDER/NAME"), agent, project or provider; -ENOENT if unknown.
+ */
+struct store_drops {
+	int64_t grants;
+	int64_t assignments;
+	int64_t attachments;
+};
+enum store_object { STORE_OBJ_SECRET, STORE_OBJ_AGENT, STORE_OBJ_PROJECT, STORE_OBJ_PROVIDER };
+int store_rm_drops(struct store *st, enum store_object kind, const char *name,
+		   struct store_drops *out) STORE_WUR;
 /*
  * Mark PROVIDER/NAME as a canary (a honeytoken) or clear the mark. A
  * canary is attached, granted and served like any other secret and looks

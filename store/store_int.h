@@ -33,6 +33,7 @@
 #define STORE_DENY_NAMED_PER_UID 8
 #define STORE_DENY_MANY_EXE "*"
 #define STORE_HASH_BYTES 32
+#define STORE_BUSY_TIMEOUT_MS 10000   /* writers queue this long for the write lock */
 
 struct store_stmt_slot { const char *sql; sqlite3_stmt *stmt; };
 

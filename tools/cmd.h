@@ -154,6 +154,17 @@ void cmd_close(struct cmd_ctx *c);
 /* Who acts, for audit rows: $SUDO_USER, else the login name, else "uid:N". */
 const char *cmd_actor(void);
 
+/*
+ * Before `WHAT NAME` ("agent rm", "bot") removes an object: when it would
+ * drop live grants or assignments (store_rm_drops; attachments going
+ * with them are named too, alone they need no confirmation), ask on
+ * a terminal ("... Drop them? [y/N]") or, when standard input is not a
+ * terminal, refuse unless `yes` (--yes) with one line naming what would
+ * go. Opens the store. 0 to go on, or 1 after printing (nothing changed).
+ */
+int cmd_confirm_drops(struct cmd_ctx *c, const char *what, enum store_object kind,
+		      const char *name, bool yes);
+
 /* ---- output ------------------------------------------------------------------ */
 
 /*

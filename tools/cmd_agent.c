@@ -434,17 +434,21 @@ static int agent_change(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "NAME", NULL };
 	const char *sub = argv[0], *done;
+	bool rm = strcmp(sub, "rm") == 0, yes = false;
+	const struct cmd_opt rm_opts[] = { { "--yes", NULL, &yes }, { NULL, NULL, NULL } };
 	char what[32];
 	const char *p[1];
 	int rc;
 
 	snprintf(what, sizeof(what), "agent %s", sub);
-	CMD_PARSE(c, what, argc, argv, NULL, pos, 1, p);
+	CMD_PARSE(c, what, argc, argv, rm ? rm_opts : NULL, pos, 1, p);
 	if (cmd_check_name(p[0], POLICY_NAME_AGENT))
 		return CMD_EXIT_FAIL;
 	if ((rc = cmd_open(c)))
 		return rc;
-	if (strcmp(sub, "rm") == 0) {
+	if (rm) {
+		if ((rc = cmd_confirm_drops(c, "agent rm", STORE_OBJ_AGENT, p[0], yes)))
+			return rc;
 		rc = store_agent_rm(c->st, p[0]);
 		done = "removed";
 	} else {

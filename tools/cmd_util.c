@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tools/cmd.h"
@@ -579,4 +580,52 @@ const char *cmd_i64(int64_t v, char *buf, size_t len)
 {
 	snprintf(buf, len, "%lld", (long long)v);
 	return buf;
+}
+
+/* ---- confirming a removal ---------------------------------------------------------- */
+
+/* "2 live grants" / "1 assignment" appended to buf, joined with ", " and " and ". */
+static void cmd_drop_part(char *buf, size_t len, int64_t n, const char *one, const char *many,
+			  int *parts, int total)
+{
+	size_t used = strlen(buf);
+
+	if (n <= 0)
+		return;
+	(*parts)++;
+	snprintf(buf + used, len - used, "%s%lld %s",
+		 *parts == 1 ? "" : *parts == total ? " and " : ", ",
+		 (long long)n, n == 1 ? one : many);
+}
+
+int cmd_confirm_drops(struct cmd_ctx *c, const char *what, enum store_object kind,
+		      const char *name, bool yes)
+{
+	struct store_drops d;
+	char drops[160] = "", answer[16];
+	int rc, parts = 0, total;
+
+	if ((rc = cmd_open(c)))
+		return rc;
+	if ((rc = store_rm_drops(c->st, kind, name, &d)) < 0)
+		return cmd_store_fail(rc);
+	/* attachments alone give nobody access: only live access needs a yes */
+	if ((d.grants == 0 && d.assignments == 0) || yes)
+		return 0;
+	total = (d.grants > 0) + (d.assignments > 0) + (d.attachments > 0);
+	cmd_drop_part(drops, sizeof drops, d.grants, "live grant", "live grants", &parts, total);
+	cmd_drop_part(drops, sizeof drops, d.assignments, "assignment", "assignments", &parts, total);
+	cmd_drop_part(drops, sizeof drops, d.attachments, "attachment", "attachments", &parts, total);
+	/* Without a person to ask, a script must say --yes: live access never goes by accident. */
+	if (!isatty(STDIN_FILENO))
+		return cmd_fail("'%s %s' would drop %s: nothing removed (pass --yes to confirm)",
+				what, name, drops);
+	fprintf(stderr, "shadm: '%s %s' drops %s. Drop them? [y/N] ", what, name, drops);
+	fflush(stderr);
+	if (!fgets(answer, sizeof answer, stdin))
+		answer[0] = '\0';
+	answer[strcspn(answer, "\r\n")] = '\0';
+	if (strcasecmp(answer, "y") == 0 || strcasecmp(answer, "yes") == 0)
+		return 0;
+	return cmd_fail("nothing removed");
 }

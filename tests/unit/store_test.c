@@ -2080,6 +2080,98 @@ out:
 
 /* ---- 13. expiry, cascades, concurrency (beyond the list) --------------------------------- */
 
+/* ---- versions: expiry policy, rollback, destroy, what an rm drops ----------- */
+
+struct vrows { int n; struct store_version_row r[8]; };
+static int vrow_cb(void *ctx, const struct store_version_row *row)
+{
+	struct vrows *v = ctx;
+
+	if (v->n < 8)
+		v->r[v->n] = *row;
+	v->n++;
+	return 0;
+}
+
+static void test_versions(void)
+{
+	struct store_expiry ttl = { STORE_EXPIRY_TTL, 3600 }, at = { STORE_EXPIRY_AT, 0 };
+	struct store_expiry never = { STORE_EXPIRY_NEVER, 0 };
+	struct store_drops d;
+	struct vrows v = { 0 };
+	int64_t now = (int64_t)time(NULL), ver = 0, exp = -1;
+	uint8_t *val = NULL;
+	size_t len = 0;
+	struct env e;
+	int rc;
+
+	if (env_setup(&e, NULL)) {
+		T_OK(0, "versions: setup");
+		env_teardown(&e);
+		return;
+	}
+	rc = store_provider_add(e.st, "p");
+	rc |= store_secret_set_with(e.st, "p", "s", (const uint8_t *)"one", 3, &ttl, &ver, &exp);
+	T_OK(rc == 0 && ver == 1 && exp >= now + 3600 && exp <= now + 3602, "versions: TTL 3600 sets now + 3600");
+	rc = store_secret_set_with(e.st, "p", "s", (const uint8_t *)"two", 3, NULL, &ver, &exp);
+	T_OK(rc == 0 && ver == 2 && exp >= now + 3600 && exp <= now + 3602, "versions: KEEP restarts the TTL");
+	at.value = now + 86400;
+	rc = store_secret_set_with(e.st, "p", "s", (const uint8_t *)"three", 5, &at, &ver, &exp);
+	rc |= store_secret_set_with(e.st, "p", "s", (const uint8_t *)"four", 4, NULL, &ver, &exp);
+	T_OK(rc == 0 && ver == 4 && exp == now + 86400, "versions: KEEP keeps a date");
+	raw_exec(e.db, fmt("UPDATE versions SET expires = %lld WHERE version = 4", (long long)(now - 5)));
+	rc = store_secret_set_with(e.st, "p", "s", (const uint8_t *)"five", 4, NULL, &ver, &exp);
+	T_EQ_INT(rc, -EINVAL, "versions: KEEP refuses a date that has passed");
+	rc = store_secret_set_with(e.st, "p", "s", (const uint8_t *)"five", 4, &never, &ver, &exp);
+	T_OK(rc == 0 && ver == 5 && exp == 0, "versions: NEVER after a passed date");
+
+	rc = store_secret_versions(e.st, "p", "s", vrow_cb, &v);
+	T_OK(rc == 0 && v.n == 5 && v.r[0].ttl == 3600 && v.r[1].ttl == 3600 && v.r[2].ttl == 0 &&
+	     v.r[4].current && !v.r[3].current && v.r[2].length == 5, "versions: five rows, TTLs, the current one");
+
+	rc = store_secret_rollback(e.st, "p", "s", 2, &ver);
+	T_OK(rc == 0 && ver == 6, "rollback: version 6");
+	rc = store_secret_reveal(e.st, "p", "s", 0, &val, &len);
+	T_OK(rc == 0 && len == 3 && memcmp(val, "two", 3) == 0, "rollback: the current value is version 2's");
+	store_value_free(val, len);
+	T_EQ_INT(store_secret_rollback(e.st, "p", "s", 6, &ver), -EINVAL, "rollback: the current version is refused");
+	T_EQ_INT(store_secret_rollback(e.st, "p", "s", 9, &ver), -ENOENT, "rollback: a missing version is -ENOENT");
+
+	T_EQ_INT(store_secret_destroy(e.st, "p", "s", 6), -EBUSY, "destroy: the current version is -EBUSY");
+	T_EQ_INT(store_secret_destroy(e.st, "p", "s", 3), 0, "destroy: version 3");
+	rc = store_secret_reveal(e.st, "p", "s", 3, &val, &len);
+	T_OK(rc == -ENOENT && val == NULL && strstr(store_error(), "was destroyed at"),
+	     "destroy: reading it is -ENOENT, 'was destroyed at'");
+	T_EQ_INT(store_secret_rollback(e.st, "p", "s", 3, &ver), -ENOENT, "destroy: no rollback to it");
+	T_EQ_INT(store_secret_destroy(e.st, "p", "s", 3), -ENOENT, "destroy: twice is -ENOENT");
+	T_EQ_INT(raw_int(e.db, "SELECT count(*) FROM versions WHERE version = 3 AND length(ct) = 0"
+			   " AND length = 5 AND destroyed > 0"), 1, "destroy: the row stays, the ciphertext is empty");
+	T_EQ_INT(store_key_rotate(e.st, true, NULL, NULL), 0, "destroy: key rotate --rewrap skips it");
+	rc = store_secret_reveal(e.st, "p", "s", 1, &val, &len);
+	T_OK(rc == 0 && len == 3 && memcmp(val, "one", 3) == 0, "destroy: other versions still open");
+	store_value_free(val, len);
+
+	rc = agent_add(e.st, "bot", 1000);
+	rc |= store_project_add(e.st, "proj");
+	rc |= store_project_attach(e.st, "proj", "p", "s");
+	rc |= store_assign(e.st, "bot", "proj");
+	rc |= store_grant(e.st, "bot", "p", "s", 0, 0);
+	T_EQ_INT(rc, 0, "drops: setup");
+	rc = store_rm_drops(e.st, STORE_OBJ_SECRET, "p/s", &d);
+	T_OK(rc == 0 && d.grants == 1 && d.assignments == 0 && d.attachments == 1, "drops: secret 1 grant, 1 attachment");
+	rc = store_rm_drops(e.st, STORE_OBJ_AGENT, "bot", &d);
+	T_OK(rc == 0 && d.grants == 1 && d.assignments == 1, "drops: agent 1 grant, 1 assignment");
+	rc = store_rm_drops(e.st, STORE_OBJ_PROJECT, "proj", &d);
+	T_OK(rc == 0 && d.grants == 0 && d.assignments == 1 && d.attachments == 1, "drops: project");
+	T_EQ_INT(store_revoke(e.st, "bot", "p", "s"), 0, "drops: revoke");
+	rc = store_rm_drops(e.st, STORE_OBJ_AGENT, "bot", &d);
+	T_OK(rc == 0 && d.grants == 0, "drops: a revoked grant is not live");
+	T_EQ_INT(store_rm_drops(e.st, STORE_OBJ_AGENT, "nobody", &d), -ENOENT, "drops: unknown agent");
+	T_EQ_INT(raw_int(e.db, "SELECT count(*) FROM audit WHERE type IN ('rollback', 'destroy')"), 2,
+		 "versions: one rollback and one destroy event");
+	env_teardown(&e);
+}
+
 static void test_expiry_and_cascades(void)
 {
 	const struct policy_caller caller = { .known = true, .uid = 1000, .gid = 1000, .pid = 3 };
@@ -2797,10 +2889,11 @@ static void test_ident(void)
 	e.st = NULL;
 	T_EQ_INT(rc, 0, "ident: events of an older store");
 	T_EQ_INT(raw_exec(e.db, "ALTER TABLE agents DROP COLUMN cgroup; ALTER TABLE audit DROP COLUMN cgroup;"
+			  "ALTER TABLE versions DROP COLUMN ttl; ALTER TABLE versions DROP COLUMN destroyed;"
 			  "PRAGMA user_version = 7"), 0, "ident: the store taken back to schema 7");
 	rc = store_open(&e.cfg, "tester", &e.st);
 	T_EQ_INT(rc, 0, "ident: a schema 7 store opens (migrated: %s)", rc ? store_error() : "ok");
-	T_EQ_INT(raw_int(e.db, "PRAGMA user_version"), 8, "ident: it is at schema 8");
+	T_EQ_INT(raw_int(e.db, "PRAGMA user_version"), 9, "ident: it is at the current schema, 9");
 	rc = e.st ? store_audit_verify(e.st, &rep) : -1;
 	T_OK(rc == 0 && rep.first_bad == 0 && rep.events >= 3, "ident: its chain verifies unchanged");
 	out.uid = 2000;
@@ -2940,6 +3033,7 @@ int main(void)
 	test_keys();
 	test_workspaces();
 	test_expiry_and_cascades();
+	test_versions();
 	test_deny_window();
 	test_key_cache_and_given_key();
 	test_threads_power();
