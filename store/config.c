@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "store/store_int.h"
 
@@ -42,6 +43,26 @@ static int config_size(const char *v, size_t *out)
 		return -EINVAL;
 	*out = (size_t)n;
 	return 0;
+}
+
+/* `[audit] syslog = FACILITY`: the facilities a SIEM forwarder would read, or off. */
+static int config_facility(const char *v, int *out)
+{
+	static const struct { const char *name; int facility; } names[] = {
+		{ "off", -1 }, { "auth", LOG_AUTH }, { "authpriv", LOG_AUTHPRIV },
+		{ "daemon", LOG_DAEMON }, { "user", LOG_USER },
+		{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 },
+		{ "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(v, names[i].name) == 0) {
+			*out = names[i].facility;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 /* inih calls this per key; returning 0 makes ini_parse report the line. */
@@ -92,6 +113,8 @@ static int config_handler(void *user, const char *section, const char *key,
 				cfg->deny_coalesce_seconds = secs;
 			else
 				rc = -EINVAL;
+		} else if (strcmp(key, "syslog") == 0) {
+			rc = config_facility(value, &cfg->syslog_facility);
 		} else
 			goto unknown_key;
 	} else if (strcmp(section, "requests") == 0) {
@@ -137,6 +160,7 @@ static void config_defaults(struct store_config *cfg)
 	cfg->cache = STORE_CACHE_NONE;
 	cfg->durability = STORE_DURABLE_CRASH;
 	cfg->deny_coalesce_seconds = 60;
+	cfg->syslog_facility = -1;
 	cfg->request_keep_seconds = 24 * 3600;
 	cfg->alert_timeout_seconds = 5;
 	cfg->alert_deny_burst = 20;
