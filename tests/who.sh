@@ -114,7 +114,8 @@ with open(sys.argv[2], "ab", buffering=0) as f:
         f.write(d.rstrip(b"\n").replace(b"\n", b"\\n") + b"\n")
 EOF
 "$PY" "$SL/recv.py" "$SL/sock" "$SL/log" &
-HELPERS="$HELPERS $!"
+RECV=$!
+HELPERS="$HELPERS $RECV"
 for _ in $(seq 100); do [ -e "$SL/log.ready" ] && break; sleep 0.1; done
 [ -e "$SL/log.ready" ] || { not_ok "syslog: the receiver is listening"; exit 1; }
 printf '[audit]\nsyslog = local4\n' >>"$CONF"
@@ -177,5 +178,6 @@ check "syslog: no value in any line" no grep -q 'whoSECRET' "$SL/log"
 printf '[store]\npath = %s\n[audit]\nsyslog = kern\n' "$ST/store.db" >"$T_TMP/bad.ini"
 expect_fail_msg "syslog: an unknown facility is refused with the file and line" \
 	"shadm: $T_TMP/bad.ini:4: invalid value for 'syslog': 'kern'" "$SHADM" -c "$T_TMP/bad.ini" provider list
+{ kill "$RECV"; wait "$RECV"; } 2>/dev/null
 expect_verify "the trail is intact after all of it"
 t_finish
