@@ -9,6 +9,7 @@
  * only checks itself cannot.
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -183,6 +184,23 @@ struct audit_follow {
 	int64_t last;              /* the newest seq printed or skipped */
 };
 
+/*
+ * The reader of our output went away (EPIPE, POLLERR): that ends a
+ * follow normally. Whatever is still buffered goes to /dev/null, so the
+ * final flush in main() does not report it as a failed write.
+ */
+static int audit_reader_gone(void)
+{
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+	clearerr(stdout);
+	return CMD_EXIT_OK;
+}
+
 /* One event as it arrives: print it and push it out at once. */
 static int audit_follow_row(void *ctx, const struct store_event *ev)
 {
@@ -250,7 +268,7 @@ static int audit_follow(struct cmd_ctx *c, struct store_audit_filter *filter, bo
 	while (!audit_stop) {
 		rc = store_audit_query(c->st, filter, audit_follow_row, &f);
 		if (rc == 1)
-			return CMD_EXIT_OK;
+			return audit_reader_gone();
 		if (rc < 0)
 			return cmd_store_fail(rc);
 		/* only new events from here on, whatever --limit took first */
@@ -259,7 +277,7 @@ static int audit_follow(struct cmd_ctx *c, struct store_audit_filter *filter, bo
 		filter->limit = 0;
 		filter->since = 0;
 		if (poll(&pfd, 1, AUDIT_FOLLOW_POLL_MS) > 0 && (pfd.revents & (POLLERR | POLLHUP)))
-			return CMD_EXIT_OK;
+			return audit_reader_gone();
 	}
 	return CMD_EXIT_OK;
 }
