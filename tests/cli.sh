@@ -1067,7 +1067,7 @@ print(r[0]['reason'] if r else 'not listed')")
 	done
 	expect_run_re "audit --until garbage is a usage error" 2 "^shadm: invalid time for --until 'x'" shadm audit --until x
 	expect_run "audit --after x is a usage error" 2 "shadm: --after needs a number" shadm audit --after x
-	expect_run_re "audit --event unknown is a usage error" 2 "^shadm: unknown event type 'grants': use one of init .* resolve deny .*key-rekey$" \
+	expect_run_re "audit --event unknown is a usage error" 2 "^shadm: unknown event type 'grants': use one of init .* resolve deny .*key-rekey rollback destroy agent-set$" \
 		shadm audit --event grants
 	expect_run "audit --follow --until is a usage error" 2 "shadm: --follow cannot be used with --until" shadm audit --follow --until 1h
 	# every type the sources write is one --event accepts (catches a new type left out)
