@@ -48,6 +48,8 @@
 #define STORE_DEFAULT_CONFIG "/etc/scopehold/scopehold.ini"
 #define STORE_DEFAULT_WORKSPACE "default"
 #define STORE_DEFAULT_MAX_VALUE (64 * 1024)
+/* [mount] max_exe_hash_bytes: a larger executable is refused, never hashed */
+#define STORE_DEFAULT_MAX_EXE_HASH ((uint64_t)256 * 1024 * 1024)
 #define STORE_KEY_BYTES 32
 #define STORE_FINGERPRINT_BYTES 16
 
@@ -69,6 +71,7 @@ struct store_config {
 	char mountpoint[PATH_MAX];  /* mountpoint = */
 	char workspace[POLICY_NAME_MAX + 1]; /* workspace = ; default "default" */
 	enum store_cache_mode cache;         /* cache = none|kernel */
+	uint64_t max_exe_hash_bytes;         /* max_exe_hash_bytes = ; default 256 MiB */
 	/* [audit] */
 	enum store_durability durability;    /* durability = crash|power */
 	int64_t deny_coalesce_seconds;       /* coalesce_denials = DURATION; default 60s, 0 = off */
