@@ -321,10 +321,31 @@ static int exe_sha256(pid_t pid, const char *exe, uint8_t out[POLICY_SHA256_BYTE
 
 /* ---- does the process run its executable? ------------------------------ */
 
-/* Every thread of tgid has TracerPid 0 (a tracer of any thread reads all memory). */
+/* TracerPid of a status text is 0; *threads gets its Threads count (may be NULL). */
+static bool status_untraced(const char *buf, long *threads)
+{
+	const char *line = strstr(buf, "\nTracerPid:");
+	if (threads) {
+		const char *t = strstr(buf, "\nThreads:");
+		*threads = t ? strtol(t + 9, NULL, 10) : 0;
+	}
+	return line && strtol(line + 11, NULL, 10) == 0;
+}
+
+/*
+ * Every thread of tgid has TracerPid 0: a tracer of any one thread reads
+ * the whole address space. A single-threaded process (the common case)
+ * costs one read of its status.
+ */
 static bool untraced(pid_t tgid)
 {
 	char path[96], buf[4096];
+	long threads;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tgid);
+	if (read_small(path, buf, sizeof(buf)) < 0 || !status_untraced(buf, &threads))
+		return false;
+	if (threads == 1)
+		return true;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)tgid);
 	DIR *d = opendir(path);
 	if (!d)
@@ -338,8 +359,7 @@ static bool untraced(pid_t tgid)
 		int rc = read_small(path, buf, sizeof(buf));
 		if (rc == -ENOENT || rc == -ESRCH)
 			continue;        /* that thread has ended: it holds nothing now */
-		const char *line = rc == 0 ? strstr(buf, "\nTracerPid:") : NULL;
-		ok = line && strtol(line + 11, NULL, 10) == 0;
+		ok = rc == 0 && status_untraced(buf, NULL);
 	}
 	closedir(d);
 	return ok;
