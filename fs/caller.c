@@ -260,8 +260,14 @@ static int exe_sha256(pid_t pid, const char *exe, uint8_t out[POLICY_SHA256_BYTE
 		if (slot)
 			hash_done();
 		cache_put(&sb, out, true);
+		/* the caller chose the name: no control byte reaches the log */
+		char name[256];
+		size_t i;
+		for (i = 0; exe[i] && i + 1 < sizeof(name); i++)
+			name[i] = (unsigned char)exe[i] < 0x20 || exe[i] == 0x7f ? '?' : exe[i];
+		name[i] = '\0';
 		fs_log_error("executable %s (pid %d) is larger than [mount] max_exe_hash_bytes "
-			     "(%llu): not hashed, refused as exe-unverified", exe, (int)pid,
+			     "(%llu): not hashed, refused as exe-unverified", name, (int)pid,
 			     (unsigned long long)max_hash_bytes);
 		*why = "executable too large to hash";
 		close(fd);
