@@ -92,6 +92,10 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 PROGS := $(B)/shadm $(B)/scopeholdfs $(B)/scopehold
 BENCH_PROGS := $(if $(BENCH_SRC),$(B)/bench/shbench) $(if $(wildcard bench/barefs.c),$(B)/bench/barefs)
+# tests/exebind.sh's attack programs: plain flags even with SANITIZE=1, since
+# libsteal.so is preloaded into programs that have no sanitizer runtime
+ATTACK := $(addprefix $(B)/tests/attack/,exeswap libexeswap.so libsteal.so traceme)
+ATTACK_CFLAGS := -O2 -std=c11 -D_GNU_SOURCE $(WARN)
 
 VERSION := $(shell sed -n 's/^\#define FS_VERSION "\(.*\)"/\1/p' fs/fs.h)
 MAN_PAGES := $(wildcard docs/*.1 docs/*.5)
@@ -100,7 +104,7 @@ COMPLETIONS := $(wildcard $(patsubst $(B)/%,completion/%.bash,$(PROGS)))
 CONFIG := $(DESTDIR)$(SYSCONFDIR)/scopehold/scopehold.ini
 
 .PHONY: all check unit clean install uninstall deps demo bench stress fuzz deb
-all: $(PROGS) $(UNIT_BIN) $(BENCH_PROGS)
+all: $(PROGS) $(UNIT_BIN) $(BENCH_PROGS) $(ATTACK)
 
 $(B)/bench/barefs.o: bench/barefs.c
 	@mkdir -p $(@D)
@@ -149,6 +153,25 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libstore.a $(B)/libpolicy.a $(B)/libdoten
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libstore.a $(B)/libpolicy.a $(B)/libdotenv.a $(LDLIBS_BASE)
+
+$(B)/tests/attack/lib%.so: tests/attack/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ATTACK_CFLAGS) -fPIC -shared -Wl,-z,now -o $@ $<
+
+$(B)/tests/attack/libexeswap.so: tests/attack/exeswap_lib.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ATTACK_CFLAGS) -fPIC -shared -Wl,-z,now -o $@ $<
+
+$(B)/tests/attack/exeswap: tests/attack/exeswap.c $(B)/tests/attack/libexeswap.so
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ATTACK_CFLAGS) -Wl,-z,now -o $@ $< -L$(B)/tests/attack -lexeswap '-Wl,-rpath,$$ORIGIN'
+
+$(B)/tests/attack/traceme: tests/attack/traceme.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ATTACK_CFLAGS) -o $@ $<
 
 check: all
 	$(Q)B=$(B) sh tests/run.sh

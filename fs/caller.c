@@ -18,9 +18,22 @@
  * disk cannot fool it; digests are cached by file identity (device,
  * inode, size, mtime and ctime) because hashing a large binary on every
  * open would be slow.
+ *
+ * The link alone does not say the process runs that program (issue 14):
+ * in a user namespace of its own a process may point it anywhere
+ * (prctl PR_SET_MM_MAP), and the bound program itself may carry a
+ * preloaded library or a tracer. So for agents bound to an executable
+ * the process is also verified (exe_verify): same user namespace as the
+ * daemon, no tracer on any thread, its program text a mapping of that
+ * executable, and no executable mapping of a file anyone but root owns
+ * or may write. Hashing is bounded: only for callers whose uid and gid
+ * can match (resolve.c asks policy_match_ids first), at most
+ * max_exe_hash_bytes of file, at most HASH_MAX_BUSY at once, and never
+ * under a lock another request needs.
  */
 #include "fs/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -150,6 +163,26 @@ static bool pidfd_alive(int pidfd)
 	return n == 0;
 }
 
+/* ---- settings -------------------------------------------------------- */
+
+static uint64_t max_hash_bytes = STORE_DEFAULT_MAX_EXE_HASH;
+/* the daemon's user namespace; callers must share it (st_ino 0: unknown) */
+static dev_t userns_dev;
+static ino_t userns_ino;
+
+int fs_caller_init(uint64_t max_exe_hash_bytes)
+{
+	struct stat sb;
+
+	if (max_exe_hash_bytes)
+		max_hash_bytes = max_exe_hash_bytes;
+	if (stat("/proc/self/ns/user", &sb) < 0)
+		return -errno;
+	userns_dev = sb.st_dev;
+	userns_ino = sb.st_ino;
+	return 0;
+}
+
 /* ---- digest cache ------------------------------------------------------ */
 
 /*
@@ -159,6 +192,7 @@ static bool pidfd_alive(int pidfd)
  */
 struct hash_entry {
 	bool used;
+	bool too_big;                /* larger than max_exe_hash_bytes: refused, said once */
 	dev_t dev;
 	ino_t ino;
 	off_t size;
@@ -169,7 +203,15 @@ struct hash_entry {
 #define HASH_CACHE_SIZE 64
 static struct hash_entry hash_cache[HASH_CACHE_SIZE];
 static unsigned hash_next;
+/* guards the cache and hash_busy; never held while a file is read */
 static pthread_mutex_t hash_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * Hashes in progress. Beyond HASH_MAX_BUSY a caller is refused at once
+ * rather than queued, so hashing can hold at most this many of libfuse's
+ * worker threads (ten by default) and other requests always find one.
+ */
+#define HASH_MAX_BUSY 3
+static unsigned hash_busy;
 
 static bool same_file(const struct hash_entry *e, const struct stat *sb)
 {
@@ -179,26 +221,44 @@ static bool same_file(const struct hash_entry *e, const struct stat *sb)
 	       e->ctim.tv_sec == sb->st_ctim.tv_sec && e->ctim.tv_nsec == sb->st_ctim.tv_nsec;
 }
 
-static bool cache_get(const struct stat *sb, uint8_t out[POLICY_SHA256_BYTES])
+/*
+ * 0 with the digest, -EFBIG for a file remembered as too large, -ENOENT
+ * when not cached - and then, when hashing is allowed to start (a slot is
+ * free), *slot is set and the caller must hash_done().
+ */
+static int cache_get(const struct stat *sb, uint8_t out[POLICY_SHA256_BYTES], bool *slot)
 {
-	bool hit = false;
+	int rc = -ENOENT;
+	*slot = false;
 	pthread_mutex_lock(&hash_lock);
 	for (unsigned i = 0; i < HASH_CACHE_SIZE; i++) {
 		if (same_file(&hash_cache[i], sb)) {
 			memcpy(out, hash_cache[i].sha256, POLICY_SHA256_BYTES);
-			hit = true;
+			rc = hash_cache[i].too_big ? -EFBIG : 0;
 			break;
 		}
 	}
+	if (rc == -ENOENT && hash_busy < HASH_MAX_BUSY) {
+		hash_busy++;
+		*slot = true;
+	}
 	pthread_mutex_unlock(&hash_lock);
-	return hit;
+	return rc;
 }
 
-static void cache_put(const struct stat *sb, const uint8_t sha[POLICY_SHA256_BYTES])
+static void hash_done(void)
+{
+	pthread_mutex_lock(&hash_lock);
+	hash_busy--;
+	pthread_mutex_unlock(&hash_lock);
+}
+
+static void cache_put(const struct stat *sb, const uint8_t sha[POLICY_SHA256_BYTES], bool too_big)
 {
 	pthread_mutex_lock(&hash_lock);
 	struct hash_entry *e = &hash_cache[hash_next++ % HASH_CACHE_SIZE];
 	e->used = true;
+	e->too_big = too_big;
 	e->dev = sb->st_dev;
 	e->ino = sb->st_ino;
 	e->size = sb->st_size;
@@ -208,8 +268,13 @@ static void cache_put(const struct stat *sb, const uint8_t sha[POLICY_SHA256_BYT
 	pthread_mutex_unlock(&hash_lock);
 }
 
-/* sha256 of the executable that process pid runs. */
-static int exe_sha256(pid_t pid, uint8_t out[POLICY_SHA256_BYTES])
+/*
+ * sha256 of the executable that process pid runs: 0, -EFBIG when it is
+ * larger than max_exe_hash_bytes (*why says so), -EBUSY when every
+ * hashing slot is taken, or another -errno.
+ */
+static int exe_sha256(pid_t pid, const char *exe, uint8_t out[POLICY_SHA256_BYTES],
+		      const char **why)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
@@ -221,19 +286,48 @@ static int exe_sha256(pid_t pid, uint8_t out[POLICY_SHA256_BYTES])
 		close(fd);
 		return -EIO;
 	}
-	if (cache_get(&sb, out)) {
+	bool slot;
+	int rc = cache_get(&sb, out, &slot);
+	if (rc == 0 || rc == -EFBIG) {
+		if (rc == -EFBIG)
+			*why = "executable too large to hash";
 		close(fd);
-		return 0;
+		return rc;
+	}
+	if ((uint64_t)sb.st_size > max_hash_bytes) {
+		/* refused unread; said once per file, not once per open */
+		if (slot)
+			hash_done();
+		cache_put(&sb, out, true);
+		/* the caller chose the name: no control byte reaches the log */
+		char name[256];
+		size_t i;
+		for (i = 0; exe[i] && i + 1 < sizeof(name); i++)
+			name[i] = (unsigned char)exe[i] < 0x20 || exe[i] == 0x7f ? '?' : exe[i];
+		name[i] = '\0';
+		fs_log_error("executable %s (pid %d) is larger than [mount] max_exe_hash_bytes "
+			     "(%llu): not hashed, refused as exe-unverified", name, (int)pid,
+			     (unsigned long long)max_hash_bytes);
+		*why = "executable too large to hash";
+		close(fd);
+		return -EFBIG;
+	}
+	if (!slot) {
+		*why = "every hashing slot busy";
+		close(fd);
+		return -EBUSY;
 	}
 	crypto_hash_sha256_state state;
 	crypto_hash_sha256_init(&state);
 	static const size_t chunk = 64 * 1024;
 	unsigned char *buf = malloc(chunk);
 	if (!buf) {
+		hash_done();
 		close(fd);
 		return -ENOMEM;
 	}
-	int rc = 0;
+	uint64_t total = 0;
+	rc = 0;
 	for (;;) {
 		ssize_t n = read(fd, buf, chunk);
 		if (n < 0) {
@@ -244,9 +338,17 @@ static int exe_sha256(pid_t pid, uint8_t out[POLICY_SHA256_BYTES])
 		}
 		if (n == 0)
 			break;
+		/* grown since fstat: no more than the bound is ever read */
+		total += (uint64_t)n;
+		if (total > max_hash_bytes) {
+			rc = -EFBIG;
+			*why = "executable too large to hash";
+			break;
+		}
 		crypto_hash_sha256_update(&state, buf, (unsigned long long)n);
 	}
 	free(buf);
+	hash_done();
 	if (rc == 0) {
 		/* The file may have changed while we read it: only cache a stable one. */
 		struct stat after;
@@ -256,10 +358,150 @@ static int exe_sha256(pid_t pid, uint8_t out[POLICY_SHA256_BYTES])
 		    after.st_mtim.tv_nsec == sb.st_mtim.tv_nsec &&
 		    after.st_ctim.tv_sec == sb.st_ctim.tv_sec &&
 		    after.st_ctim.tv_nsec == sb.st_ctim.tv_nsec)
-			cache_put(&sb, out);
+			cache_put(&sb, out, false);
 	}
 	close(fd);
 	return rc;
+}
+
+/* ---- does the process run its executable? ------------------------------ */
+
+/* TracerPid of a status text is 0; *threads gets its Threads count (may be NULL). */
+static bool status_untraced(const char *buf, long *threads)
+{
+	const char *line = strstr(buf, "\nTracerPid:");
+	if (threads) {
+		const char *t = strstr(buf, "\nThreads:");
+		*threads = t ? strtol(t + 9, NULL, 10) : 0;
+	}
+	return line && strtol(line + 11, NULL, 10) == 0;
+}
+
+/*
+ * Every thread of tgid has TracerPid 0: a tracer of any one thread reads
+ * the whole address space. A single-threaded process (the common case)
+ * costs one read of its status.
+ */
+static bool untraced(pid_t tgid)
+{
+	char path[96], buf[4096];
+	long threads;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tgid);
+	if (read_small(path, buf, sizeof(buf)) < 0 || !status_untraced(buf, &threads))
+		return false;
+	if (threads == 1)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)tgid);
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool ok = true;
+	struct dirent *de;
+	while (ok && (de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status", (int)tgid, de->d_name);
+		int rc = read_small(path, buf, sizeof(buf));
+		if (rc == -ENOENT || rc == -ESRCH)
+			continue;        /* that thread has ended: it holds nothing now */
+		ok = rc == 0 && status_untraced(buf, NULL);
+	}
+	closedir(d);
+	return ok;
+}
+
+/* Field 26 of /proc/PID/stat: where the kernel put the program text at exec. */
+static unsigned long start_code(pid_t tgid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tgid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return 0;
+	/* after "(comm) " comes field 3; comm may hold spaces and parentheses */
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 26; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoul(p + 1, NULL, 10) : 0;
+}
+
+/*
+ * Walk the executable file mappings of tgid: each file must be owned by
+ * root and writable by no group or other (an injected library, the
+ * agent's own build of anything, a memfd are not), and the mapping that
+ * holds the program text must be of the executable *exe. The files are
+ * stat'ed through /proc/PID/map_files, which names the mapped inode
+ * itself, not whatever the path on disk names now.
+ */
+static bool mappings_ok(pid_t tgid, const struct stat *exe, const char **why)
+{
+	unsigned long text = start_code(tgid);
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)tgid);
+	FILE *f = fopen(path, "re");
+	if (!f || !text) {
+		if (f)
+			fclose(f);
+		*why = "process facts unreadable";
+		return false;
+	}
+	bool ok = true, text_is_exe = false;
+	char *line = NULL;
+	size_t cap = 0;
+	while (ok && getline(&line, &cap, f) > 0) {
+		unsigned long lo, hi, ino;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &lo, &hi, perms, &ino) != 4) {
+			ok = false;
+			*why = "process facts unreadable";
+			break;
+		}
+		if (perms[2] != 'x' || ino == 0)
+			continue;        /* data, or no file: [vdso], anonymous memory */
+		struct stat sb;
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", (int)tgid, lo, hi);
+		if (stat(path, &sb) < 0) {
+			ok = false;
+			*why = "process facts unreadable";
+		} else if (sb.st_uid != 0 || (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+			ok = false;
+			*why = "executable mapping of a file not root's or writable by others";
+		} else if (lo <= text && text < hi) {
+			text_is_exe = sb.st_dev == exe->st_dev && sb.st_ino == exe->st_ino;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (ok && !text_is_exe) {
+		ok = false;
+		*why = "program text is not its executable";
+	}
+	return ok;
+}
+
+/*
+ * Is pid (pinned by the caller) running its executable as the kernel
+ * started it? *why names the first check that failed.
+ */
+static bool exe_verify(pid_t tgid, const char **why)
+{
+	char path[64];
+	struct stat sb, exe;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)tgid);
+	if (userns_ino == 0 || stat(path, &sb) < 0 || sb.st_dev != userns_dev ||
+	    sb.st_ino != userns_ino) {
+		*why = "another user namespace";
+		return false;
+	}
+	if (!untraced(tgid)) {
+		*why = "traced";
+		return false;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tgid);
+	if (stat(path, &exe) < 0) {
+		*why = "process facts unreadable";
+		return false;
+	}
+	return mappings_ok(tgid, &exe, why);
 }
 
 /* ---- thread to process ------------------------------------------------ */
@@ -287,17 +529,24 @@ static void tgid_cache_put(pid_t tid, pid_t tgid)
 
 /* ---- establishing the caller ------------------------------------------ */
 
-void fs_caller_establish(struct fs_caller *c, bool want_hash)
+static void establish(struct fs_caller *c, bool want_hash, bool want_verify)
 {
-	if (c->established && (c->hashed || !want_hash))
+	if (c->established && (c->hashed || !want_hash) && (c->verified || !want_verify))
 		return;
-	/* A second call (the hash is now wanted) re-establishes everything. */
+	/* A second call (the hash or the check is now wanted) re-establishes everything. */
+	want_hash |= c->hashed;
+	want_verify |= c->verified;
+	/* asked for, whatever comes of it: a failure here is not retried */
+	c->hashed = want_hash;
+	c->verified = want_verify;
 	c->established = true;
 	c->pc.known = false;
 	c->pc.exe = NULL;
 	c->pc.cgroup = NULL;
+	c->pc.exe_verified = false;
 	c->pc.has_exe_sha256 = false;
 	c->pc.pid = c->tid;
+	c->unverified = NULL;
 	if (c->tid <= 0)
 		return;          /* pid 0: a request the kernel made on nobody's behalf */
 
@@ -354,10 +603,16 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 	/* no cgroup is not a doubt about the process: only a cgroup binding refuses it */
 	bool has_cgroup = caller_cgroup(tgid, c->cgroup, sizeof(c->cgroup)) == 0;
 
-	if (want_hash) {
-		c->hashed = true;
-		c->pc.has_exe_sha256 = exe_sha256(tgid, c->pc.exe_sha256) == 0;
-		if (!c->pc.has_exe_sha256)
+	if (want_verify)
+		c->pc.exe_verified = exe_verify(tgid, &c->unverified);
+	/* an unverified process is refused whatever its digest: no hash for it */
+	if (want_hash && (!want_verify || c->pc.exe_verified)) {
+		int rc = exe_sha256(tgid, c->exe, c->pc.exe_sha256, &c->unverified);
+		c->pc.has_exe_sha256 = rc == 0;
+		/* not hashed for its size or for load: refused as unverified, not unknown */
+		if (rc == -EFBIG || rc == -EBUSY)
+			c->pc.exe_verified = false;
+		else if (rc < 0)
 			goto out;
 	}
 	/*
@@ -373,4 +628,14 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 	c->pc.known = true;
 out:
 	close(pidfd);
+}
+
+void fs_caller_establish(struct fs_caller *c, bool want_hash)
+{
+	establish(c, want_hash, false);
+}
+
+void fs_caller_establish_exe(struct fs_caller *c, bool want_hash)
+{
+	establish(c, want_hash, true);
 }

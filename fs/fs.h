@@ -73,9 +73,19 @@ struct fs_caller {
 	pid_t tid;                   /* as the kernel sent it: a thread id */
 	bool established;
 	bool hashed;                 /* pc.exe_sha256 was asked for */
+	bool verified;               /* pc.exe_verified was asked for */
+	const char *unverified;      /* why pc.exe_verified is false, for -d */
 	char exe[PATH_MAX];
 	char cgroup[PATH_MAX];
 };
+
+/*
+ * Once, before serving: the largest executable hashed ([mount]
+ * max_exe_hash_bytes; 0 keeps the default) and the daemon's own user
+ * namespace, which callers of exe-bound agents must share. -errno when
+ * that namespace cannot be read (every such caller is then refused).
+ */
+int fs_caller_init(uint64_t max_exe_hash_bytes);
 
 void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc);
 /*
@@ -86,6 +96,13 @@ void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc);
  * adds the hash if it was not computed yet.
  */
 void fs_caller_establish(struct fs_caller *c, bool want_hash);
+/*
+ * The same, plus pc.exe_verified: what an agent bound to an executable
+ * needs (the process runs that program; see exe_verify in caller.c). Only
+ * for callers whose uid and gid can match the agent (policy_match_ids):
+ * it reads several /proc files and may hash.
+ */
+void fs_caller_establish_exe(struct fs_caller *c, bool want_hash);
 /*
  * Only the credentials the kernel sent (uid, gid), marked known without
  * establishing the process: enough to match an agent bound to no

@@ -435,6 +435,9 @@ int main(int argc, char **argv)
 	if (fs_alert_check(&ctx.cfg) < 0)   /* controls (issue 12): fs/alert.c */
 		return fail("[alerts] exec '%s' must be a regular executable owned by root and "
 			    "writable by no one else: %s", ctx.cfg.alert_exec, strerror(-fs_alert_check(&ctx.cfg)));
+	if (fs_caller_init(ctx.cfg.max_exe_hash_bytes) < 0)
+		fs_log_error("cannot read this process's user namespace: callers of agents bound "
+			     "to an executable will be refused as exe-unverified");
 	if (make_absolute(ctx.cfg.store_path, sizeof(ctx.cfg.store_path)) < 0 ||
 	    make_absolute(ctx.cfg.key_file, sizeof(ctx.cfg.key_file)) < 0)
 		return fail("cannot resolve the store's path: %s", strerror(errno));

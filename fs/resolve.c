@@ -239,7 +239,6 @@ static int agent_load(struct fs_req *rq, const char *name, struct fs_agent *a)
 struct agent_list {
 	size_t n, cap;
 	struct fs_agent *v;
-	bool any_hash;               /* some agent is bound to a digest */
 };
 
 static int agent_push(void *arg, const struct store_agent_row *row)
@@ -256,7 +255,6 @@ static int agent_push(void *arg, const struct store_agent_row *row)
 		l->cap = cap;
 	}
 	agent_copy(&l->v[l->n], row);
-	l->any_hash |= row->has_exe_sha256;
 	l->n++;
 	return 0;
 }
@@ -273,12 +271,36 @@ static int agents_enabled(struct fs_req *rq, struct agent_list *l)
 	return 0;
 }
 
-/* How many enabled agents the caller matches; *one names the last match. */
+static bool agent_exe_bound(const struct fs_agent *a)
+{
+	return a->pa.exe || a->pa.has_exe_sha256;
+}
+
+/*
+ * How many enabled agents the caller matches; *one names the last match.
+ * The process is established (and verified, and hashed) only when an
+ * agent bound to an executable has the caller's uid and gid: a stranger
+ * listing the top or reading self costs no /proc read and no hash.
+ */
 static size_t agents_matching(struct fs_req *rq, struct agent_list *l, bool *match,
 			      const struct fs_agent **one)
 {
 	size_t n = 0;
-	fs_caller_establish(&rq->caller, l->any_hash);
+	bool exe = false, hash = false, cgroup = false;
+	fs_caller_credentials(&rq->caller);
+	for (size_t i = 0; i < l->n; i++) {
+		if (policy_match_ids(&l->v[i].pa, &rq->caller.pc) != POLICY_ALLOW)
+			continue;
+		if (agent_exe_bound(&l->v[i])) {
+			exe = true;
+			hash |= l->v[i].pa.has_exe_sha256;
+		}
+		cgroup |= l->v[i].pa.cgroup != NULL;
+	}
+	if (exe)
+		fs_caller_establish_exe(&rq->caller, hash);
+	else if (cgroup)
+		fs_caller_establish(&rq->caller, false);
 	*one = NULL;
 	for (size_t i = 0; i < l->n; i++) {
 		match[i] = policy_match(&l->v[i].pa, &rq->caller.pc) == POLICY_ALLOW;
@@ -302,7 +324,9 @@ static size_t agents_matching(struct fs_req *rq, struct agent_list *l, bool *mat
 static int deny(struct fs_req *rq, const struct fs_path *p, int64_t version,
 		enum policy_reason reason, int err)
 {
-	rq->why = policy_reason_name(reason);
+	/* -d names the check that failed; the trail keeps the stable reason */
+	rq->why = reason == POLICY_EXE_UNVERIFIED && rq->caller.unverified ?
+		  rq->caller.unverified : policy_reason_name(reason);
 	fs_caller_establish(&rq->caller, false);
 	int rc = store_deny(rq->ctx->st, p->agent, p->provider, p->name, version,
 			    &rq->caller.pc, reason);
@@ -340,13 +364,18 @@ static int agent_enter(struct fs_req *rq, const struct fs_path *p, struct fs_age
 	 * Looking inside a directory needs only what the kernel vouches for
 	 * (uid, gid) unless the agent is bound to an executable or a cgroup;
 	 * the process itself is established for opens, which every read goes
-	 * through.
+	 * through. Uid and gid first: a caller that cannot match is refused
+	 * on them, before any /proc read or hash.
 	 */
-	if (a->pa.exe || a->pa.has_exe_sha256 || a->pa.cgroup)
-		fs_caller_establish(&rq->caller, a->pa.has_exe_sha256);
-	else
-		fs_caller_credentials(&rq->caller);
-	enum policy_reason r = policy_match(&a->pa, &rq->caller.pc);
+	fs_caller_credentials(&rq->caller);
+	enum policy_reason r = policy_match_ids(&a->pa, &rq->caller.pc);
+	if (r == POLICY_ALLOW) {
+		if (agent_exe_bound(a))
+			fs_caller_establish_exe(&rq->caller, a->pa.has_exe_sha256);
+		else if (a->pa.cgroup)
+			fs_caller_establish(&rq->caller, false);
+		r = policy_match(&a->pa, &rq->caller.pc);
+	}
 	if (r == POLICY_ALLOW)
 		return 0;
 	/* Named down to the secret only when the stranger got that far. */
@@ -764,9 +793,11 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 	}
 	v->uid = rq->caller.pc.uid;
 	/*
-	 * One trip to the store decides, decrypts and records. The
-	 * executable is hashed only for agents bound to a digest: when the
-	 * store answers that the digest is missing, hash and ask again.
+	 * One trip to the store decides, decrypts and records. The process
+	 * is verified, and its executable hashed, only for agents bound to
+	 * an executable: when the store answers that the caller is unverified
+	 * or its digest is missing - which the policy says only to a caller
+	 * of the agent's uid and gid - establish that and ask again.
 	 */
 	enum policy_reason why = POLICY_ALLOW;
 	fs_caller_establish(&rq->caller, false);
@@ -776,9 +807,10 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 		snprintf(f->name, sizeof(f->name), "%s", p->name);
 		rc = store_resolve_deferred(rq->ctx->st, f, &rq->caller.pc, &v->data, &v->len, &why,
 					    &v->ticket);
-		if (rc == -EACCES && why == POLICY_EXE_HASH_MISMATCH && !rq->caller.hashed &&
-		    f->p.agent.has_exe_sha256) {
-			fs_caller_establish(&rq->caller, true);
+		if (rc == -EACCES &&
+		    (why == POLICY_EXE_UNVERIFIED || why == POLICY_EXE_HASH_MISMATCH) &&
+		    (!rq->caller.verified || (f->p.agent.has_exe_sha256 && !rq->caller.hashed))) {
+			fs_caller_establish_exe(&rq->caller, f->p.agent.has_exe_sha256);
 			continue;
 		}
 		break;

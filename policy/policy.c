@@ -40,8 +40,8 @@ static bool policy_str_equal(const char *a, const char *b)
 	return *p == *q;
 }
 
-enum policy_reason policy_match(const struct policy_agent *agent,
-				const struct policy_caller *caller)
+enum policy_reason policy_match_ids(const struct policy_agent *agent,
+				    const struct policy_caller *caller)
 {
 	if (!caller || !caller->known)
 		return POLICY_CALLER_UNKNOWN;
@@ -52,11 +52,28 @@ enum policy_reason policy_match(const struct policy_agent *agent,
 		return POLICY_UID_MISMATCH;
 	if (agent->has_gid && caller->gid != agent->gid)
 		return POLICY_GID_MISMATCH;
+	return POLICY_ALLOW;
+}
+
+enum policy_reason policy_match(const struct policy_agent *agent,
+				const struct policy_caller *caller)
+{
+	enum policy_reason r = policy_match_ids(agent, caller);
+
+	if (r != POLICY_ALLOW)
+		return r;
 	if (agent->cgroup &&
 	    (!caller->cgroup || !policy_cgroup_match(agent->cgroup, caller->cgroup)))
 		return POLICY_CGROUP_MISMATCH;
 	if (agent->exe && (!caller->exe || !policy_str_equal(agent->exe, caller->exe)))
 		return POLICY_EXE_MISMATCH;
+	/*
+	 * A path and a digest describe a file; only the process facts say the
+	 * caller runs it. Checked before the digest: a caller that could not
+	 * be hashed (too large) is unverified, not a mismatch.
+	 */
+	if ((agent->exe || agent->has_exe_sha256) && !caller->exe_verified)
+		return POLICY_EXE_UNVERIFIED;
 	if (agent->has_exe_sha256 &&
 	    (!caller->has_exe_sha256 ||
 	     !policy_hash_equal(agent->exe_sha256, caller->exe_sha256)))
@@ -235,6 +252,7 @@ static const char *const policy_names[POLICY_REASON_COUNT] = {
 	[POLICY_GID_MISMATCH] = "gid",
 	[POLICY_CGROUP_MISMATCH] = "cgroup",
 	[POLICY_EXE_MISMATCH] = "exe",
+	[POLICY_EXE_UNVERIFIED] = "exe-unverified",
 	[POLICY_EXE_HASH_MISMATCH] = "exe-sha256",
 	[POLICY_AGENT_DISABLED] = "disabled",
 	[POLICY_NO_SECRET] = "no-secret",
@@ -259,6 +277,8 @@ static const char *const policy_texts[POLICY_REASON_COUNT] = {
 	[POLICY_GID_MISMATCH] = "caller gid does not match the agent's gid",
 	[POLICY_CGROUP_MISMATCH] = "caller is not in the agent's cgroup",
 	[POLICY_EXE_MISMATCH] = "caller executable is not the agent's executable",
+	[POLICY_EXE_UNVERIFIED] = "caller process is not verifiably running its executable "
+				  "(user namespace, tracer, injected or writable code, or too large to hash)",
 	[POLICY_EXE_HASH_MISMATCH] = "caller executable's sha256 does not match the agent's",
 	[POLICY_AGENT_DISABLED] = "the agent is disabled",
 	[POLICY_NO_SECRET] = "no such secret, or it has no version",

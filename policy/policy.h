@@ -43,6 +43,8 @@ enum policy_reason {
 	POLICY_GID_MISMATCH,      /* agent bound to a gid and the caller's differs */
 	POLICY_CGROUP_MISMATCH,   /* agent bound to a cgroup and the caller is not in it */
 	POLICY_EXE_MISMATCH,      /* agent bound to an executable path and the caller runs another */
+	POLICY_EXE_UNVERIFIED,    /* agent bound to an executable and the caller's process is not
+				     verifiably running it (policy_caller.exe_verified) */
 	POLICY_EXE_HASH_MISMATCH, /* agent bound to a sha256 and the caller's executable differs */
 	POLICY_AGENT_DISABLED,    /* agent exists and matches but is disabled */
 	POLICY_NO_SECRET,         /* no such secret (or it has no version) */
@@ -105,6 +107,13 @@ struct policy_facts {
  * The process asking. known=false means the facts could not be
  * established and the request is denied. exe/exe_sha256 need only be
  * filled when the agent is bound to them (the caller may skip hashing).
+ * exe_verified is what makes an executable binding mean "runs that
+ * program": the process is in the daemon's user namespace, nobody traces
+ * it, its executable is mapped as its program text, it has no executable
+ * mapping of a file anyone but root owns or may write, and (for a digest)
+ * its executable was small enough to hash. Whoever fills the caller
+ * establishes it; the policy only reads it, for agents bound to an
+ * executable (path or digest).
  */
 struct policy_caller {
 	bool known;
@@ -112,10 +121,20 @@ struct policy_caller {
 	gid_t gid;
 	pid_t pid;
 	const char *exe;          /* resolved path of the executable, or NULL */
+	bool exe_verified;
 	bool has_exe_sha256;
 	uint8_t exe_sha256[POLICY_SHA256_BYTES];
 	const char *cgroup;       /* cgroup v2 path (the "0::" line, as the daemon sees it), or NULL */
 };
+
+/*
+ * Only what the kernel vouches for in every request: is the caller known
+ * and of the agent's uid (and gid, when bound)? POLICY_ALLOW means "may
+ * match"; policy_match() still checks the executable. The mount asks this
+ * first, so a caller that cannot match costs no /proc read and no hash.
+ */
+enum policy_reason policy_match_ids(const struct policy_agent *agent,
+				    const struct policy_caller *caller) POLICY_WUR;
 
 /* Does the caller satisfy every binding of the agent? (no grant checks) */
 enum policy_reason policy_match(const struct policy_agent *agent,

@@ -73,6 +73,25 @@ static int config_facility(const char *v, int *out)
 	return -EINVAL;
 }
 
+/*
+ * A byte count up to 1 TiB in plain decimal: the largest executable the
+ * mount hashes for an agent bound to a digest.
+ */
+static int config_bytes(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end || n == 0 || n > (1ull << 40))
+		return -EINVAL;
+	*out = (uint64_t)n;
+	return 0;
+}
+
 /* inih calls this per key; returning 0 makes ini_parse report the line. */
 static int config_handler(void *user, const char *section, const char *key,
 			  const char *value)
@@ -106,6 +125,8 @@ static int config_handler(void *user, const char *section, const char *key,
 				rc = -EINVAL;
 		} else if (strcmp(key, "max_open_per_uid") == 0)
 			rc = config_count(value, STORE_MAX_OPEN_PER_UID_LIMIT, &cfg->max_open_per_uid);
+		else if (strcmp(key, "max_exe_hash_bytes") == 0)
+			rc = config_bytes(value, &cfg->max_exe_hash_bytes);
 		else
 			goto unknown_key;
 	} else if (strcmp(section, "audit") == 0) {
@@ -169,6 +190,7 @@ static void config_defaults(struct store_config *cfg)
 	cfg->max_value = STORE_DEFAULT_MAX_VALUE;
 	cfg->cache = STORE_CACHE_NONE;
 	cfg->max_open_per_uid = STORE_DEFAULT_MAX_OPEN_PER_UID;
+	cfg->max_exe_hash_bytes = STORE_DEFAULT_MAX_EXE_HASH;
 	cfg->durability = STORE_DURABLE_CRASH;
 	cfg->deny_coalesce_seconds = 60;
 	cfg->syslog_facility = -1;

@@ -51,6 +51,8 @@
 #define STORE_DEFAULT_MAX_VALUE (64 * 1024)
 #define STORE_DEFAULT_MAX_OPEN_PER_UID 256
 #define STORE_MAX_OPEN_PER_UID_LIMIT 65536   /* largest max_open_per_uid accepted */
+/* [mount] max_exe_hash_bytes: a larger executable is refused, never hashed */
+#define STORE_DEFAULT_MAX_EXE_HASH ((uint64_t)256 * 1024 * 1024)
 #define STORE_KEY_BYTES 32
 #define STORE_FINGERPRINT_BYTES 16
 
@@ -73,6 +75,7 @@ struct store_config {
 	char workspace[POLICY_NAME_MAX + 1]; /* workspace = ; default "default" */
 	enum store_cache_mode cache;         /* cache = none|kernel */
 	size_t max_open_per_uid;             /* max_open_per_uid = N open values per uid; default 256 */
+	uint64_t max_exe_hash_bytes;         /* max_exe_hash_bytes = ; default 256 MiB */
 	/* [audit] */
 	enum store_durability durability;    /* durability = crash|power */
 	int64_t deny_coalesce_seconds;       /* coalesce_denials = DURATION; default 60s, 0 = off */

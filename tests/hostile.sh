@@ -164,16 +164,17 @@ unshare --mount sh -c '
 expect_eq "exe: swap in a private mount namespace: bound binary reads, other bytes at $PYREAL are EACCES, restored reads" \
 	"$(tr '\n' ' ' <"$T_TMP/swap.out")" "before:$TLEN swapped:EACCES restored:$TLEN "
 # No root needed: the agent's own uid makes a user + mount namespace and binds
-# any binary over the bound path. A path-only binding cannot tell; the
-# sha256 can. (Documented in docs/security.md: bind the digest.)
+# any binary over the bound path. The sha256 tells; and since issue 14 a
+# caller in another user namespace is refused for any executable binding
+# (exe-unverified), so the path-only binding holds too (tests/exebind.sh).
 fake_at_path() {
 	as_uid "$1" unshare -Urm sh -c 'mount --bind "$1" "$2" || exit 99; exec "$2" "$3/hp.py" cachestat "$4"' \
 		sh "$T_TMP/x/python3-other" "$PYREAL" "$T_TMP" "$2" 2>&1 | cut -d' ' -f1
 }
 expect_eq "exe: unprivileged userns+bind mount of other bytes at the bound path: the sha256-bound agent is EACCES" \
 	"$(fake_at_path "$UE" "$FP")" "EACCES"
-expect_eq "exe: the same trick satisfies a path-only binding (known limit: bind the sha256 too)" \
-	"$(fake_at_path "$UP" "$MNT/agent-path/github/token")" "$TLEN"
+expect_eq "exe: the same trick against a path-only binding is EACCES (another user namespace: exe-unverified)" \
+	"$(fake_at_path "$UP" "$MNT/agent-path/github/token")" "EACCES"
 check "exe: the bind mount stayed inside its namespace" eval '[ "$(sha256sum "$PYREAL" | cut -d" " -f1)" = "$PY_SHA" ]'
 # In-place change of a binary we own, same size, mtime put back: the digest
 # cache must not serve the old hash (ctime changes and cannot be set back).
@@ -191,6 +192,8 @@ expect_ge "exe: the renamed copy is denied with reason exe" \
 	"$(aq count type=deny agent=agent-py reason=exe uid=$UE exe="$T_TMP/x/python3")" 1
 expect_ge "exe: the swapped binary is denied with reason exe-sha256 under the bound path" \
 	"$(aq count type=deny agent=agent-py reason=exe-sha256 uid=$UE exe="$PYREAL")" 1
+expect_ge "exe: the bind mount in a user namespace is denied exe-unverified for the path-only agent" \
+	"$(aq count type=deny agent=agent-path reason=exe-unverified uid=$UP exe="$PYREAL")" 1
 expect_ge "exe: the changed own binary is denied with reason exe-sha256" \
 	"$(aq count type=deny agent=agent-own reason=exe-sha256 uid=$UO)" 1
 

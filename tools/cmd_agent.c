@@ -990,6 +990,12 @@ int cmd_check(struct cmd_ctx *c, int argc, char **argv)
 		return cmd_store_fail(rc);
 
 	caller.known = true;
+	/*
+	 * A dry run has no process to verify: it answers as for the bound
+	 * program run plainly. Only the mount sees a tracer, a user
+	 * namespace or an injected library (exe-unverified).
+	 */
+	caller.exe_verified = true;
 	caller.pid = getpid();
 	caller.uid = uid_s ? (uid_t)uid : f.p.agent.exists ? f.p.agent.uid : getuid();
 	if (gid_s)

@@ -31,7 +31,7 @@ static struct policy_caller good_caller(void)
 {
 	struct policy_caller c = {
 		.known = true, .uid = AGENT_UID, .gid = AGENT_GID, .pid = 4242,
-		.exe = "/usr/bin/agent",
+		.exe = "/usr/bin/agent", .exe_verified = true,
 	};
 	return c;
 }
@@ -62,6 +62,10 @@ enum mod {
 	M_SHA_MATCH,
 	M_SHA_DIFFER,
 	M_SHA_CALLER_NONE,
+	M_EXE_UNVERIFIED,        /* path matches, process not verified */
+	M_SHA_UNVERIFIED,        /* digest bound, not verified (too large to hash): not a mismatch */
+	M_EXE_DIFFER_UNVERIFIED, /* a wrong path is reported before the process facts */
+	M_UNBOUND_UNVERIFIED,    /* an agent bound to no executable ignores exe_verified */
 	M_UID_AND_DISABLED,      /* uid checked before disabled: stranger learns nothing */
 	M_DISABLED,
 	M_NO_SECRET,
@@ -118,6 +122,10 @@ static const struct decide_case decide_cases[] = {
 	{ "sha256 binding matches: allow", M_SHA_MATCH, POLICY_ALLOW },
 	{ "sha256 binding differs in last byte: deny", M_SHA_DIFFER, POLICY_EXE_HASH_MISMATCH },
 	{ "sha256 binding, caller not hashed: deny", M_SHA_CALLER_NONE, POLICY_EXE_HASH_MISMATCH },
+	{ "exe binding, process unverified: deny", M_EXE_UNVERIFIED, POLICY_EXE_UNVERIFIED },
+	{ "sha256 binding, unverified and unhashed: unverified", M_SHA_UNVERIFIED, POLICY_EXE_UNVERIFIED },
+	{ "exe differs reported before unverified", M_EXE_DIFFER_UNVERIFIED, POLICY_EXE_MISMATCH },
+	{ "no exe binding: exe_verified ignored", M_UNBOUND_UNVERIFIED, POLICY_ALLOW },
 	{ "uid mismatch reported before disabled", M_UID_AND_DISABLED, POLICY_UID_MISMATCH },
 	{ "disabled agent is denied", M_DISABLED, POLICY_AGENT_DISABLED },
 	{ "missing secret is denied", M_NO_SECRET, POLICY_NO_SECRET },
@@ -182,6 +190,12 @@ static void apply(enum mod m, struct policy_facts *f, struct policy_caller *c)
 		/* Even a zeroed agent hash must not match a caller that was never hashed. */
 		f->agent.has_exe_sha256 = true;
 		break;
+	case M_EXE_UNVERIFIED: f->agent.exe = "/usr/bin/agent"; c->exe_verified = false; break;
+	case M_SHA_UNVERIFIED: f->agent.has_exe_sha256 = true; c->exe_verified = false; break;
+	case M_EXE_DIFFER_UNVERIFIED:
+		f->agent.exe = "/usr/bin/agent"; c->exe = "/usr/bin/python3"; c->exe_verified = false;
+		break;
+	case M_UNBOUND_UNVERIFIED: c->exe_verified = false; break;
 	case M_UID_AND_DISABLED: c->uid = 0; f->agent.enabled = false; break;
 	case M_DISABLED: f->agent.enabled = false; break;
 	case M_NO_SECRET: f->secret.exists = false; break;
@@ -312,6 +326,8 @@ static void test_match(void)
 		{ "match: cgroup differs", M_CGROUP_SUBTREE_SIBLING, POLICY_CGROUP_MISMATCH },
 		{ "match: sha256 differs", M_SHA_DIFFER, POLICY_EXE_HASH_MISMATCH },
 		{ "match: sha256 matches", M_SHA_MATCH, POLICY_ALLOW },
+		{ "match: exe bound, unverified", M_EXE_UNVERIFIED, POLICY_EXE_UNVERIFIED },
+		{ "match: sha256 bound, unverified", M_SHA_UNVERIFIED, POLICY_EXE_UNVERIFIED },
 		/* Not bindings: match ignores them. */
 		{ "match: disabled agent still matches", M_DISABLED, POLICY_ALLOW },
 		{ "match: no grant still matches", M_NO_GRANT, POLICY_ALLOW },
@@ -419,6 +435,35 @@ static void test_interpreter(void)
 			 cases[i].path ? cases[i].path : "(null)", cases[i].want ? "is" : "is not");
 }
 
+/* policy_match_ids: uid and gid only, what the mount checks before any /proc read */
+static void test_match_ids(void)
+{
+	static const struct {
+		const char *what;
+		enum mod mod;
+		enum policy_reason want;
+	} cases[] = {
+		{ "ids: all hold", M_NONE, POLICY_ALLOW },
+		{ "ids: unknown caller", M_CALLER_UNKNOWN, POLICY_CALLER_UNKNOWN },
+		{ "ids: missing agent", M_NO_AGENT, POLICY_NO_AGENT },
+		{ "ids: other uid", M_OTHER_UID, POLICY_UID_MISMATCH },
+		{ "ids: gid differs", M_GID_BOUND_DIFFER, POLICY_GID_MISMATCH },
+		{ "ids: exe differs is not its business", M_EXE_BOUND_DIFFER, POLICY_ALLOW },
+		{ "ids: sha256 differs is not its business", M_SHA_DIFFER, POLICY_ALLOW },
+		{ "ids: unverified is not its business", M_EXE_UNVERIFIED, POLICY_ALLOW },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct policy_facts f = good_facts();
+		struct policy_caller c = good_caller();
+
+		apply(cases[i].mod, &f, &c);
+		T_EQ_STR(policy_reason_name(policy_match_ids(&f.agent, &c)),
+			 policy_reason_name(cases[i].want), "%s", cases[i].what);
+	}
+	T_EQ_INT(policy_match_ids(NULL, NULL), POLICY_CALLER_UNKNOWN, "ids: NULL caller");
+}
+
 static void test_grant_live(void)
 {
 	static const struct {
@@ -447,7 +492,8 @@ static void test_grant_live(void)
 static void test_names(void)
 {
 	static const char *const want[POLICY_REASON_COUNT] = {
-		"allow", "caller-unknown", "no-agent", "uid", "gid", "cgroup", "exe", "exe-sha256",
+		"allow", "caller-unknown", "no-agent", "uid", "gid", "cgroup", "exe", "exe-unverified",
+		"exe-sha256",
 		"disabled", "no-secret", "not-candidate", "no-grant", "revoked",
 		"grant-expired", "used-up", "task-ended", "version-expired", "rate-limit", "integrity",
 		"ambiguous-agent", "too-many-open",
@@ -488,6 +534,8 @@ static void test_requestable(void)
 		{ POLICY_UID_MISMATCH, false }, { POLICY_GID_MISMATCH, false },
 		{ POLICY_CGROUP_MISMATCH, false },
 		{ POLICY_EXE_MISMATCH, false }, { POLICY_EXE_HASH_MISMATCH, false },
+		{ POLICY_EXE_MISMATCH, false }, { POLICY_EXE_UNVERIFIED, false },
+		{ POLICY_EXE_HASH_MISMATCH, false },
 		{ POLICY_AGENT_DISABLED, false }, { POLICY_NO_SECRET, false },
 		{ POLICY_NOT_CANDIDATE, false }, { POLICY_NO_GRANT, true },
 		{ POLICY_GRANT_REVOKED, true }, { POLICY_GRANT_EXPIRED, true },
@@ -569,6 +617,7 @@ int main(void)
 	test_match();
 	test_cgroup();
 	test_interpreter();
+	test_match_ids();
 	test_grant_live();
 	test_names();
 	return t_done();
