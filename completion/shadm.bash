@@ -33,7 +33,11 @@ _shadm_reply()
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur")) ;;
 	event)
-		COMPREPLY=($(compgen -W "create rotate rollback destroy reveal resolve deny grant revoke" -- "$cur")) ;;
+		# the types the store writes (store/audit.c); --event refuses others
+		COMPREPLY=($(compgen -W "init workspace-add workspace-rm provider-add provider-rm project-add
+			project-rm attach detach create rotate rm reveal canary agent-add agent-rm agent-enable
+			agent-disable agent-rate assign unassign grant revoke sweep approve reject resolve deny
+			alert key-rotate key-rekey rollback destroy agent-set" -- "$cur")) ;;
 	command)
 		COMPREPLY=($(compgen -W "$_shadm_commands" -- "$cur")) ;;
 	ref)
@@ -51,7 +55,7 @@ _shadm_reply()
 	esac
 }
 
-_shadm_commands="init workspace project provider secret import agent assign unassign grant revoke grants check audit key help"
+_shadm_commands="init workspace project provider secret import agent assign unassign grant revoke grants who-can check audit key help"
 
 # _shadm_spec CMD SUB: what CMD [SUB] takes. Sets subs (its subcommands, when
 # SUB is still to come), opts (its options), valopts (options taking a value,
@@ -79,7 +83,7 @@ _shadm_spec()
 		case $2 in
 		set) kinds="secret-new"; opts="--expires --from-file --allow-empty"
 			valopts="--expires=none --from-file=file" ;;
-		list) kinds="provider" ;;
+		list) kinds="provider"; opts="--expiring"; valopts="--expiring=none" ;;
 		reveal) kinds="secret"; opts="--version"; valopts="--version=none" ;;
 		versions) kinds="secret" ;;
 		rollback | destroy) kinds="secret none" ;;
@@ -103,7 +107,8 @@ _shadm_spec()
 	assign | unassign) kinds="agent project" ;;
 	grant) kinds="agent secret"; opts="--ttl --uses"; valopts="--ttl=none --uses=none" ;;
 	revoke) kinds="agent secret" ;;
-	grants) kinds="agent" ;;
+	grants) kinds="agent"; opts="--secret --expiring"; valopts="--secret=secret --expiring=none" ;;
+	who-can) kinds="secret" ;;
 	check) kinds="agent secret"; opts="--uid --gid --exe --cgroup"
 		valopts="--uid=none --gid=none --exe=file --cgroup=none" ;;
 	audit)
@@ -111,8 +116,8 @@ _shadm_spec()
 		verify) opts="--head"; valopts="--head=none" ;;
 		head) ;;
 		*) subs="verify head"
-			opts="--agent --secret --event --since --limit --all-workspaces"
-			valopts="--agent=agent --secret=secret --event=event --since=none --limit=none" ;;
+			opts="--agent --secret --event --since --until --after --limit --all-workspaces --follow"
+			valopts="--agent=agent --secret=secret --event=event --since=none --until=none --after=none --limit=none" ;;
 		esac ;;
 	key)
 		subs="rotate rekey"

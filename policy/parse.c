@@ -143,25 +143,51 @@ static int64_t policy_days_from_civil(int y, int m, int d)
 
 static int policy_date_parse(const char *s, int64_t *when)
 {
-	size_t len = strlen(s);
-	int y, mo, d, h = 0, mi = 0, sec = 0;
+	size_t len = strlen(s), n;
+	int y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0, sign = 0;
+	int64_t t;
 
-	/* "YYYY-MM-DD" (10), "YYYY-MM-DDTHH:MM:SS" (19), the same with 'Z' (20). */
-	if (len != 10 && len != 19 && !(len == 20 && s[19] == 'Z'))
-		return -EINVAL;
-	if (!policy_digits(s, 4, &y) || s[4] != '-' || !policy_digits(s + 5, 2, &mo) ||
+	/*
+	 * "YYYY-MM-DD", then optionally "THH:MM" or "THH:MM:SS", then
+	 * optionally "Z" or "+HH:MM" / "-HH:MM". Without a zone the time is UTC.
+	 */
+	if (len < 10 || !policy_digits(s, 4, &y) || s[4] != '-' || !policy_digits(s + 5, 2, &mo) ||
 	    s[7] != '-' || !policy_digits(s + 8, 2, &d))
 		return -EINVAL;
-	if (len > 10 &&
-	    (s[10] != 'T' || !policy_digits(s + 11, 2, &h) || s[13] != ':' ||
-	     !policy_digits(s + 14, 2, &mi) || s[16] != ':' || !policy_digits(s + 17, 2, &sec)))
+	n = 10;
+	if (len > 10) {
+		if (len < 16 || s[10] != 'T' || !policy_digits(s + 11, 2, &h) || s[13] != ':' ||
+		    !policy_digits(s + 14, 2, &mi))
+			return -EINVAL;
+		n = 16;
+		if (s[16] == ':') {
+			if (!policy_digits(s + 17, 2, &sec))
+				return -EINVAL;
+			n = 19;
+		}
+		if (s[n] == 'Z') {
+			n++;
+		} else if (s[n] == '+' || s[n] == '-') {
+			sign = s[n] == '+' ? 1 : -1;
+			if (!policy_digits(s + n + 1, 2, &oh) || s[n + 3] != ':' ||
+			    !policy_digits(s + n + 4, 2, &om))
+				return -EINVAL;
+			n += 6;
+		}
+	}
+	if (n != len)
 		return -EINVAL;
 	/* Dates before the epoch are never a meaningful expiry. */
 	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > policy_month_days(y, mo))
 		return -EINVAL;
-	if (h > 23 || mi > 59 || sec > 59)
+	if (h > 23 || mi > 59 || sec > 59 || oh > 23 || om > 59)
 		return -EINVAL;
-	*when = policy_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	t = policy_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	/* local time = UTC + offset */
+	t -= sign * (oh * 3600 + om * 60);
+	if (t < 0)
+		return -EINVAL;
+	*when = t;
 	return 0;
 }
 

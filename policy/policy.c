@@ -157,19 +157,10 @@ bool policy_grant_live(const struct policy_grant *grant, int64_t now)
 	return true;
 }
 
-enum policy_reason policy_decide(const struct policy_facts *facts,
-				 const struct policy_caller *caller,
-				 int64_t now)
+enum policy_reason policy_decide_agent(const struct policy_facts *facts, int64_t now)
 {
-	enum policy_reason r;
-
-	if (!caller || !caller->known)
-		return POLICY_CALLER_UNKNOWN;
-	if (!facts)
+	if (!facts || !facts->agent.exists)
 		return POLICY_NO_AGENT;
-	r = policy_match(&facts->agent, caller);
-	if (r != POLICY_ALLOW)
-		return r;
 	if (!facts->agent.enabled)
 		return POLICY_AGENT_DISABLED;
 	if (!facts->secret.exists)
@@ -190,6 +181,32 @@ enum policy_reason policy_decide(const struct policy_facts *facts,
 	if (facts->secret.expires != 0 && now >= facts->secret.expires)
 		return POLICY_VERSION_EXPIRED;
 	return POLICY_ALLOW;
+}
+
+enum policy_reason policy_decide(const struct policy_facts *facts,
+				 const struct policy_caller *caller,
+				 int64_t now)
+{
+	enum policy_reason r;
+
+	if (!caller || !caller->known)
+		return POLICY_CALLER_UNKNOWN;
+	if (!facts)
+		return POLICY_NO_AGENT;
+	r = policy_match(&facts->agent, caller);
+	if (r != POLICY_ALLOW)
+		return r;
+	/* past the bindings, the caller is the agent: the rest is the agent's own */
+	return policy_decide_agent(facts, now);
+}
+
+bool policy_reason_visible(enum policy_reason reason)
+{
+	/*
+	 * The refusals that come before a secret shows in the agent's
+	 * directory (the mount's ENOENT), and the bindings a caller fails.
+	 */
+	return reason == POLICY_ALLOW || (reason > POLICY_NOT_CANDIDATE && reason < POLICY_REASON_COUNT);
 }
 
 bool policy_reason_requestable(enum policy_reason reason)

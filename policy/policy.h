@@ -127,6 +127,23 @@ enum policy_reason policy_decide(const struct policy_facts *facts,
 				 int64_t now) POLICY_WUR;
 
 /*
+ * The decision for a caller that satisfies every binding of the agent:
+ * policy_decide() past policy_match(). What an open by the agent itself
+ * would get now, leaving out its process facts - `shadm who-can` and the
+ * `effective` column of `shadm grants` ask this, so they never drift from
+ * the mount. Never returns a binding refusal.
+ */
+enum policy_reason policy_decide_agent(const struct policy_facts *facts,
+				       int64_t now) POLICY_WUR;
+
+/*
+ * Does the agent see the secret - listed in its directory of the mount,
+ * as 0400 or 0000 - when policy_decide_agent() says `reason`? True for
+ * allow and for every refusal after the secret became a candidate.
+ */
+bool policy_reason_visible(enum policy_reason reason);
+
+/*
  * Is the grant live at `now`: exists, not revoked, not expired, not used
  * up, and (task-scoped) its process has not ended? (The mount shows a candidate as 0400 when this holds and the
  * version is unexpired, 0000 otherwise.)
@@ -230,8 +247,10 @@ int policy_ref_parse(const char *ref, bool allow_provider_only,
 int policy_duration_parse(const char *s, int64_t *seconds) POLICY_WUR;
 
 /*
- * A point in time: a duration from `now` ("7d") or an ISO-8601 UTC date
- * ("2027-01-31", "2027-01-31T12:00:00Z", "2027-01-31T12:00:00"). 0 or -EINVAL.
+ * A point in time: a duration from `now` ("7d") or an ISO-8601 date:
+ * "2027-01-31" (UTC midnight), "2027-01-31T12:00" or "...T12:00:00",
+ * followed by "Z", an offset "+01:00"/"-05:30", or nothing (UTC).
+ * Anything else, or a time before 1970, is -EINVAL.
  */
 int policy_when_parse(const char *s, int64_t now, int64_t *when) POLICY_WUR;
 

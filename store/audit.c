@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "store/store_int.h"
 
@@ -169,6 +170,9 @@ static int audit_insert(struct store *st, const struct store_event *ev,
 	sql_reset(s);
 	if (rc != SQL_DONE)
 		return store_fail_db(st, rc, "cannot write the audit trail");
+	/* forwarded once the transaction commits (store_commit_ticket) */
+	if (st->cfg.syslog_facility >= 0 && !st->fwd_from)
+		st->fwd_from = ev->seq;
 	return 0;
 }
 
@@ -458,6 +462,31 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 
 /* ---- reading the trail ----------------------------------------------- */
 
+/* Every type an event is written with (keep in step with the writers). */
+static const char *const audit_types[] = {
+	"init", "workspace-add", "workspace-rm", "provider-add", "provider-rm",
+	"project-add", "project-rm", "attach", "detach",
+	"create", "rotate", "rm", "reveal", "canary",
+	"agent-add", "agent-rm", "agent-enable", "agent-disable", "agent-rate",
+	"assign", "unassign", "grant", "revoke", "sweep", "approve", "reject",
+	"resolve", "deny", "alert", "key-rotate", "key-rekey", "rollback", "destroy", "agent-set",
+	NULL,
+};
+
+bool store_audit_type_known(const char *type)
+{
+	for (size_t i = 0; type && audit_types[i]; i++) {
+		if (strcmp(audit_types[i], type) == 0)
+			return true;
+	}
+	return false;
+}
+
+const char *const *store_audit_types(void)
+{
+	return audit_types;
+}
+
 static void event_from_row(struct sql_stmt *s, struct store_event *ev)
 {
 	memset(ev, 0, sizeof *ev);
@@ -502,13 +531,15 @@ int store_audit_query(struct store *st, const struct store_audit_filter *f,
 	int rc, n, i = 1;
 
 	n = snprintf(sql, sizeof sql,
-		     "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit WHERE 1%s%s%s%s%s"
+		     "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit WHERE 1%s%s%s%s%s%s%s"
 		     " ORDER BY seq DESC%s) ORDER BY seq",
 		     f->all_workspaces ? "" : " AND workspace = ?",
 		     f->agent ? " AND agent = ?" : "",
 		     f->secret ? " AND secret = ?" : "",
 		     f->type ? " AND type = ?" : "",
 		     f->since ? " AND time >= ?" : "",
+		     f->until ? " AND time < ?" : "",
+		     f->after ? " AND seq > ?" : "",
 		     f->limit > 0 ? " LIMIT ?" : "");
 	if (n >= (int)sizeof sql)
 		return store_fail(-EINVAL, "audit query too long");
@@ -528,6 +559,10 @@ int store_audit_query(struct store *st, const struct store_audit_filter *f,
 		sql_bind_text(s, i++, f->type);
 	if (f->since)
 		sql_bind_int64(s, i++, f->since);
+	if (f->until)
+		sql_bind_int64(s, i++, f->until);
+	if (f->after)
+		sql_bind_int64(s, i++, f->after);
 	if (f->limit > 0)
 		sql_bind_int64(s, i++, f->limit);
 	while ((rc = sql_step(s)) == SQL_ROW) {
@@ -770,4 +805,128 @@ free_out:
 		free(batch[i].items);
 	}
 	return rc;
+}
+
+/* ---- forwarding to syslog ------------------------------------------------- */
+
+struct line_buf {
+	char *p;
+	size_t len, n;
+};
+
+static void line_put(struct line_buf *b, const char *s, size_t k)
+{
+	if (b->n + k >= b->len)
+		k = b->n + 1 < b->len ? b->len - b->n - 1 : 0;
+	memcpy(b->p + b->n, s, k);
+	b->n += k;
+	b->p[b->n] = '\0';
+}
+
+/*
+ * One field, key=value. A value of plain characters goes bare; any other
+ * is quoted with \" \\ and \xHH for control and non-ASCII bytes, so a
+ * crafted executable path can neither end the line nor fake a field.
+ */
+static void line_field(struct line_buf *b, const char *key, const char *v)
+{
+	bool bare = *v != '\0';
+	char x[8];
+
+	for (const char *q = v; *q && bare; q++) {
+		unsigned char c = (unsigned char)*q;
+		bare = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		       strchr("._/:@+,-", c);
+	}
+	if (b->n)
+		line_put(b, " ", 1);
+	line_put(b, key, strlen(key));
+	line_put(b, "=", 1);
+	if (bare) {
+		line_put(b, v, strlen(v));
+		return;
+	}
+	line_put(b, "\"", 1);
+	for (const unsigned char *q = (const unsigned char *)v; *q; q++) {
+		if (*q == '"' || *q == '\\') {
+			x[0] = '\\';
+			x[1] = (char)*q;
+			line_put(b, x, 2);
+		} else if (*q < 0x20 || *q >= 0x7f) {
+			snprintf(x, sizeof x, "\\x%02x", *q);
+			line_put(b, x, 4);
+		} else {
+			line_put(b, (const char *)q, 1);
+		}
+	}
+	line_put(b, "\"", 1);
+}
+
+static void line_int(struct line_buf *b, const char *key, int64_t v)
+{
+	char num[24];
+
+	snprintf(num, sizeof num, "%lld", (long long)v);
+	line_field(b, key, num);
+}
+
+void store_audit_line(const struct store_event *ev, char *buf, size_t len)
+{
+	struct line_buf b = { buf, len, 0 };
+	char t[32], fp[2 * STORE_FINGERPRINT_BYTES + 1];
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	line_int(&b, "seq", ev->seq);
+	policy_time_format(ev->time, t, sizeof t);
+	line_field(&b, "time", t);
+	line_field(&b, "type", ev->type);
+	line_field(&b, "workspace", ev->workspace);
+	line_field(&b, "actor", ev->actor);
+	/* only what is known: an empty name or a -1 id is left out */
+	if (ev->agent[0])
+		line_field(&b, "agent", ev->agent);
+	if (ev->secret[0])
+		line_field(&b, "secret", ev->secret);
+	if (ev->version)
+		line_int(&b, "version", ev->version);
+	if (ev->uid >= 0)
+		line_int(&b, "uid", ev->uid);
+	if (ev->gid >= 0)
+		line_int(&b, "gid", ev->gid);
+	if (ev->pid >= 0)
+		line_int(&b, "pid", ev->pid);
+	if (ev->exe[0])
+		line_field(&b, "exe", ev->exe);
+	if (ev->reason[0])
+		line_field(&b, "reason", ev->reason);
+	if (ev->has_fingerprint) {
+		for (int i = 0; i < STORE_FINGERPRINT_BYTES; i++)
+			snprintf(fp + 2 * i, 3, "%02x", ev->fingerprint[i]);
+		line_field(&b, "fingerprint", fp);
+	}
+	if (ev->count != 1)
+		line_int(&b, "count", ev->count);
+}
+
+void store_audit_forward(struct store *st, int64_t from, int64_t to)
+{
+	struct sql_stmt *s;
+	struct store_event ev;
+	char line[4 * PATH_MAX];
+
+	if (st->cfg.syslog_facility < 0 || from <= 0 || to < from)
+		return;
+	s = store_stmt(st, "SELECT " AUDIT_COLUMNS " FROM audit WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq");
+	if (!s)
+		return;
+	sql_bind_int64(s, 1, from);
+	sql_bind_int64(s, 2, to);
+	while (sql_step(s) == SQL_ROW) {
+		event_from_row(s, &ev);
+		store_audit_line(&ev, line, sizeof line);
+		syslog(st->cfg.syslog_facility | LOG_INFO, "scopehold-audit %s", line);
+	}
+	sql_reset(s);
 }

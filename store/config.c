@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <syslog.h>
 
 #include "store/store_int.h"
 
@@ -50,6 +51,26 @@ static int config_count(const char *v, unsigned long long max, size_t *out)
 static int config_size(const char *v, size_t *out)
 {
 	return config_count(v, 16u * 1024 * 1024, out);
+}
+
+/* `[audit] syslog = FACILITY`: the facilities a SIEM forwarder would read, or off. */
+static int config_facility(const char *v, int *out)
+{
+	static const struct { const char *name; int facility; } names[] = {
+		{ "off", -1 }, { "auth", LOG_AUTH }, { "authpriv", LOG_AUTHPRIV },
+		{ "daemon", LOG_DAEMON }, { "user", LOG_USER },
+		{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 },
+		{ "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(v, names[i].name) == 0) {
+			*out = names[i].facility;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 /* inih calls this per key; returning 0 makes ini_parse report the line. */
@@ -102,6 +123,8 @@ static int config_handler(void *user, const char *section, const char *key,
 				cfg->deny_coalesce_seconds = secs;
 			else
 				rc = -EINVAL;
+		} else if (strcmp(key, "syslog") == 0) {
+			rc = config_facility(value, &cfg->syslog_facility);
 		} else
 			goto unknown_key;
 	} else if (strcmp(section, "requests") == 0) {
@@ -148,6 +171,7 @@ static void config_defaults(struct store_config *cfg)
 	cfg->max_open_per_uid = STORE_DEFAULT_MAX_OPEN_PER_UID;
 	cfg->durability = STORE_DURABLE_CRASH;
 	cfg->deny_coalesce_seconds = 60;
+	cfg->syslog_facility = -1;
 	cfg->request_keep_seconds = 24 * 3600;
 	cfg->alert_timeout_seconds = 5;
 	cfg->alert_deny_burst = 20;

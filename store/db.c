@@ -253,10 +253,22 @@ int store_write_begin(struct store *st)
 
 int store_commit_ticket(struct store *st, uint64_t *ticket)
 {
-	int rc = sql_commit(st->db);
+	int64_t from = st->fwd_from, to = 0;
+	uint8_t hash[STORE_HASH_BYTES];
+	int rc;
 
+	/* inside the transaction, the events from `from` on are this one's own */
+	if (from && store_audit_tail(st, &to, hash))
+		from = 0;
+	st->fwd_from = 0;
+	rc = sql_commit(st->db);
 	if (rc == 0) {
 		*ticket = atomic_fetch_add(&st->wal_sync.ticket, 1) + 1;
+		if (from) {
+			/* durable first: with durability = power that is the fdatasync */
+			if (store_sync_to(st, *ticket) == 0)
+				store_audit_forward(st, from, to);
+		}
 		return 0;
 	}
 	rc = store_fail_db(st, rc, "cannot write the store");
@@ -374,6 +386,7 @@ int store_commit(struct store *st)
 
 void store_rollback(struct store *st)
 {
+	st->fwd_from = 0;      /* its events are gone: nothing to forward */
 	sql_rollback(st->db);
 }
 

@@ -977,9 +977,18 @@ int store_revoke(struct store *st, const char *agent, const char *provider, cons
 	return store_tx_end(st, rc);
 }
 
+struct grant_walk {
+	struct store *st;
+	store_grant_fn fn;
+	void *ctx;
+	int64_t now;
+};
+
 static int grant_row(void *arg, struct sql_stmt *s)
 {
-	struct walk *w = arg;
+	struct grant_walk *w = arg;
+	struct store_facts f;
+	int rc;
 	struct store_grant_row row = {
 		.agent = sql_column_text(s, 0),
 		.provider = sql_column_text(s, 1),
@@ -993,23 +1002,32 @@ static int grant_row(void *arg, struct sql_stmt *s)
 	};
 	if (row.pid)
 		row.task_ended = !store_task_alive((pid_t)row.pid, (uint64_t)sql_column_int64(s, 9));
-	return ((store_grant_fn)w->fn)(w->ctx, &row);
+	/* effective: the same facts and rules as an open by the agent (resolve.c, policy) */
+	if ((rc = store_facts_load_locked(w->st, row.agent, row.provider, row.name, &f)))
+		return rc;
+	row.effective = policy_decide_agent(&f.p, w->now);
+	return w->fn(w->ctx, &row);
 }
 
 int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, void *ctx)
 {
-	struct walk w = { (void *)fn, ctx };
+	struct grant_walk w = { st, fn, ctx, store_now() };
 	int64_t aid = 0;
+	bool began;
 	int rc;
 
 	store_lock(st);
-	rc = agent ? store_agent_id(st, agent, &aid) : 0;
+	/* one snapshot: each row's effective state agrees with the row */
+	began = store_read_begin(st, &rc);
+	if (!rc)
+		rc = agent ? store_agent_id(st, agent, &aid) : 0;
 	if (!rc)
 		rc = store_walk(st, "SELECT a.name, p.name, s.name, g.created, g.expires, g.max_uses,"
 				" g.uses, g.revoked, g.pid, g.pid_start FROM grants g JOIN agents a ON a.id = g.agent_id"
 				" JOIN secrets s ON s.id = g.secret_id JOIN providers p ON p.id = s.provider_id"
 				" WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name, s.name",
 				st->ws_id, aid, grant_row, &w);
+	store_read_end(st, began);
 	store_unlock(st);
 	return rc;
 }

@@ -158,6 +158,59 @@ int store_facts_load(struct store *st, const char *agent, const char *provider,
 	return rc;
 }
 
+/* ---- who can read a secret ------------------------------------------------ */
+
+int store_access_list(struct store *st, const char *provider, const char *name,
+		      store_access_fn fn, void *ctx)
+{
+	struct store_access_row row;
+	struct store_facts *f;
+	int64_t prov, sid, now = store_now();
+	struct sql_stmt *s;
+	bool began;
+	int rc;
+
+	if ((rc = store_name_ok(provider, POLICY_NAME_PROVIDER)) ||
+	    (rc = store_name_ok(name, POLICY_NAME_SECRET)))
+		return rc;
+	/* large (an exe path): not on the stack of a daemon thread */
+	f = calloc(1, sizeof *f);
+	if (!f)
+		return store_fail(-ENOMEM, "out of memory");
+	store_lock(st);
+	began = store_read_begin(st, &rc);
+	if (rc)
+		goto out;
+	if ((rc = store_secret_id(st, provider, name, &prov, &sid)))
+		goto end;
+	s = store_stmt(st, "SELECT name, human FROM agents WHERE ws_id = ?1 ORDER BY name");
+	if (!s) {
+		rc = -EIO;
+		goto end;
+	}
+	sql_bind_int64(s, 1, st->ws_id);
+	while ((rc = sql_step(s)) == SQL_ROW) {
+		row.agent = sql_column_text(s, 0);
+		row.human = (int)sql_column_int64(s, 1) != 0;
+		/* the same facts an open of AGENT/PROVIDER/NAME is decided on */
+		if ((rc = store_facts_load_locked(st, row.agent, provider, name, f)))
+			goto reset;
+		row.facts = &f->p;
+		row.reason = policy_decide_agent(&f->p, now);
+		if ((rc = fn(ctx, &row)))
+			goto reset;
+	}
+	rc = rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+reset:
+	sql_reset(s);
+end:
+	store_read_end(st, began);
+out:
+	store_unlock(st);
+	free(f);
+	return rc;
+}
+
 /* ---- candidates ------------------------------------------------------- */
 
 #define CANDIDATE_SQL \

@@ -76,6 +76,7 @@ struct store_config {
 	/* [audit] */
 	enum store_durability durability;    /* durability = crash|power */
 	int64_t deny_coalesce_seconds;       /* coalesce_denials = DURATION; default 60s, 0 = off */
+	int syslog_facility;                 /* syslog = FACILITY (a LOG_* value): forward every event; -1 = off */
 	/* [requests] */
 	int64_t request_keep_seconds;        /* keep = DURATION; default 24h */
 	/* [alerts] */
@@ -186,6 +187,13 @@ struct store_grant_row {
 	int64_t revoked;           /* time of revocation; 0 = live */
 	int64_t pid;               /* --while-pid: the process it lives with; 0 = none */
 	bool task_ended;           /* pid != 0 and that process has ended */
+	/*
+	 * What an open by the agent would get now (policy_decide_agent over
+	 * the mount's facts, caller process facts aside): POLICY_ALLOW when
+	 * the grant is effective - live, a candidate, the agent enabled and
+	 * the version unexpired - else the first rule that fails.
+	 */
+	enum policy_reason effective;
 };
 /* One candidate secret of an agent, as the mount lists it. */
 struct store_candidate_row {
@@ -412,6 +420,25 @@ int store_revoke(struct store *st, const char *agent, const char *provider,
 /* agent NULL: every agent. Includes revoked and expired grants. */
 int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, void *ctx) STORE_WUR;
 
+/*
+ * Who can read PROVIDER/NAME: fn once per agent of the workspace, in name
+ * order, with the facts an open by that agent would be decided on and
+ * policy_decide_agent()'s answer - the mount's own facts and rules, with
+ * the caller's process facts aside (and the in-memory --rate, which only
+ * the mount counts). policy_reason_visible(reason): the agent sees it in
+ * its directory; POLICY_ALLOW: it can resolve it now. One snapshot.
+ * -ENOENT when there is no such secret.
+ */
+struct store_access_row {
+	const char *agent;
+	bool human;
+	const struct policy_facts *facts;
+	enum policy_reason reason;
+};
+typedef int (*store_access_fn)(void *ctx, const struct store_access_row *row);
+int store_access_list(struct store *st, const char *provider, const char *name,
+		      store_access_fn fn, void *ctx) STORE_WUR;
+
 /* ---- access requests ---------------------------------------------------------
  * A matched agent refused a candidate for want of a live grant
  * (policy_reason_requestable) leaves a pending request for (agent,
@@ -588,9 +615,20 @@ struct store_audit_filter {
 	const char *secret;        /* "PROVIDER/NAME" or NULL */
 	const char *type;          /* NULL: any */
 	int64_t since;             /* unix seconds; 0: any */
+	int64_t until;             /* unix seconds, events before it; 0: any */
+	int64_t after;             /* events with seq > after; 0: any */
 	int64_t limit;             /* newest N, 0: no limit */
 	bool all_workspaces;       /* false: the selected workspace only */
 };
+/*
+ * Is `type` an event type the store writes? (`shadm audit --event`
+ * refuses others.) Every type given to store_event_init/store_note must
+ * be in the table in audit.c; tests/cli.sh checks the sources for it.
+ */
+bool store_audit_type_known(const char *type);
+/* The known types, NULL-terminated, for help texts. */
+const char *const *store_audit_types(void);
+
 /* Matching events, oldest first (the newest `limit` of them). */
 int store_audit_query(struct store *st, const struct store_audit_filter *filter,
 		      store_event_fn fn, void *ctx) STORE_WUR;

@@ -187,6 +187,7 @@ struct store {
 	struct store_cache cache;     /* the mount's read cache (cache.c) */
 	_Atomic uint64_t resolves;
 	int batch;                    /* > 0 inside store_batch_begin/end: changes are savepoints */
+	int64_t fwd_from;             /* [audit] syslog: first seq appended in the open transaction, 0 if none */
 
 	/*
 	 * Group commit of resolves (under mu). A resolve that finds others
@@ -303,6 +304,14 @@ void store_event_init(struct store *st, struct store_event *ev, const char *type
 void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
 		      const struct store_event *ev, uint8_t out[STORE_HASH_BYTES]);
 int store_deny_flush_locked(struct store *st, bool all);
+/*
+ * [audit] syslog: send events from..to (committed, durable) to syslog,
+ * one line each (mu held, no transaction open). Best effort: the trail
+ * is the record; syslog(3) reports nothing back.
+ */
+void store_audit_forward(struct store *st, int64_t from, int64_t to);
+/* One event as the line forwarded: key=value fields, escaped, never a value. */
+void store_audit_line(const struct store_event *ev, char *buf, size_t len);
 
 /* ---- journal.c ---- */
 /* Move journal events into `audit` (write transaction open, mu held). */

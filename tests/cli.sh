@@ -95,7 +95,7 @@ test_usage() {
 	expect_run "--help exits 0" 0 - shadm --help
 	local missing="" w
 	for w in init workspace project provider secret agent assign unassign grant revoke \
-		grants check audit key import attach detach reveal rotate rekey verify disable enable; do
+		grants who-can check audit key import attach detach reveal rotate rekey verify disable enable; do
 		printf '%s\n' "$OUT" | grep -qw -- "$w" || missing="$missing $w"
 	done
 	expect_eq "--help mentions every command" "$missing" ""
@@ -535,8 +535,8 @@ import json,sys; s=[json.loads(l)["seq"] for l in sys.stdin if l.strip()]; print
 		"$(printf '%s\n' "$J" | python3 -c 'import json,sys; print([json.loads(l)["seq"] for l in sys.stdin if l.strip()][-3:])')"
 	expect_run "audit --since 1h" 0 "" shadm --json audit --since 1h
 	expect_eq "audit --since 1h: every event" "$(jcount True <<<"$OUT")" "$all"
-	expect_run "audit --since malformed" 1 \
-		"shadm: invalid duration '1w': use a number and s, m, h or d (30s, 15m, 2h, 7d)" shadm audit --since 1w
+	expect_run "audit --since malformed is a usage error" 2 \
+		"shadm: invalid time for --since '1w': use a duration back from now (30m, 2h, 7d) or a date (2026-12-01, 2026-12-01T10:00Z, 2026-12-01T10:00+01:00)" shadm audit --since 1w
 	expect_run "audit (table)" 0 "" shadm audit
 	local H=$OUT
 	check "audit table shows reveal" grep -qw reveal <<<"$H"
@@ -792,6 +792,10 @@ test_concurrency() {
 	local i
 	setup shadm provider add p
 	for i in 1 2 3 4 5 6 7 8; do setup shadm agent add "a$i" --uid $((1000 + i)); done
+	# candidates, so a grant has no warning to print
+	setup shadm project add pr
+	setup shadm project attach pr p
+	for i in 1 2 3 4 5 6 7 8; do setup shadm assign "a$i" pr; done
 	local pids=()
 	for i in 1 2 3 4 5 6 7 8; do
 		(
@@ -941,6 +945,179 @@ EOF
 		no grep -aqs cliIMPORT "$STORE" "$STORE-wal" "$KEY"
 }
 
+# ---------------------------------------------------------------------------
+# issue 13 section 2: who can read what, effective grants, expiring, audit times
+test_who() {
+	init_env
+	setup shadm provider add gh
+	setv gh/a whoVALUEa
+	setv gh/b whoVALUEb --expires 1d
+	setv gh/old whoVALUEold --expires 2027-01-01T00:00Z
+	setup shadm project add p
+	setup shadm project attach p gh/a
+	setup shadm project attach p gh/old
+	setup shadm agent add bot --uid 24401
+	setup shadm agent add ops --uid 24402 --human
+	setup shadm agent add off --uid 24403
+	setup shadm agent add nog --uid 24404
+	for a in bot ops off nog; do setup shadm assign "$a" p; done
+	setup shadm agent disable off
+	setup shadm grant bot gh/a --uses 3
+	setup shadm grant off gh/a
+	expect_run "grant of a non-candidate warns" 0 \
+		"shadm: warning: 'gh/b' is not a candidate of agent 'bot': no project of the agent attaches it, so the grant has no effect until one does" \
+		shadm grant bot gh/b --ttl 2h
+	expect_eq "... and still grants it" "$OUT" "granted gh/b to bot (ttl 2h)"
+	expect_run "grant of a candidate does not warn" 0 "" shadm grant ops gh/a --ttl 1h
+
+	# who-can: the table, one row per agent that sees it or holds a grant of it
+	expect_run "who-can exits 0" 0 "" shadm who-can gh/a
+	expect_eq "who-can: header" "$(sed -n 1p <<<"$OUT" | tr -s ' ')" "AGENT UID SEES RESOLVES GRANT-LIMIT USES-LEFT REASON"
+	expect_eq "who-can: bot sees and resolves, 3 uses left" "$(line_of bot "$OUT" | tr -s ' ')" "bot 24401 yes yes never 3 allow"
+	expect_eq "who-can: nog sees it without a grant" "$(line_of nog "$OUT" | tr -s ' ')" "nog 24404 yes no - - no-grant"
+	expect_eq "who-can: the disabled agent holds a grant it cannot use" "$(line_of off "$OUT" | tr -s ' ')" "off 24403 no no never unlimited disabled"
+	expect_re "who-can: ops resolves until its ttl" "$(line_of ops "$OUT" | tr -s ' ')" '^ops 24402 yes yes 20[0-9-]+T[0-9:]+Z unlimited allow$'
+	expect_eq "who-can: four rows" "$(tail -n +2 <<<"$OUT" | wc -l)" 4
+	expect_run "who-can --json" 0 "" shadm --json who-can gh/a
+	expect_eq "who-can --json: bot's row" \
+		"$(jcount 'e["agent"]=="bot" and e["sees"] and e["resolves"] and e["reason"]=="allow" and e["grant"]["uses_left"]==3 and e["grant"]["max_uses"]==3 and e["kind"]=="agent"' <<<"$OUT")" 1
+	expect_eq "who-can --json: nog has no grant" "$(jcount 'e["agent"]=="nog" and e["grant"] is None and not e["resolves"] and e["reason"]=="no-grant"' <<<"$OUT")" 1
+	expect_eq "who-can --json: ops is human" "$(jcount 'e["agent"]=="ops" and e["kind"]=="human"' <<<"$OUT")" 1
+	expect_run "who-can of a secret nobody sees: only the header" 0 "" shadm who-can gh/b
+	expect_eq "who-can gh/b: bot holds a grant but does not see it" "$(tail -n +2 <<<"$OUT" | tr -s ' ')" "bot 24401 no no $(shadm --json grants bot | python3 -c 'import json,sys
+for l in sys.stdin:
+    e=json.loads(l)
+    if e["name"]=="b": print(e["expires"])') unlimited not-candidate"
+	# what who-can says is what check (the mount's dry run) says
+	local a
+	for a in bot ops off nog; do
+		local w c
+		w=$(shadm --json who-can gh/a | python3 -c "import json,sys
+r=[json.loads(l) for l in sys.stdin if json.loads(l)['agent']=='$a']
+print(r[0]['reason'] if r else 'not listed')")
+		c=$(shadm --json check "$a" gh/a | python3 -c 'import json,sys; print(json.load(sys.stdin)["reason"])')
+		expect_eq "who-can agrees with check for $a" "$w" "$c"
+	done
+	# the answer moves with the facts
+	setup shadm grant bot gh/a --uses 1
+	setup sqlite3 "$STORE" "UPDATE grants SET uses = 1 WHERE max_uses = 1"
+	expect_eq "who-can: a spent grant is used-up, 0 left" "$(shadm who-can gh/a | line_of bot - 2>/dev/null || shadm who-can gh/a | grep '^bot' | tr -s ' ')" "bot 24401 yes no never 0 used-up"
+	setup shadm revoke bot gh/a
+	expect_eq "who-can: a revoked grant says revoked" "$(shadm who-can gh/a | grep '^bot' | tr -s ' ' | cut -d' ' -f3,4,7)" "yes no revoked"
+	setup shadm grant bot gh/old
+	expect_eq "who-can: a version past its expiry" "$(shadm who-can gh/old | grep '^bot' | tr -s ' ' | cut -d' ' -f3,4,7)" "yes yes allow"
+	expect_run "who-can of an unknown secret fails" 1 "shadm: no secret 'gh/nope'" shadm who-can gh/nope
+	expect_run "who-can of an unknown provider fails" 1 "shadm: no provider 'zz'" shadm who-can zz/a
+	expect_run "who-can of a malformed secret fails" 1 "shadm: invalid secret 'gh': use PROVIDER/NAME" shadm who-can gh
+	expect_run "who-can without a secret is a usage error" 2 "shadm: missing argument PROVIDER/NAME for 'who-can'" shadm who-can
+
+	# grants and agent show: effective, not only live
+	expect_run "grants" 0 "" shadm grants
+	expect_eq "grants: EFFECTIVE column" "$(sed -n 1p <<<"$OUT" | tr -s ' ')" "AGENT SECRET CREATED EXPIRES USES STATE EFFECTIVE"
+	expect_eq "grants: a live grant of a non-candidate is not effective" \
+		"$(grep '^bot  *gh/b ' <<<"$OUT" | awk '{print $(NF-2), $(NF-1), $NF}')" "live no: not-candidate"
+	expect_eq "grants: a live grant of a disabled agent is not effective" \
+		"$(grep '^off ' <<<"$OUT" | awk '{print $(NF-2), $(NF-1), $NF}')" "live no: disabled"
+	expect_eq "grants: a live grant that works is effective" "$(grep '^ops ' <<<"$OUT" | awk '{print $(NF-1), $NF}')" "live yes"
+	expect_eq "grants --json: effective and its reason" \
+		"$(shadm --json grants | jcount '(e["agent"],e["name"],e["effective"],e["effective_reason"]) in [("bot","b",False,"not-candidate"),("off","a",False,"disabled"),("ops","a",True,"allow"),("bot","old",True,"allow"),("bot","a",False,"revoked")]')" 5
+	expect_eq "agent show: grants with EFFECTIVE" "$(shadm agent show off | grep -A1 '^grants:' | tail -1 | tr -s ' ')" "SECRET CREATED EXPIRES USES STATE EFFECTIVE"
+	expect_eq "agent show off: not effective" "$(shadm agent show off | grep '^gh/a' | awk '{print $(NF-2), $(NF-1), $NF}')" "live no: disabled"
+	expect_eq "agent show --json: effective" "$(shadm --json agent show off | python3 -c 'import json,sys; g=json.load(sys.stdin)["grants"][0]; print(g["effective"], g["effective_reason"])')" "False disabled"
+	expect_run "grants --secret" 0 "" shadm --json grants --secret gh/a
+	expect_eq "grants --secret gh/a: only its grants" "$(jcount 'e["name"]=="a"' <<<"$OUT"),$(jcount True <<<"$OUT")" "3,3"
+	expect_run "grants AGENT --secret" 0 "" shadm --json grants bot --secret gh/b
+	expect_eq "grants bot --secret gh/b: one" "$(jcount True <<<"$OUT")" 1
+	expect_run "grants --secret of an unknown secret fails" 1 "shadm: no secret 'gh/nope'" shadm grants --secret gh/nope
+	expect_run "grants --expiring 3h" 0 "" shadm --json grants --expiring 3h
+	expect_eq "grants --expiring 3h: the 2h and 1h grants" "$(jcount 'e["agent"]+"/"+e["name"] in ("bot/b","ops/a")' <<<"$OUT"),$(jcount True <<<"$OUT")" "2,2"
+	expect_run "grants --expiring 90m" 0 "" shadm --json grants --expiring 90m
+	expect_eq "grants --expiring 90m: the 1h grant" "$(jcount 'e["agent"]=="ops"' <<<"$OUT"),$(jcount True <<<"$OUT")" "1,1"
+	expect_run "grants --expiring 1w fails" 1 "shadm: invalid duration '1w': use a number and s, m, h or d (30s, 15m, 2h, 7d)" shadm grants --expiring 1w
+
+	# secret list --expiring: versions expiring within the duration, or expired
+	setup sqlite3 "$STORE" "UPDATE versions SET expires = strftime('%s','now') - 60 WHERE secret_id = (SELECT id FROM secrets WHERE name = 'old')"
+	expect_run "secret list --expiring 2d" 0 "" shadm --json secret list --expiring 2d
+	expect_eq "secret list --expiring 2d: b (1d) and old (expired)" "$(jcount 'e["name"] in ("b","old")' <<<"$OUT"),$(jcount True <<<"$OUT")" "2,2"
+	expect_run "secret list gh --expiring 1h" 0 "" shadm secret list gh --expiring 1h
+	expect_eq "secret list --expiring 1h: only the expired one" "$(tail -n +2 <<<"$OUT" | awk '{print $2}')" "old"
+	expect_eq "who-can: the expired version stops bot" "$(shadm who-can gh/old | grep '^bot' | tr -s ' ' | cut -d' ' -f3,4,7)" "yes no version-expired"
+	expect_run "secret list --expiring bad" 1 "shadm: invalid duration 'soon': use a number and s, m, h or d (30s, 15m, 2h, 7d)" shadm secret list --expiring soon
+
+	# audit: dates and times, --until, --after, known event types
+	setup sqlite3 "$STORE" "UPDATE audit SET time = 1796083200 WHERE seq = 2"   # 2026-12-01T00:00:00Z
+	setup sqlite3 "$STORE" "UPDATE audit SET time = 1796119200 WHERE seq = 3"   # 2026-12-01T10:00:00Z
+	setup sqlite3 "$STORE" "UPDATE audit SET time = 1700000000 WHERE seq = 1"
+	# (the chain breaks, which these queries do not mind)
+	expect_run "audit --since DATE --until DATE" 0 "" shadm --json audit --since 2026-12-01 --until 2026-12-01T10:00Z
+	expect_eq "audit: midnight counts, the --until instant does not" "$(jcount 'e["seq"]==2' <<<"$OUT"),$(jcount 'e["seq"] in (1,3)' <<<"$OUT")" "1,0"
+	expect_run "audit --since with an offset" 0 "" shadm --json audit --since 2026-12-01T11:00+01:00 --until 2026-12-01T10:00:01Z
+	expect_eq "audit: 11:00+01:00 is 10:00Z" "$(jcount 'e["seq"]' <<<"$OUT"),$(jcount 'e["seq"]==3' <<<"$OUT")" "1,1"
+	expect_run "audit --until 1970-01-01" 0 "" shadm --json audit --until 1970-01-01
+	expect_eq "audit --until 1970-01-01: nothing" "$OUT" ""
+	expect_run "audit --after 5 --limit 2" 0 "" shadm --json audit --after 5 --event grant --limit 2
+	expect_eq "audit --after: only later events" "$(jcount 'e["seq"]<=5' <<<"$OUT"),$(jcount 'e["type"]=="grant"' <<<"$OUT")" "0,2"
+	expect_run "audit --after 0 is everything" 0 "" shadm --json audit --after 0
+	expect_eq "audit --after 0: the whole trail" "$(jcount True <<<"$OUT")" "$(nevents)"
+	local d
+	for d in 2026-12-1 2026-12-01T10Z 2026-12-01T10:00+1 12/01/2026 2026-12-01T25:00Z -1d 1w; do
+		expect_run "audit --since '$d' is a usage error" 2 \
+			"shadm: invalid time for --since '$d': use a duration back from now (30m, 2h, 7d) or a date (2026-12-01, 2026-12-01T10:00Z, 2026-12-01T10:00+01:00)" \
+			shadm audit --since="$d"
+	done
+	expect_run_re "audit --until garbage is a usage error" 2 "^shadm: invalid time for --until 'x'" shadm audit --until x
+	expect_run "audit --after x is a usage error" 2 "shadm: --after needs a number" shadm audit --after x
+	expect_run_re "audit --event unknown is a usage error" 2 "^shadm: unknown event type 'grants': use one of init .* resolve deny .*key-rekey rollback destroy agent-set$" \
+		shadm audit --event grants
+	expect_run "audit --follow --until is a usage error" 2 "shadm: --follow cannot be used with --until" shadm audit --follow --until 1h
+	# every type the sources write is one --event accepts (catches a new type left out)
+	local types bad=""
+	types=$(grep -ohE '(store_event_init\([^,]*, *[^,]*, *|store_note\(st, *|store_delete_noted\([^"]*"[^"]*", *[a-z]*, *)"[a-z-]+"' "$ROOT"/store/*.c | grep -oE '"[a-z-]+"$' | tr -d '"' | sort -u)
+	types="$types $(grep -ohE '"(agent-(enable|disable)|approve|reject|attach|detach|assign|unassign|create|rotate|provider-add|project-add|provider-rm|project-rm|agent-rm)"' "$ROOT"/store/*.c | tr -d '"' | sort -u)"
+	for t in $types; do shadm audit --event "$t" >/dev/null 2>&1 || bad="$bad $t"; done
+	expect_eq "audit --event accepts every type the store writes" "$bad" ""
+	check "audit: found the types in the sources" test "$(echo $types | wc -w)" -ge 20
+}
+
+# ---------------------------------------------------------------------------
+# audit --follow: new events as they happen, a closed pipe and SIGINT end it cleanly
+test_follow() {
+	init_env
+	setup shadm provider add gh
+	setv gh/a followVALUE
+	setup shadm agent add bot --uid 24405
+	local F=$E/follow.out
+	# the reader goes away after two lines: shadm must exit at once, 0, silently
+	( shadm --json audit --follow --event grant | head -n 2 >"$F"; echo "${PIPESTATUS[0]}" >"$E/follow.rc" ) 2>"$E/follow.err" &
+	local bg=$!
+	# the follower has started once it holds the store open; wait for its first poll
+	local i
+	for i in $(seq 50); do pgrep -f -- "audit --follow --event grant" >/dev/null && break; sleep 0.1; done
+	sleep 0.5
+	setup shadm grant bot gh/a
+	setup shadm revoke bot gh/a
+	setup shadm grant bot gh/a --uses 2
+	setup shadm grant bot gh/a --uses 3
+	for i in $(seq 100); do [ -s "$E/follow.rc" ] && break; sleep 0.1; done
+	expect_eq "follow | head -n 2: shadm exited 0 once the reader went" "$(cat "$E/follow.rc" 2>/dev/null)" "0"
+	wait "$bg" 2>/dev/null
+	expect_eq "follow: nothing on stderr" "$(cat "$E/follow.err")" ""
+	expect_eq "follow --json --event grant: the two first grants after it started, in order" \
+		"$(python3 -c 'import json,sys; print([(e["type"], e["reason"]) for e in map(json.loads, open(sys.argv[1]))])' "$F")" \
+		"[('grant', ''), ('grant', '2 uses')]"
+	expect_eq "follow: no backlog (nothing from before it started)" "$(jcount 'e["type"]!="grant"' <"$F")" 0
+	# with --after it starts from there; SIGINT ends it with 0
+	"$SHADM" audit --follow --after 1 >"$E/f2.out" 2>"$E/f2.err" &
+	bg=$!
+	for i in $(seq 50); do grep -q 'agent-add' "$E/f2.out" 2>/dev/null && break; sleep 0.1; done
+	kill -INT "$bg"
+	wait "$bg"
+	expect_eq "follow: SIGINT exits 0" "$?" "0"
+	expect_eq "follow (table): a header, then the backlog after seq 1, one line each" \
+		"$(head -n 1 "$E/f2.out" | tr -s ' '),$(awk 'NR>1 {print $1}' "$E/f2.out" | head -n 1)" "SEQ TIME TYPE ACTOR AGENT SECRET VER CALLER REASON,2"
+	expect_eq "follow: every event after seq 1" "$(($(wc -l <"$E/f2.out") - 1))" "$(($(nevents) - 1))"
+}
+
 test_usage
 test_init
 test_secrets
@@ -956,4 +1133,6 @@ test_plaintext
 test_concurrency
 test_workspaces
 test_import
+test_who
+test_follow
 t_finish

@@ -58,7 +58,7 @@ export SCOPEHOLD_CONFIG=$T_TMP/c.ini
 
 # ---- shadm: commands, subcommands, options ---------------------------------------------
 expect_eq "shadm: every command" "$(comp _shadm "$S" '')" \
-	"agent assign audit check grant grants help import init key project provider revoke secret unassign workspace"
+	"agent assign audit check grant grants help import init key project provider revoke secret unassign who-can workspace"
 expect_eq "shadm: commands by prefix" "$(comp _shadm "$S" gr)" "grant grants"
 expect_eq "shadm: global options" "$(comp _shadm "$S" --)" "--config --help --json --version --workspace"
 expect_eq "shadm: the command after global options" "$(comp _shadm "$S" --json -c c.ini pro)" "project provider"
@@ -83,8 +83,12 @@ expect_eq "shadm key: subcommands" "$(comp _shadm "$S" key '')" "rekey rotate"
 expect_eq "shadm key rotate: --rewrap" "$(comp _shadm "$S" key rotate --)" "--help --rewrap"
 expect_eq "shadm audit: subcommands" "$(comp _shadm "$S" audit '')" "head verify"
 expect_eq "shadm audit: options" "$(comp _shadm "$S" audit --)" \
-	"--agent --all-workspaces --event --help --limit --secret --since"
-expect_eq "shadm audit --event: event types" "$(comp _shadm "$S" audit --event re)" "resolve reveal revoke"
+	"--after --agent --all-workspaces --event --follow --help --limit --secret --since --until"
+expect_eq "shadm audit --event: event types" "$(comp _shadm "$S" audit --event re)" "reject resolve reveal revoke"
+expect_eq "shadm grants: options" "$(comp _shadm "$S" grants --)" "--expiring --help --secret"
+expect_eq "shadm grants --secret: secrets" "$(comp _shadm "$S" grants --secret op)" "openai/key"
+expect_eq "shadm who-can: secrets" "$(comp _shadm "$S" who-can git)" "github/deploy github/token"
+expect_eq "shadm secret list: --expiring" "$(comp _shadm "$S" secret list --)" "--expiring --help"
 expect_eq "shadm help: command names" "$(comp _shadm "$S" help se)" "secret"
 
 # ---- shadm: names from the store ---------------------------------------------------------

@@ -78,7 +78,12 @@ for doc in README.md docs/shadm.1 docs/scopeholdfs.1 docs/scopehold.1 docs/scope
 		case $cmd in "shadm init"*) fresh_store "$W" ;; esac
 		# on a fresh .env for each import: the README shreds it afterwards
 		[ -f "$W/.env" ] || printf 'DATABASE_URL=postgres://app:example@db/app\n' >"$W/.env"
-		(cd "$W" && bash -o pipefail -c "$cmd" </dev/null) >"$T_TMP/out" 2>&1
+		# an example that follows the trail runs until interrupted: as a
+		# reader would stop it, with ^C (SIGINT ends it with exit 0)
+		case $cmd in
+		*--follow*) (cd "$W" && timeout --preserve-status -s INT 2 bash -o pipefail -c "exec $cmd" </dev/null) >"$T_TMP/out" 2>&1 ;;
+		*) (cd "$W" && timeout -s KILL 60 bash -o pipefail -c "$cmd" </dev/null) >"$T_TMP/out" 2>&1 ;;
+		esac
 		rc=$?
 		if [ "$rc" -eq 0 ]; then
 			ok "$where runs: ${cmd%%$'\n'*}"

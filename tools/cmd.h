@@ -70,6 +70,7 @@ int cmd_agent(struct cmd_ctx *c, int argc, char **argv);
 int cmd_assign(struct cmd_ctx *c, int argc, char **argv);   /* assign, unassign */
 int cmd_grant(struct cmd_ctx *c, int argc, char **argv);    /* grant, revoke, grants */
 int cmd_check(struct cmd_ctx *c, int argc, char **argv);
+int cmd_who_can(struct cmd_ctx *c, int argc, char **argv);   /* cmd_who.c */
 int cmd_audit(struct cmd_ctx *c, int argc, char **argv);
 int cmd_key(struct cmd_ctx *c, int argc, char **argv);
 int cmd_import(struct cmd_ctx *c, int argc, char **argv);

@@ -275,21 +275,35 @@ static const char *grant_state(const struct store_grant_row *g, int64_t now)
 	return "live";
 }
 
+/*
+ * Effective in one cell: "yes", or "no: REASON" with the first rule an
+ * open by the agent would fail (the store decides it with the mount's rules).
+ */
+static const char *grant_effective(const struct store_grant_row *g, char *buf, size_t len)
+{
+	if (g->effective == POLICY_ALLOW)
+		return "yes";
+	snprintf(buf, len, "no: %s", policy_reason_name(g->effective));
+	return buf;
+}
+
 static json_t *grant_json(const struct store_grant_row *g, int64_t now)
 {
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:I,s:I,s:o,s:s,s:o}",
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:I,s:I,s:o,s:s,s:o,s:b,s:s}",
 			 "agent", g->agent, "provider", g->provider, "name", g->name,
 			 "created", cmd_json_time(g->created), "expires", cmd_json_time(g->expires),
 			 "max_uses", (json_int_t)g->max_uses, "uses", (json_int_t)g->uses,
 			 "revoked", cmd_json_time(g->revoked), "state", grant_state(g, now),
-			 "while_pid", g->pid ? json_integer((json_int_t)g->pid) : json_null());
+			 "while_pid", g->pid ? json_integer((json_int_t)g->pid) : json_null(),
+			 "effective", g->effective == POLICY_ALLOW,
+			 "effective_reason", policy_reason_name(g->effective));
 }
 
 /* One table row of a grant; with_agent adds the AGENT column. */
 static void grant_table_row(struct cmd_table *t, const struct store_grant_row *g,
 			    bool with_agent, int64_t now)
 {
-	char ref[2 * POLICY_NAME_MAX + 2], cr[32], ex[64], uses[48];
+	char ref[2 * POLICY_NAME_MAX + 2], cr[32], ex[64], uses[48], eff[48];
 
 	snprintf(ref, sizeof(ref), "%s/%s", g->provider, g->name);
 	cmd_time(g->created, "-", cr, sizeof(cr));
@@ -307,9 +321,11 @@ static void grant_table_row(struct cmd_table *t, const struct store_grant_row *g
 			memmove(ex, ex + 5, strlen(ex + 5) + 1);
 	}
 	if (with_agent)
-		cmd_table_add(t, g->agent, ref, cr, ex, uses, grant_state(g, now));
+		cmd_table_add(t, g->agent, ref, cr, ex, uses, grant_state(g, now),
+			      grant_effective(g, eff, sizeof(eff)));
 	else
-		cmd_table_add(t, ref, cr, ex, uses, grant_state(g, now));
+		cmd_table_add(t, ref, cr, ex, uses, grant_state(g, now),
+			      grant_effective(g, eff, sizeof(eff)));
 }
 
 struct agent_show {
@@ -373,7 +389,7 @@ static int agent_show(struct cmd_ctx *c, int argc, char **argv)
 	if (!s.projects || !s.grants)
 		cmd_oom();
 	if (!c->json)
-		s.gt = cmd_table_new(5, "SECRET", "CREATED", "EXPIRES", "USES", "STATE");
+		s.gt = cmd_table_new(6, "SECRET", "CREATED", "EXPIRES", "USES", "STATE", "EFFECTIVE");
 	rc = store_agent_get(c->st, p[0], agent_show_get, &s);
 	if (rc >= 0)
 		rc = store_assignment_list(c->st, p[0], agent_show_project, &s);
@@ -673,6 +689,23 @@ int cmd_assign(struct cmd_ctx *c, int argc, char **argv)
 
 /* ---- grant / revoke / grants ------------------------------------------------------------------ */
 
+/*
+ * A grant of a secret that is no candidate of the agent is stored but
+ * does nothing until a project of the agent attaches it: say so, so a
+ * forgotten attach does not look like a broken mount.
+ */
+static void grant_warn_candidate(struct cmd_ctx *c, const char *agent, const char *provider,
+				 const char *name)
+{
+	struct store_facts f;
+
+	if (store_facts_load(c->st, agent, provider, name, &f) == 0 && f.p.agent.exists &&
+	    f.p.secret.exists && !f.p.secret.candidate)
+		fprintf(stderr, "shadm: warning: '%s/%s' is not a candidate of agent '%s': no project "
+			"of the agent attaches it, so the grant has no effect until one does\n",
+			provider, name, agent);
+}
+
 static int grant_add(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "AGENT", "PROVIDER/NAME", NULL };
@@ -706,6 +739,7 @@ static int grant_add(struct cmd_ctx *c, int argc, char **argv)
 	rc = store_grant_with(c->st, p[0], provider, name, &g);
 	if (rc < 0)
 		return cmd_store_fail(rc);
+	grant_warn_candidate(c, p[0], provider, name);
 	if (ttl_s && uses)
 		snprintf(limits, sizeof(limits), " (ttl %s, %llu use%s)", ttl_s,
 			 (unsigned long long)uses, uses == 1 ? "" : "s");
@@ -748,15 +782,27 @@ static int grant_revoke(struct cmd_ctx *c, int argc, char **argv)
 			"revoked %s/%s from %s", provider, name, p[0]);
 }
 
+/* `grants` and its filters: --secret, --expiring. */
+struct grants_list {
+	struct cmd_ctx *c;
+	const char *provider, *name;   /* NULL: every secret */
+	int64_t until;                 /* > 0: live grants whose --ttl ends by then */
+	int64_t now;
+};
+
 static int grants_row(void *ctx, const struct store_grant_row *g)
 {
-	struct cmd_ctx *c = ctx;
-	int64_t now = (int64_t)time(NULL);
+	struct grants_list *l = ctx;
+	struct cmd_ctx *c = l->c;
 
+	if (l->provider && (strcmp(g->provider, l->provider) || strcmp(g->name, l->name)))
+		return 0;
+	if (l->until && (g->revoked || g->expires == 0 || g->expires <= l->now || g->expires > l->until))
+		return 0;
 	if (c->json)
-		cmd_json_print(grant_json(g, now));
+		cmd_json_print(grant_json(g, l->now));
 	else
-		grant_table_row(c->table, g, true, now);
+		grant_table_row(c->table, g, true, l->now);
 	return 0;
 }
 
@@ -767,23 +813,62 @@ static int ignore_agent(void *ctx, const struct store_agent_row *row)
 	return 0;
 }
 
+struct secret_find {
+	const char *name;
+	bool found;
+};
+
+static int secret_find_row(void *ctx, const struct store_secret_row *row)
+{
+	struct secret_find *f = ctx;
+
+	if (strcmp(row->name, f->name) == 0)
+		f->found = true;
+	return 0;
+}
+
 static int grant_list(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "AGENT", NULL };
+	const char *secret_s = NULL, *expiring_s = NULL;
+	const struct cmd_opt opts[] = {
+		{ "--secret", &secret_s, NULL },
+		{ "--expiring", &expiring_s, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1];
+	struct grants_list l = { c, NULL, NULL, 0, (int64_t)time(NULL) };
+	struct secret_find sf = { name, false };
+	int64_t within = 0;
 	const char *p[1];
 	int rc;
 
-	CMD_PARSE(c, "grants", argc, argv, NULL, pos, 0, p);
+	CMD_PARSE(c, "grants", argc, argv, opts, pos, 0, p);
 	if (p[0] && cmd_check_name(p[0], POLICY_NAME_AGENT))
+		return CMD_EXIT_FAIL;
+	if (secret_s && cmd_check_ref(secret_s, false, provider, name))
+		return CMD_EXIT_FAIL;
+	if (expiring_s && cmd_check_duration(expiring_s, &within))
 		return CMD_EXIT_FAIL;
 	if ((rc = cmd_open(c)))
 		return rc;
-	/* An unknown agent is an error, not an empty list that hides a typo. */
+	/* An unknown agent or secret is an error, not an empty list that hides a typo. */
 	if (p[0] && (rc = store_agent_get(c->st, p[0], ignore_agent, NULL)) < 0)
 		return cmd_store_fail(rc);
+	if (secret_s) {
+		if ((rc = store_secret_list(c->st, provider, secret_find_row, &sf)) < 0)
+			return cmd_store_fail(rc);
+		if (!sf.found)
+			return cmd_fail("no secret '%s'", secret_s);
+		l.provider = provider;
+		l.name = name;
+	}
+	if (expiring_s)
+		l.until = l.now + within;
 	if (!c->json)
-		c->table = cmd_table_new(6, "AGENT", "SECRET", "CREATED", "EXPIRES", "USES", "STATE");
-	rc = store_grant_list(c->st, p[0], grants_row, c);
+		c->table = cmd_table_new(7, "AGENT", "SECRET", "CREATED", "EXPIRES", "USES", "STATE",
+					 "EFFECTIVE");
+	rc = store_grant_list(c->st, p[0], grants_row, &l);
 	return cmd_list_end(c, rc);
 }
 

@@ -9,9 +9,13 @@
  * only checks itself cannot.
  */
 #include <ctype.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tools/cmd.h"
 
@@ -22,7 +26,18 @@
 struct audit_list {
 	struct cmd_ctx *c;
 	bool all_workspaces;
+	bool follow;               /* print each row at once (--follow), not into c->table */
 };
+
+/* The table of `audit` (--all-workspaces adds WORKSPACE); --follow prints its header alone. */
+static struct cmd_table *audit_table_new(bool all)
+{
+	if (all)
+		return cmd_table_new(10, "SEQ", "TIME", "TYPE", "WORKSPACE", "ACTOR", "AGENT",
+				     "SECRET", "VER", "CALLER", "REASON");
+	return cmd_table_new(9, "SEQ", "TIME", "TYPE", "ACTOR", "AGENT", "SECRET",
+			     "VER", "CALLER", "REASON");
+}
 
 static int audit_row(void *ctx, const struct store_event *ev)
 {
@@ -78,6 +93,21 @@ static int audit_row(void *ctx, const struct store_event *ev)
 			 ev->reason && ev->reason[0] ? ev->reason : "-", (long long)ev->count);
 	else
 		snprintf(reason, sizeof(reason), "%s", ev->reason ? ev->reason : "");
+	if (l->follow) {
+		/* as it happens: one line, the table's columns in order, two spaces apart */
+		const char *cell[10] = {
+			cmd_i64(ev->seq, seq, sizeof(seq)), t, ev->type, ev->workspace, ev->actor,
+			ev->agent, ev->secret, ev->version ? cmd_i64(ev->version, ver, sizeof(ver)) : NULL,
+			caller, reason,
+		};
+		for (int i = 0; i < 10; i++) {
+			if (i == 3 && !l->all_workspaces)
+				continue;
+			printf("%s%s", i ? "  " : "", cell[i] && cell[i][0] ? cell[i] : "-");
+		}
+		putchar('\n');
+		return 0;
+	}
 	if (l->all_workspaces)
 		cmd_table_add(c->table, cmd_i64(ev->seq, seq, sizeof(seq)), t, ev->type,
 			      ev->workspace, ev->actor, ev->agent, ev->secret,
@@ -89,18 +119,6 @@ static int audit_row(void *ctx, const struct store_event *ev)
 			      ev->version ? cmd_i64(ev->version, ver, sizeof(ver)) : NULL,
 			      caller, reason);
 	return 0;
-}
-
-/* Event types are short lower-case words with dashes (key-rotate). */
-static bool audit_type_ok(const char *s)
-{
-	if (!*s || strlen(s) > 32)
-		return false;
-	for (; *s; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || *s == '-'))
-			return false;
-	}
-	return true;
 }
 
 /*
@@ -118,59 +136,219 @@ static int audit_open(struct cmd_ctx *c)
 	return rc ? cmd_store_fail(rc) : 0;
 }
 
+/*
+ * --since/--until WHEN: a duration back from now ("2h") or a date
+ * (policy_when_parse: "2026-12-01", "2026-12-01T10:00Z", "+01:00"
+ * offsets). 0, or 2 after printing: a time that does not parse is a
+ * usage error.
+ */
+static int audit_when(const char *opt, const char *s, int64_t now, int64_t *out)
+{
+	int64_t d;
+
+	if (policy_duration_parse(s, &d) == 0) {
+		*out = now - d;
+		return 0;
+	}
+	/* durations never hold a '-': anything else must be a date */
+	if (strchr(s, '-') && policy_when_parse(s, now, out) == 0)
+		return 0;
+	return cmd_usage("invalid time for %s '%s': use a duration back from now (30m, 2h, 7d) or a "
+			 "date (2026-12-01, 2026-12-01T10:00Z, 2026-12-01T10:00+01:00)", opt, s);
+}
+
+/* --event TYPE: one the store writes, else a usage error naming them. */
+static int audit_event_arg(const char *type)
+{
+	const char *const *t = store_audit_types();
+	char list[1024];
+	size_t n = 0;
+
+	if (store_audit_type_known(type))
+		return 0;
+	list[0] = '\0';
+	for (; *t && n < sizeof(list); t++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? " " : "", *t);
+	return cmd_usage("unknown event type '%s': use one of %s", type, list);
+}
+
+/* ---- audit --follow ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t audit_stop;
+
+static void audit_on_signal(int sig)
+{
+	(void)sig;
+	audit_stop = 1;
+}
+
+struct audit_follow {
+	struct audit_list l;
+	int64_t last;              /* the newest seq printed or skipped */
+};
+
+/*
+ * The reader of our output went away (EPIPE, POLLERR): that ends a
+ * follow normally. Whatever is still buffered goes to /dev/null, so the
+ * final flush in main() does not report it as a failed write.
+ */
+static int audit_reader_gone(void)
+{
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+	clearerr(stdout);
+	return CMD_EXIT_OK;
+}
+
+/* One event as it arrives: print it and push it out at once. */
+static int audit_follow_row(void *ctx, const struct store_event *ev)
+{
+	struct audit_follow *f = ctx;
+	int rc;
+
+	f->last = ev->seq;
+	rc = audit_row(&f->l, ev);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return 1;          /* the reader went away: stop quietly */
+	return rc;
+}
+
+static int audit_seq_of(void *ctx, const struct store_event *ev)
+{
+	*(int64_t *)ctx = ev->seq;
+	return 0;
+}
+
+/* The newest seq of the whole trail (every workspace). */
+static int audit_tail_seq(struct cmd_ctx *c, int64_t *seq)
+{
+	struct store_audit_filter all = { .all_workspaces = true, .limit = 1 };
+
+	*seq = 0;
+	return store_audit_query(c->st, &all, audit_seq_of, seq);
+}
+
+/*
+ * Poll the trail for events after the last one seen (a WAL reader sees
+ * each commit), print them as they come. Between polls wait on stdout
+ * itself: a pipe whose reader has gone reports POLLERR, so `| head -n 2`
+ * ends this at once rather than at the next event. SIGINT, SIGTERM and
+ * a closed pipe end it with status 0.
+ */
+#define AUDIT_FOLLOW_POLL_MS 250
+
+static int audit_follow(struct cmd_ctx *c, struct store_audit_filter *filter, bool backlog,
+			bool all)
+{
+	struct audit_follow f = { { c, all, true }, 0 };
+	struct sigaction sa;
+	struct pollfd pfd = { .fd = STDOUT_FILENO, .events = 0 };
+	int rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = audit_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* a closed pipe shows as EPIPE on the write, not as a kill */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	if (!c->json) {
+		/* the header once, as a table would have it */
+		cmd_table_print(audit_table_new(all));
+		fflush(stdout);
+	}
+	if (!backlog) {
+		if ((rc = audit_tail_seq(c, &f.last)) < 0)
+			return cmd_store_fail(rc);
+		filter->after = f.last;
+	}
+	while (!audit_stop) {
+		rc = store_audit_query(c->st, filter, audit_follow_row, &f);
+		if (rc == 1)
+			return audit_reader_gone();
+		if (rc < 0)
+			return cmd_store_fail(rc);
+		/* only new events from here on, whatever --limit took first */
+		if (f.last > filter->after)
+			filter->after = f.last;
+		filter->limit = 0;
+		filter->since = 0;
+		if (poll(&pfd, 1, AUDIT_FOLLOW_POLL_MS) > 0 && (pfd.revents & (POLLERR | POLLHUP)))
+			return audit_reader_gone();
+	}
+	return CMD_EXIT_OK;
+}
+
 static int audit_query(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { NULL };
 	const char *agent = NULL, *secret = NULL, *event = NULL, *since_s = NULL, *limit_s = NULL;
-	bool all = false;
+	const char *until_s = NULL, *after_s = NULL;
+	bool all = false, follow = false;
 	const struct cmd_opt opts[] = {
 		{ "--agent", &agent, NULL },
 		{ "--secret", &secret, NULL },
 		{ "--event", &event, NULL },
 		{ "--since", &since_s, NULL },
+		{ "--until", &until_s, NULL },
+		{ "--after", &after_s, NULL },
 		{ "--limit", &limit_s, NULL },
 		{ "--all-workspaces", NULL, &all },
+		{ "--follow", NULL, &follow },
 		{ NULL, NULL, NULL },
 	};
 	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1];
 	struct store_audit_filter filter;
 	struct audit_list l;
 	const char *p[1];
-	uint64_t limit = 0;
-	int64_t since = 0;
+	uint64_t limit = 0, after = 0;
+	int64_t now = (int64_t)time(NULL);
 	int rc;
 
+	memset(&filter, 0, sizeof(filter));
 	CMD_PARSE(c, "audit", argc, argv, opts, pos, 0, p);
 	if (limit_s && (rc = cmd_number("--limit", limit_s, INT64_MAX, true, &limit)))
 		return rc;
+	if (after_s && (rc = cmd_number("--after", after_s, INT64_MAX, false, &after)))
+		return rc;
+	if (event && (rc = audit_event_arg(event)))
+		return rc;
+	if (since_s && (rc = audit_when("--since", since_s, now, &filter.since)))
+		return rc;
+	if (until_s && (rc = audit_when("--until", until_s, now, &filter.until)))
+		return rc;
+	if (follow && until_s)
+		return cmd_usage("--follow cannot be used with --until");
 	if (agent && cmd_check_name(agent, POLICY_NAME_AGENT))
 		return CMD_EXIT_FAIL;
 	if (secret && cmd_check_ref(secret, false, provider, name))
 		return CMD_EXIT_FAIL;
-	if (event && !audit_type_ok(event))
-		return cmd_fail("invalid event type '%s': use a name like create, rotate, reveal, "
-				"resolve, deny, grant or revoke", event);
-	if (since_s && cmd_check_duration(since_s, &since))
-		return CMD_EXIT_FAIL;
-	memset(&filter, 0, sizeof(filter));
 	filter.agent = agent;
 	filter.secret = secret;
 	filter.type = event;
-	filter.since = since_s ? (int64_t)time(NULL) - since : 0;
+	/* 1970-01-01 itself is time 0, which the store reads as "no bound" */
+	if (since_s && filter.since <= 0)
+		filter.since = 1;
+	if (until_s && filter.until <= 0)
+		filter.until = 1;
+	filter.after = (int64_t)after;
 	filter.limit = (int64_t)limit;
 	filter.all_workspaces = all;
 	if ((rc = audit_open(c)))
 		return rc;
+	if (follow)
+		return audit_follow(c, &filter, since_s || after_s || limit_s, all);
 	l.c = c;
 	l.all_workspaces = all;
-	if (!c->json) {
-		if (all)
-			c->table = cmd_table_new(10, "SEQ", "TIME", "TYPE", "WORKSPACE", "ACTOR", "AGENT",
-						 "SECRET", "VER", "CALLER", "REASON");
-		else
-			c->table = cmd_table_new(9, "SEQ", "TIME", "TYPE", "ACTOR", "AGENT", "SECRET",
-						 "VER", "CALLER", "REASON");
-	}
+	l.follow = false;
+	if (!c->json)
+		c->table = audit_table_new(all);
 	rc = store_audit_query(c->st, &filter, audit_row, &l);
 	return cmd_list_end(c, rc);
 }

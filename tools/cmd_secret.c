@@ -309,13 +309,37 @@ static int secret_row(void *ctx, const struct store_secret_row *row)
 	return 0;
 }
 
+/* --expiring: only versions that expire before `until` (already expired ones too). */
+struct secret_expiring {
+	struct cmd_ctx *c;
+	int64_t until;
+};
+
+static int secret_row_expiring(void *ctx, const struct store_secret_row *row)
+{
+	struct secret_expiring *x = ctx;
+
+	if (row->expires == 0 || row->expires > x->until)
+		return 0;
+	return secret_row(x->c, row);
+}
+
 static int secret_list(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "PROVIDER", NULL };
+	const char *expiring_s = NULL;
+	const struct cmd_opt opts[] = {
+		{ "--expiring", &expiring_s, NULL },
+		{ NULL, NULL, NULL },
+	};
+	struct secret_expiring x = { c, 0 };
+	int64_t within = 0;
 	const char *p[1];
 	int rc;
 
-	CMD_PARSE(c, "secret list", argc, argv, NULL, pos, 0, p);
+	CMD_PARSE(c, "secret list", argc, argv, opts, pos, 0, p);
+	if (expiring_s && cmd_check_duration(expiring_s, &within))
+		return CMD_EXIT_FAIL;
 	if (p[0] && cmd_check_name(p[0], POLICY_NAME_PROVIDER))
 		return CMD_EXIT_FAIL;
 	if ((rc = cmd_open(c)))
@@ -323,7 +347,9 @@ static int secret_list(struct cmd_ctx *c, int argc, char **argv)
 	if (!c->json)
 		c->table = cmd_table_new(8, "PROVIDER", "NAME", "VERSION", "VERSIONS", "LENGTH",
 					 "CREATED", "EXPIRES", "MARK");
-	rc = store_secret_list(c->st, p[0], secret_row, c);
+	x.until = (int64_t)time(NULL) + within;
+	rc = store_secret_list(c->st, p[0], expiring_s ? secret_row_expiring : secret_row,
+			       expiring_s ? (void *)&x : (void *)c);
 	return cmd_list_end(c, rc);
 }
 

@@ -54,8 +54,10 @@ static const struct cmd_entry cmd_table[] = {
 	  "      Wipe an old version's ciphertext for good; its metadata stays.\n"
 	  "  shadm secret canary PROVIDER/NAME on|off\n"
 	  "      Mark or unmark a canary.\n"
-	  "  shadm secret list [PROVIDER]\n"
+	  "  shadm secret list [PROVIDER] [--expiring DURATION]\n"
 	  "      Names, versions, lengths, expiry and the canary mark; never values.\n"
+	  "      --expiring: only those whose current version expires within\n"
+	  "      DURATION or has expired.\n"
 	  "  shadm secret reveal PROVIDER/NAME [--version N]\n"
 	  "      Write exactly the value to standard output (audited as reveal).\n"
 	  "  shadm secret rm PROVIDER/NAME [--yes]\n"
@@ -95,16 +97,29 @@ static const struct cmd_entry cmd_table[] = {
 	{ "revoke", cmd_grant,
 	  "  shadm revoke AGENT PROVIDER/NAME\n" },
 	{ "grants", cmd_grant,
-	  "  shadm grants [AGENT]\n"
-	  "      List grants with their time limit, uses and state.\n" },
+	  "  shadm grants [AGENT] [--secret PROVIDER/NAME] [--expiring DURATION]\n"
+	  "      List grants with their time limit, uses, state and whether each is\n"
+	  "      effective: what an open by the agent would get now ('yes', or 'no:'\n"
+	  "      and the first rule that fails). --expiring: live grants whose time\n"
+	  "      limit ends within DURATION.\n" },
+	{ "who-can", cmd_who_can,
+	  "  shadm who-can PROVIDER/NAME\n"
+	  "      Each agent that sees the secret in the mount, whether it can resolve\n"
+	  "      it now, its grant's limit and uses left; agents holding a grant they\n"
+	  "      cannot use are listed too. Decided by the mount's rules, leaving out\n"
+	  "      the caller's process and the agent's --rate.\n" },
 	{ "check", cmd_check,
 	  "  shadm check AGENT PROVIDER/NAME [--uid UID] [--gid GID] [--exe PATH] [--cgroup PATH]\n"
 	  "      Dry run of the mount's decision: print 'allow' or 'deny: REASON (TEXT)'.\n"
 	  "      Exit 0 on allow, 1 on deny. Consumes no use and records no event.\n" },
 	{ "audit", cmd_audit,
 	  "  shadm audit [--agent NAME] [--secret PROVIDER/NAME] [--event TYPE]\n"
-	  "              [--since DURATION] [--limit N] [--all-workspaces]\n"
-	  "      Show audit events, oldest first (the newest N with --limit).\n"
+	  "              [--since WHEN] [--until WHEN] [--after SEQ] [--limit N]\n"
+	  "              [--all-workspaces] [--follow]\n"
+	  "      Show audit events, oldest first (the newest N with --limit). WHEN is\n"
+	  "      a duration back from now (2h) or a date (2026-12-01, 2026-12-01T10:00Z,\n"
+	  "      2026-12-01T10:00+01:00). --follow then prints new events as they are\n"
+	  "      recorded, until interrupted (exit 0).\n"
 	  "  shadm audit verify [--head HEX]\n"
 	  "      Check the hash chain; with --head, also that it ends at HEX.\n"
 	  "  shadm audit head\n"

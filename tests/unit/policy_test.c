@@ -253,6 +253,47 @@ static void test_decide(void)
 	}
 }
 
+/*
+ * policy_decide_agent (who-can, the effective column) is policy_decide for
+ * a caller that matches the agent: over the whole table, whenever the
+ * bindings hold, the two give the same answer; and "visible" is exactly
+ * "the mount would not answer ENOENT".
+ */
+static void test_decide_agent(void)
+{
+	for (size_t i = 0; i < sizeof decide_cases / sizeof decide_cases[0]; i++) {
+		const struct decide_case *tc = &decide_cases[i];
+		struct policy_facts f = good_facts();
+		struct policy_caller c = good_caller();
+		enum policy_reason full, agent;
+
+		apply(tc->mod, &f, &c);
+		full = policy_decide(&f, &c, NOW);
+		agent = policy_decide_agent(&f, NOW);
+		T_OK(agent < POLICY_UID_MISMATCH || agent > POLICY_EXE_HASH_MISMATCH,
+		     "decide_agent: %s gives no binding refusal", tc->what);
+		T_OK(agent != POLICY_CALLER_UNKNOWN, "decide_agent: %s needs no caller", tc->what);
+		if (policy_match(&f.agent, &c) == POLICY_ALLOW)
+			T_EQ_STR(policy_reason_name(agent), policy_reason_name(full),
+				 "decide_agent: %s agrees with decide", tc->what);
+	}
+	{
+		struct policy_facts f = { 0 };
+
+		T_EQ_INT(policy_decide_agent(NULL, NOW), POLICY_NO_AGENT, "decide_agent: NULL facts");
+		T_EQ_INT(policy_decide_agent(&f, NOW), POLICY_NO_AGENT, "decide_agent: zeroed facts");
+	}
+	for (int r = 0; r < POLICY_REASON_COUNT; r++) {
+		bool want = r == POLICY_ALLOW || (r != POLICY_NO_AGENT && r != POLICY_AGENT_DISABLED &&
+						  r != POLICY_NO_SECRET && r != POLICY_NOT_CANDIDATE &&
+						  r != POLICY_CALLER_UNKNOWN &&
+						  !(r >= POLICY_UID_MISMATCH && r <= POLICY_EXE_HASH_MISMATCH));
+		T_EQ_INT(policy_reason_visible((enum policy_reason)r), want, "visible: %s",
+			 policy_reason_name((enum policy_reason)r));
+	}
+	T_EQ_INT(policy_reason_visible(POLICY_REASON_COUNT), false, "visible: out of range");
+}
+
 static void test_match(void)
 {
 	static const struct {
@@ -524,6 +565,7 @@ int main(void)
 	test_rate();
 	test_requestable();
 	test_decide();
+	test_decide_agent();
 	test_match();
 	test_cgroup();
 	test_interpreter();
