@@ -90,19 +90,19 @@ int store_alert_raise(struct store *st, const struct store_alert *in)
 
 bool store_canary_locked(struct store *st, const char *provider, const char *name)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT s.canary FROM secrets s JOIN providers p"
+	struct sql_stmt *s = store_stmt(st, "SELECT s.canary FROM secrets s JOIN providers p"
 					 " ON p.id = s.provider_id WHERE p.ws_id = ?1 AND p.name = ?2"
 					 " AND s.name = ?3");
 	bool canary = false;
 
 	if (!s)
 		return false;
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_text(s, 2, provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		canary = sqlite3_column_int(s, 0) != 0;
-	sqlite3_reset(s);
+	sql_bind_int64(s, 1, st->ws_id);
+	sql_bind_text(s, 2, provider);
+	sql_bind_text(s, 3, name);
+	if (sql_step(s) == SQL_ROW)
+		canary = (int)sql_column_int64(s, 0) != 0;
+	sql_reset(s);
 	return canary;
 }
 
@@ -166,7 +166,7 @@ int store_burst_note(struct store *st, const char *agent, const char *secret, in
 
 static int exe_load_locked(struct store *st)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	store_lock(st);
@@ -176,15 +176,15 @@ static int exe_load_locked(struct store *st)
 		store_unlock(st);
 		return -EIO;
 	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(s, 1) != POLICY_SHA256_BYTES)
+	sql_bind_int64(s, 1, st->ws_id);
+	while ((rc = sql_step(s)) == SQL_ROW) {
+		if (sql_column_bytes(s, 1) != POLICY_SHA256_BYTES)
 			continue;
 		if (st->nexes == st->cap_exes) {
 			size_t cap = st->cap_exes ? 2 * st->cap_exes : 64;
 			struct store_exe_seen *v = realloc(st->exes, cap * sizeof *v);
 			if (!v) {
-				sqlite3_reset(s);
+				sql_reset(s);
 				store_unlock(st);
 				return -ENOMEM;
 			}
@@ -192,13 +192,13 @@ static int exe_load_locked(struct store *st)
 			st->cap_exes = cap;
 		}
 		struct store_exe_seen *e = &st->exes[st->nexes++];
-		e->agent_id = sqlite3_column_int64(s, 0);
-		memcpy(e->sha256, sqlite3_column_blob(s, 1), POLICY_SHA256_BYTES);
-		e->first = sqlite3_column_int64(s, 2);
+		e->agent_id = sql_column_int64(s, 0);
+		memcpy(e->sha256, sql_column_blob(s, 1), POLICY_SHA256_BYTES);
+		e->first = sql_column_int64(s, 2);
 		e->pending = false;
 	}
-	sqlite3_reset(s);
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	sql_reset(s);
+	rc = rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
 	store_unlock(st);
 	if (rc == 0)
 		st->exes_loaded = true;
@@ -255,7 +255,7 @@ int store_exe_note(struct store *st, const struct store_facts *f, const struct p
 
 int store_controls_flush(struct store *st)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc = 0;
 	bool any = false;
 
@@ -281,9 +281,9 @@ int store_controls_flush(struct store *st)
 			rc = -EIO;
 			break;
 		}
-		sqlite3_bind_int64(s, 1, e->agent_id);
-		sqlite3_bind_blob(s, 2, e->sha256, POLICY_SHA256_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, e->first);
+		sql_bind_int64(s, 1, e->agent_id);
+		sql_bind_blob(s, 2, e->sha256, POLICY_SHA256_BYTES);
+		sql_bind_int64(s, 3, e->first);
 		rc = store_step_done(st, s, "cannot write the store");
 	}
 	rc = store_tx_end(st, rc);

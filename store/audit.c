@@ -137,7 +137,7 @@ void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
 static int audit_insert(struct store *st, const struct store_event *ev,
 			const uint8_t hash[STORE_HASH_BYTES])
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	s = store_stmt(st, "INSERT INTO audit(seq, time, type, workspace, actor, agent, secret,"
@@ -146,29 +146,29 @@ static int audit_insert(struct store *st, const struct store_event *ev,
 			   " ?17)");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, ev->seq);
-	sqlite3_bind_int64(s, 2, ev->time);
-	sqlite3_bind_text(s, 3, ev->type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, ev->workspace, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, ev->actor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, ev->agent, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 7, ev->secret, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 8, ev->version);
-	sqlite3_bind_int64(s, 9, ev->uid);
-	sqlite3_bind_int64(s, 10, ev->gid);
-	sqlite3_bind_int64(s, 11, ev->pid);
-	sqlite3_bind_text(s, 12, ev->exe, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 13, ev->reason, -1, SQLITE_STATIC);
+	sql_bind_int64(s, 1, ev->seq);
+	sql_bind_int64(s, 2, ev->time);
+	sql_bind_text(s, 3, ev->type);
+	sql_bind_text(s, 4, ev->workspace);
+	sql_bind_text(s, 5, ev->actor);
+	sql_bind_text(s, 6, ev->agent);
+	sql_bind_text(s, 7, ev->secret);
+	sql_bind_int64(s, 8, ev->version);
+	sql_bind_int64(s, 9, ev->uid);
+	sql_bind_int64(s, 10, ev->gid);
+	sql_bind_int64(s, 11, ev->pid);
+	sql_bind_text(s, 12, ev->exe);
+	sql_bind_text(s, 13, ev->reason);
 	if (ev->has_fingerprint)
-		sqlite3_bind_blob(s, 14, ev->fingerprint, STORE_FINGERPRINT_BYTES, SQLITE_STATIC);
+		sql_bind_blob(s, 14, ev->fingerprint, STORE_FINGERPRINT_BYTES);
 	else
-		sqlite3_bind_null(s, 14);
-	sqlite3_bind_int64(s, 15, ev->count);
-	sqlite3_bind_blob(s, 16, hash, STORE_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(s, 17, ev->cgroup ? ev->cgroup : "", -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
+		sql_bind_null(s, 14);
+	sql_bind_int64(s, 15, ev->count);
+	sql_bind_blob(s, 16, hash, STORE_HASH_BYTES);
+	sql_bind_text(s, 17, ev->cgroup ? ev->cgroup : "");
+	rc = sql_step(s);
+	sql_reset(s);
+	if (rc != SQL_DONE)
 		return store_fail_db(st, rc, "cannot write the audit trail");
 	/* forwarded once the transaction commits (store_commit_ticket) */
 	if (st->cfg.syslog_facility >= 0 && !st->fwd_from)
@@ -178,21 +178,21 @@ static int audit_insert(struct store *st, const struct store_event *ev,
 
 int store_audit_tail(struct store *st, int64_t *seq, uint8_t hash[STORE_HASH_BYTES])
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+	struct sql_stmt *s = store_stmt(st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
 	int rc;
 
 	if (!s)
 		return -EIO;
 	memset(hash, 0, STORE_HASH_BYTES);
 	*seq = 0;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*seq = sqlite3_column_int64(s, 0);
-		if (sqlite3_column_bytes(s, 1) == STORE_HASH_BYTES)
-			memcpy(hash, sqlite3_column_blob(s, 1), STORE_HASH_BYTES);
+	rc = sql_step(s);
+	if (rc == SQL_ROW) {
+		*seq = sql_column_int64(s, 0);
+		if (sql_column_bytes(s, 1) == STORE_HASH_BYTES)
+			memcpy(hash, sql_column_blob(s, 1), STORE_HASH_BYTES);
 	}
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+	sql_reset(s);
+	return rc == SQL_ROW || rc == SQL_DONE ? 0
 						     : store_fail_db(st, rc, "cannot write the audit trail");
 }
 
@@ -487,28 +487,28 @@ const char *const *store_audit_types(void)
 	return audit_types;
 }
 
-static void event_from_row(sqlite3_stmt *s, struct store_event *ev)
+static void event_from_row(struct sql_stmt *s, struct store_event *ev)
 {
 	memset(ev, 0, sizeof *ev);
-	ev->seq = sqlite3_column_int64(s, 0);
-	ev->time = sqlite3_column_int64(s, 1);
-	ev->type = (const char *)sqlite3_column_text(s, 2);
-	ev->workspace = (const char *)sqlite3_column_text(s, 3);
-	ev->actor = (const char *)sqlite3_column_text(s, 4);
-	ev->agent = (const char *)sqlite3_column_text(s, 5);
-	ev->secret = (const char *)sqlite3_column_text(s, 6);
-	ev->version = sqlite3_column_int64(s, 7);
-	ev->uid = sqlite3_column_int64(s, 8);
-	ev->gid = sqlite3_column_int64(s, 9);
-	ev->pid = sqlite3_column_int64(s, 10);
-	ev->exe = (const char *)sqlite3_column_text(s, 11);
-	ev->reason = (const char *)sqlite3_column_text(s, 12);
-	if (sqlite3_column_bytes(s, 13) == STORE_FINGERPRINT_BYTES) {
+	ev->seq = sql_column_int64(s, 0);
+	ev->time = sql_column_int64(s, 1);
+	ev->type = sql_column_text(s, 2);
+	ev->workspace = sql_column_text(s, 3);
+	ev->actor = sql_column_text(s, 4);
+	ev->agent = sql_column_text(s, 5);
+	ev->secret = sql_column_text(s, 6);
+	ev->version = sql_column_int64(s, 7);
+	ev->uid = sql_column_int64(s, 8);
+	ev->gid = sql_column_int64(s, 9);
+	ev->pid = sql_column_int64(s, 10);
+	ev->exe = sql_column_text(s, 11);
+	ev->reason = sql_column_text(s, 12);
+	if (sql_column_bytes(s, 13) == STORE_FINGERPRINT_BYTES) {
 		ev->has_fingerprint = true;
-		memcpy(ev->fingerprint, sqlite3_column_blob(s, 13), STORE_FINGERPRINT_BYTES);
+		memcpy(ev->fingerprint, sql_column_blob(s, 13), STORE_FINGERPRINT_BYTES);
 	}
-	ev->count = sqlite3_column_int64(s, 14);
-	ev->cgroup = (const char *)sqlite3_column_text(s, 16);
+	ev->count = sql_column_int64(s, 14);
+	ev->cgroup = sql_column_text(s, 16);
 	if (!ev->cgroup) ev->cgroup = "";
 	if (!ev->type) ev->type = "";
 	if (!ev->workspace) ev->workspace = "";
@@ -526,7 +526,7 @@ int store_audit_query(struct store *st, const struct store_audit_filter *f,
 		      store_event_fn fn, void *ctx)
 {
 	char sql[768];
-	sqlite3_stmt *s = NULL;
+	struct sql_stmt *s = NULL;
 	struct store_event ev;
 	int rc, n, i = 1;
 
@@ -544,35 +544,35 @@ int store_audit_query(struct store *st, const struct store_audit_filter *f,
 	if (n >= (int)sizeof sql)
 		return store_fail(-EINVAL, "audit query too long");
 	store_lock(st);
-	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-	if (rc != SQLITE_OK) {
+	rc = sql_prepare(st->db, sql, false, &s);
+	if (rc) {
 		rc = store_fail_db(st, rc, "cannot read the audit trail");
 		goto out;
 	}
 	if (!f->all_workspaces)
-		sqlite3_bind_text(s, i++, st->ws_name, -1, SQLITE_STATIC);
+		sql_bind_text(s, i++, st->ws_name);
 	if (f->agent)
-		sqlite3_bind_text(s, i++, f->agent, -1, SQLITE_STATIC);
+		sql_bind_text(s, i++, f->agent);
 	if (f->secret)
-		sqlite3_bind_text(s, i++, f->secret, -1, SQLITE_STATIC);
+		sql_bind_text(s, i++, f->secret);
 	if (f->type)
-		sqlite3_bind_text(s, i++, f->type, -1, SQLITE_STATIC);
+		sql_bind_text(s, i++, f->type);
 	if (f->since)
-		sqlite3_bind_int64(s, i++, f->since);
+		sql_bind_int64(s, i++, f->since);
 	if (f->until)
-		sqlite3_bind_int64(s, i++, f->until);
+		sql_bind_int64(s, i++, f->until);
 	if (f->after)
-		sqlite3_bind_int64(s, i++, f->after);
+		sql_bind_int64(s, i++, f->after);
 	if (f->limit > 0)
-		sqlite3_bind_int64(s, i++, f->limit);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sql_bind_int64(s, i++, f->limit);
+	while ((rc = sql_step(s)) == SQL_ROW) {
 		event_from_row(s, &ev);
 		if ((rc = fn(ctx, &ev)))
 			goto out;
 	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the audit trail");
+	rc = rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the audit trail");
 out:
-	sqlite3_finalize(s);
+	sql_finalize(s);
 	store_unlock(st);
 	return rc;
 }
@@ -678,7 +678,7 @@ static void verify_drain(struct verifier *v, bool threaded)
 }
 
 /* Lay out row s's chained bytes over prev; false when the batch is full. */
-static bool verify_add(struct verify_batch *b, sqlite3_stmt *s, const uint8_t *prev,
+static bool verify_add(struct verify_batch *b, struct sql_stmt *s, const uint8_t *prev,
 		       struct store_event *ev)
 {
 	struct chain_buf cb = { b->arena + b->used, 0, VERIFY_ARENA - b->used };
@@ -693,9 +693,9 @@ static bool verify_add(struct verify_batch *b, sqlite3_stmt *s, const uint8_t *p
 	it->seq = ev->seq;
 	it->off = b->used;
 	it->len = cb.len;
-	it->stored_ok = sqlite3_column_bytes(s, 15) == STORE_HASH_BYTES;
+	it->stored_ok = sql_column_bytes(s, 15) == STORE_HASH_BYTES;
 	if (it->stored_ok)
-		memcpy(it->stored, sqlite3_column_blob(s, 15), STORE_HASH_BYTES);
+		memcpy(it->stored, sql_column_blob(s, 15), STORE_HASH_BYTES);
 	b->used += cb.len;
 	return true;
 }
@@ -705,7 +705,7 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep)
 	uint8_t prev[STORE_HASH_BYTES] = { 0 };
 	struct verify_batch batch[2] = { { 0 } };
 	struct verifier v = { .key = st->chain_key };
-	sqlite3_stmt *s = NULL;
+	struct sql_stmt *s = NULL;
 	struct store_event ev;
 	int64_t expect = 1, gap = 0, last = 0;
 	char gap_problem[sizeof rep->problem] = "";
@@ -732,13 +732,12 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep)
 	bool began = store_read_begin(st, &rc);
 	if (rc)
 		goto out;
-	rc = sqlite3_prepare_v2(st->db, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq",
-				-1, &s, NULL);
-	if (rc != SQLITE_OK) {
+	rc = sql_prepare(st->db, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq", false, &s);
+	if (rc) {
 		rc = store_fail_db(st, rc, "cannot read the audit trail");
 		goto out;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = sql_step(s)) == SQL_ROW) {
 		event_from_row(s, &ev);
 		if (ev.seq != expect) {
 			gap = expect;
@@ -760,14 +759,14 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep)
 			}
 		}
 		/* the next row chains over this row's stored hash */
-		if (sqlite3_column_bytes(s, 15) == STORE_HASH_BYTES)
-			memcpy(prev, sqlite3_column_blob(s, 15), STORE_HASH_BYTES);
+		if (sql_column_bytes(s, 15) == STORE_HASH_BYTES)
+			memcpy(prev, sql_column_blob(s, 15), STORE_HASH_BYTES);
 		else
 			memset(prev, 0, sizeof prev);
 		last = ev.seq;
 		expect++;
 	}
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+	if (rc == SQL_ROW || rc == SQL_DONE) {
 		rc = 0;
 		if (batch[cur].n)
 			verify_submit(&v, &batch[cur], threaded);
@@ -787,7 +786,7 @@ int store_audit_verify(struct store *st, struct store_audit_report *rep)
 		rc = store_fail_db(st, rc, "cannot read the audit trail");
 	}
 out:
-	sqlite3_finalize(s);
+	sql_finalize(s);
 	store_read_end(st, began);
 	store_unlock(st);
 	if (threaded) {
@@ -913,7 +912,7 @@ void store_audit_line(const struct store_event *ev, char *buf, size_t len)
 
 void store_audit_forward(struct store *st, int64_t from, int64_t to)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	struct store_event ev;
 	char line[4 * PATH_MAX];
 
@@ -922,12 +921,12 @@ void store_audit_forward(struct store *st, int64_t from, int64_t to)
 	s = store_stmt(st, "SELECT " AUDIT_COLUMNS " FROM audit WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq");
 	if (!s)
 		return;
-	sqlite3_bind_int64(s, 1, from);
-	sqlite3_bind_int64(s, 2, to);
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	sql_bind_int64(s, 1, from);
+	sql_bind_int64(s, 2, to);
+	while (sql_step(s) == SQL_ROW) {
 		event_from_row(s, &ev);
 		store_audit_line(&ev, line, sizeof line);
 		syslog(st->cfg.syslog_facility | LOG_INFO, "scopehold-audit %s", line);
 	}
-	sqlite3_reset(s);
+	sql_reset(s);
 }

@@ -1,15 +1,14 @@
 /*
- * db.c - the SQLite side of the store: creating and opening the file,
- * the schema and its forward migrations, the statement cache and the
- * transaction helpers every other file of store/ uses.
+ * db.c - the database side of the store: creating and opening it, the
+ * schema and its forward migrations, the statement cache and the
+ * transaction helpers every other file of store/ uses, all through
+ * sql.h (the engine's settings are its driver's: sql_sqlite.c).
  *
- * Settings: WAL journal (readers never block the writer, so the mount
- * keeps serving while shadm edits), foreign keys on, a 10 s busy timeout
- * with BEGIN IMMEDIATE for writers (so concurrent shadm runs queue
- * instead of failing with "database is locked"), synchronous=NORMAL for
- * crash safety (a committed WAL frame survives kill -9 of the process);
- * with [audit] durability = power each commit is also fdatasynced, one
- * sync shared by every transaction committed while it runs.
+ * Writers take the write lock when they begin and wait up to 10 s for it
+ * (so concurrent shadm runs queue instead of failing with "database is
+ * locked"); a commit survives kill -9 of the process; with [audit]
+ * durability = power each commit is also synced (sql_sync), one sync
+ * shared by every transaction committed while it runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -204,22 +203,21 @@ void store_unlock(struct store *st)
 	pthread_mutex_unlock(&st->mu);
 }
 
-sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+struct sql_stmt *store_stmt(struct store *st, const char *sql)
 {
-	int i;
+	int i, rc;
 
 	for (i = 0; i < STORE_STMT_CACHE && st->stmts[i].sql; i++) {
 		if (st->stmts[i].sql == sql) {
-			sqlite3_reset(st->stmts[i].stmt);
-			sqlite3_clear_bindings(st->stmts[i].stmt);
+			sql_reset(st->stmts[i].stmt);
+			sql_clear_bindings(st->stmts[i].stmt);
 			return st->stmts[i].stmt;
 		}
 	}
 	if (i == STORE_STMT_CACHE)
 		abort();        /* a programming error: raise STORE_STMT_CACHE */
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-			       &st->stmts[i].stmt, NULL) != SQLITE_OK) {
-		store_fail_db(st, sqlite3_errcode(st->db), "cannot prepare a query");
+	if ((rc = sql_prepare(st->db, sql, true, &st->stmts[i].stmt))) {
+		store_fail_db(st, rc, "cannot prepare a query");
 		return NULL;
 	}
 	st->stmts[i].sql = sql;
@@ -228,16 +226,16 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql)
 
 int store_exec(struct store *st, const char *sql)
 {
-	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	int rc = sql_exec(st->db, sql);
 
-	return rc == SQLITE_OK ? 0 : store_fail_db(st, rc, "store");
+	return rc == 0 ? 0 : store_fail_db(st, rc, "store");
 }
 
 int store_begin(struct store *st, bool write)
 {
-	int rc = sqlite3_exec(st->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+	int rc = sql_begin(st->db, write);
 
-	return rc == SQLITE_OK ? 0 : store_fail_db(st, rc, "cannot start a transaction");
+	return rc == 0 ? 0 : store_fail_db(st, rc, "cannot start a transaction");
 }
 
 /*
@@ -263,8 +261,8 @@ int store_commit_ticket(struct store *st, uint64_t *ticket)
 	if (from && store_audit_tail(st, &to, hash))
 		from = 0;
 	st->fwd_from = 0;
-	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-	if (rc == SQLITE_OK) {
+	rc = sql_commit(st->db);
+	if (rc == 0) {
 		*ticket = atomic_fetch_add(&st->wal_sync.ticket, 1) + 1;
 		if (from) {
 			/* durable first: with durability = power that is the fdatasync */
@@ -280,16 +278,10 @@ int store_commit_ticket(struct store *st, uint64_t *ticket)
 
 static int store_wal_sync(struct store *st)
 {
-	char wal[PATH_MAX + 8];
+	int rc = sql_sync(st->db);
 
-	if (st->wal_fd < 0) {
-		snprintf(wal, sizeof wal, "%s-wal", st->cfg.store_path);
-		st->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
-		if (st->wal_fd < 0)
-			return store_fail(-EIO, "cannot sync the audit trail: %s", strerror(errno));
-	}
-	if (fdatasync(st->wal_fd) < 0)
-		return store_fail(-EIO, "cannot sync the audit trail: %s", strerror(errno));
+	if (rc)
+		return store_fail(-EIO, "cannot sync the audit trail: %s", strerror(-rc));
 	atomic_fetch_add(&st->syncs, 1);
 	return 0;
 }
@@ -395,8 +387,7 @@ int store_commit(struct store *st)
 void store_rollback(struct store *st)
 {
 	st->fwd_from = 0;      /* its events are gone: nothing to forward */
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sql_rollback(st->db);
 }
 
 /*
@@ -422,7 +413,7 @@ int store_tx_end(struct store *st, int rc)
 {
 	if (st->batch || st->gc_open) {
 		if (rc)
-			sqlite3_exec(st->db, "ROLLBACK TO change", NULL, NULL, NULL);
+			(void)sql_exec(st->db, "ROLLBACK TO change");
 		if (store_exec(st, "RELEASE change") && !rc)
 			rc = -EIO;
 	} else if (rc == 0) {
@@ -436,7 +427,7 @@ int store_tx_end(struct store *st, int rc)
 
 bool store_read_begin(struct store *st, int *rc)
 {
-	if (!sqlite3_get_autocommit(st->db)) {
+	if (sql_in_transaction(st->db)) {
 		*rc = 0;          /* inside an open transaction (a resolve batch): read in it */
 		return false;
 	}
@@ -462,12 +453,7 @@ int store_batch_begin(struct store *st)
 	rc = store_write_begin(st);
 	if (rc == 0) {
 		st->batch = 1;
-		/*
-		 * A bulk load dirties far more pages than the default 2 MiB
-		 * cache holds; spilling them to the WAL and reading them back
-		 * made loading a million secrets I/O-bound.
-		 */
-		store_exec(st, "PRAGMA cache_size = -262144");
+		sql_bulk(st->db, true);
 	}
 	/* the lock stays held until store_batch_end: the batch is this thread's */
 	if (rc)
@@ -484,7 +470,7 @@ int store_batch_end(struct store *st, int rc)
 		rc = store_commit(st);
 	else
 		store_rollback(st);
-	(void)store_exec(st, "PRAGMA cache_size = -2000");
+	sql_bulk(st->db, false);
 	store_unlock(st);
 	return rc;
 }
@@ -499,7 +485,7 @@ void store_stats_get(struct store *st, struct store_stats *out)
 int store_walk(struct store *st, const char *sql, int64_t a, int64_t b,
 	       store_row_fn fn, void *ctx)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	store_lock(st);
@@ -508,25 +494,42 @@ int store_walk(struct store *st, const char *sql, int64_t a, int64_t b,
 		store_unlock(st);
 		return -EIO;
 	}
-	sqlite3_bind_int64(s, 1, a);
-	sqlite3_bind_int64(s, 2, b);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sql_bind_int64(s, 1, a);
+	sql_bind_int64(s, 2, b);
+	while ((rc = sql_step(s)) == SQL_ROW) {
 		if ((rc = fn(ctx, s)))
 			goto out;
 	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	rc = rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
 out:
-	sqlite3_reset(s);
+	sql_reset(s);
 	store_unlock(st);
 	return rc;
 }
 
-int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
+/*
+ * Run an INSERT ... RETURNING id (the portable way to learn a new row's
+ * id) and read the id; no row is a failure.
+ */
+int store_insert_id(struct store *st, struct sql_stmt *s, const char *what, int64_t *id)
 {
-	int rc = sqlite3_step(s);
+	int rc = sql_step(s);
+	bool row = rc == SQL_ROW;
 
-	sqlite3_reset(s);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+	if (row) {
+		*id = sql_column_int64(s, 0);
+		rc = sql_step(s);
+	}
+	sql_reset(s);
+	return row && rc == SQL_DONE ? 0 : store_fail_db(st, rc, what);
+}
+
+int store_step_done(struct store *st, struct sql_stmt *s, const char *what)
+{
+	int rc = sql_step(s);
+
+	sql_reset(s);
+	if (rc == SQL_DONE || rc == SQL_ROW)
 		return 0;
 	return store_fail_db(st, rc, what);
 }
@@ -534,21 +537,21 @@ int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
 int store_lookup_id(struct store *st, const char *sql, const char *name,
 		    const char *kind, int64_t *id)
 {
-	sqlite3_stmt *s = store_stmt(st, sql);
+	struct sql_stmt *s = store_stmt(st, sql);
 	int rc;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(s, 0);
-		sqlite3_reset(s);
+	sql_bind_int64(s, 1, st->ws_id);
+	sql_bind_text(s, 2, name);
+	rc = sql_step(s);
+	if (rc == SQL_ROW) {
+		*id = sql_column_int64(s, 0);
+		sql_reset(s);
 		return 0;
 	}
-	sqlite3_reset(s);
-	if (rc == SQLITE_DONE)
+	sql_reset(s);
+	if (rc == SQL_DONE)
 		return store_fail(-ENOENT, "no %s '%s'", kind, name);
 	return store_fail_db(st, rc, "cannot read the store");
 }
@@ -610,66 +613,26 @@ static int store_mkdirs_for(const char *path)
 	return 0;
 }
 
-static int store_pragmas(struct store *st)
+static int store_meta_get(struct store *st, enum sql_meta m, int64_t *out)
 {
-	char sql[160];
-	int rc;
+	int rc = sql_meta_get(st->db, m, out);
 
-	rc = sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
-	if (rc != SQLITE_OK)
-		return store_fail_db(st, rc, "store");
-	/* power durability syncs commits itself (group commit, store_sync_to) */
-	/*
-	 * SQLite's own checkpoints (every 1000 WAL pages, by the committing
-	 * connection) keep the WAL bounded even under a steady stream of
-	 * resolves; a checkpointer on another thread or connection could be
-	 * starved by that stream and let the WAL grow without end. After a
-	 * checkpoint the file is cut back to 4 MiB.
-	 */
-	/*
-	 * temp_store = MEMORY: a savepoint's statement journal (every change
-	 * inside a batch or a resolve batch) stays in memory instead of an
-	 * unlinked file under /var/tmp holding copies of store pages - half
-	 * a million writes for a 1e5-secret bulk load.
-	 */
-	/*
-	 * secure_delete = ON: a freed cell or page (a destroyed version's
-	 * ciphertext, a removed secret) is zeroed, not left in the file for
-	 * later; Debian builds it in, this does not rely on the build.
-	 */
-	snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
-		 " PRAGMA journal_size_limit = 4194304; PRAGMA temp_store = MEMORY;"
-		 " PRAGMA secure_delete = ON;");
-	return store_exec(st, sql);
-}
-
-static int store_pragma_int(struct store *st, const char *sql, int64_t *out)
-{
-	sqlite3_stmt *s;
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-
-	if (rc != SQLITE_OK)
-		return store_fail_db(st, rc, "store");
-	rc = sqlite3_step(s);
-	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 0 : store_fail_db(st, rc, "store");
+	return rc ? store_fail_db(st, rc, "store") : 0;
 }
 
 /* Bring an opened store to STORE_SCHEMA_VERSION; refuse foreign files. */
 static int store_migrate(struct store *st)
 {
 	int64_t app, ver;
-	char sql[96];
 	int rc;
 
-	rc = store_pragma_int(st, "PRAGMA application_id", &app);
+	rc = store_meta_get(st, SQL_META_APPLICATION_ID, &app);
 	if (rc == -EBADMSG || (rc == 0 && app != STORE_APPLICATION_ID))
 		return store_fail(-EBADMSG, "store '%s' is corrupt or not a ScopeHold store",
 				  st->cfg.store_path);
 	if (rc)
 		return rc;
-	if ((rc = store_pragma_int(st, "PRAGMA user_version", &ver)))
+	if ((rc = store_meta_get(st, SQL_META_SCHEMA_VERSION, &ver)))
 		return rc;
 	if (ver > (int64_t)STORE_NMIGRATIONS)
 		return store_fail(-EPROTO, "store '%s' has schema %lld, newer than this program (%d)",
@@ -682,9 +645,10 @@ static int store_migrate(struct store *st)
 		if ((rc = store_exec(st, store_migrations[ver])))
 			goto fail;
 	}
-	snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)ver);
-	if ((rc = store_exec(st, sql)))
+	if ((rc = sql_meta_set(st->db, SQL_META_SCHEMA_VERSION, ver))) {
+		rc = store_fail_db(st, rc, "store");
 		goto fail;
+	}
 	return store_commit(st);
 fail:
 	store_rollback(st);
@@ -715,7 +679,6 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 	pthread_rwlock_init(&st->dk_lock, NULL);
 	st->jr.fd = -1;
 	st->jr.lock_fd = -1;
-	st->wal_fd = -1;
 	st->cfg = *cfg;
 	snprintf(st->actor, sizeof st->actor, "%s", actor ? actor : "unknown");
 	snprintf(st->jr.path, sizeof st->jr.path, "%s-audit", cfg->store_path);
@@ -729,18 +692,15 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 	return st;
 }
 
+/* The engine behind sql.h; the only one today. */
+#define STORE_SQL_DRIVER "sqlite"
+
 static int store_db_open(struct store *st, bool create)
 {
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-		    (create ? SQLITE_OPEN_CREATE : 0);
-	mode_t old = umask(077);   /* the -wal and -shm files are as private as the store */
-	int rc = sqlite3_open_v2(st->cfg.store_path, &st->db, flags, NULL);
+	int rc = sql_open(STORE_SQL_DRIVER, st->cfg.store_path, create, STORE_BUSY_TIMEOUT_MS,
+			  &st->db);
 
-	umask(old);
-	if (rc != SQLITE_OK)
-		return store_fail_db(st, rc, "cannot open the store");
-	sqlite3_extended_result_codes(st->db, 1);
-	return store_pragmas(st);
+	return rc ? store_fail_db(st, rc, "cannot open the store") : 0;
 }
 
 int store_workspace_use(struct store *st, const char *name)
@@ -828,15 +788,13 @@ void store_close(struct store *st)
 				store_error());
 	}
 	for (i = 0; i < STORE_STMT_CACHE && st->stmts[i].sql; i++)
-		sqlite3_finalize(st->stmts[i].stmt);
-	sqlite3_close(st->db);
+		sql_finalize(st->stmts[i].stmt);
+	sql_close(st->db);
 	for (i = 0; i < st->ndkeys; i++)
 		sodium_free(st->dkeys[i].key);
 	sodium_free(st->root_key);
 	sodium_free(st->chain_key);
 	sodium_free(st->fp_key);
-	if (st->wal_fd >= 0)
-		close(st->wal_fd);
 	store_cache_clear(st);
 	store_journal_close(st);
 	store_syncer_destroy(&st->wal_sync);
@@ -863,7 +821,6 @@ int store_init(const struct store_config *cfg, const char *actor)
 	struct store_event ev;
 	int64_t id;
 	int rc;
-	char wal[PATH_MAX + 8];
 
 	if (sodium_init() < 0)
 		return store_fail(-EIO, "cannot initialise libsodium");
@@ -904,12 +861,9 @@ int store_init(const struct store_config *cfg, const char *actor)
 	}
 	if ((rc = store_db_open(st, true)))
 		goto fail;
-	{
-		char sql[96];
-		snprintf(sql, sizeof sql, "PRAGMA journal_mode = WAL; PRAGMA application_id = %d;",
-			 STORE_APPLICATION_ID);
-		if ((rc = store_exec(st, sql)))
-			goto fail;
+	if ((rc = sql_meta_set(st->db, SQL_META_APPLICATION_ID, STORE_APPLICATION_ID))) {
+		rc = store_fail_db(st, rc, "store");
+		goto fail;
 	}
 	if ((rc = store_migrate(st)))
 		goto fail;
@@ -918,13 +872,13 @@ int store_init(const struct store_config *cfg, const char *actor)
 	if ((rc = store_keys_load(st)))       /* creates the audit key and first data key */
 		goto fail_tx;
 	{
-		sqlite3_stmt *s = store_stmt(st, "INSERT INTO workspaces(name, created) VALUES (?1, ?2)");
+		struct sql_stmt *s = store_stmt(st, "INSERT INTO workspaces(name, created) VALUES (?1, ?2)"
+						" RETURNING id");
 		if (!s) { rc = -EIO; goto fail_tx; }
-		sqlite3_bind_text(s, 1, STORE_DEFAULT_WORKSPACE, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, store_now());
-		if ((rc = store_step_done(st, s, "cannot create the default workspace")))
+		sql_bind_text(s, 1, STORE_DEFAULT_WORKSPACE);
+		sql_bind_int64(s, 2, store_now());
+		if ((rc = store_insert_id(st, s, "cannot create the default workspace", &id)))
 			goto fail_tx;
-		id = sqlite3_last_insert_rowid(st->db);
 	}
 	st->ws_id = id;
 	snprintf(st->ws_name, sizeof st->ws_name, STORE_DEFAULT_WORKSPACE);
@@ -941,10 +895,7 @@ fail:
 	store_close(st);
 	if (made_store) {
 		unlink(cfg->store_path);
-		snprintf(wal, sizeof wal, "%s-wal", cfg->store_path);
-		unlink(wal);
-		snprintf(wal, sizeof wal, "%s-shm", cfg->store_path);
-		unlink(wal);
+		sql_remove(STORE_SQL_DRIVER, cfg->store_path);
 	}
 	if (made_key)
 		unlink(cfg->key_file);

@@ -2,8 +2,9 @@
  * error.c - the store's one error path: every failure sets a thread-local
  * message and returns a negative errno, so callers write
  * `return store_fail(-ENOENT, "no agent '%s'", name);` and a program prints
- * store_error() once at its boundary. SQLite result codes are converted
- * here and nowhere else.
+ * store_error() once at its boundary. The engine's result codes are
+ * converted to errno once, in its driver (sql_sqlite.c); store_fail_db
+ * adds the engine's words to a failed sql_* call.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -36,31 +37,20 @@ int store_fail(int err, const char *fmt, ...)
 }
 
 /*
- * SQLite's codes map to errno: a full disk stays recognisable (the mount
- * turns every audit failure into EIO anyway), a corrupt file is EBADMSG.
+ * rc is the -errno of a failed sql_* call; a statement that stopped
+ * short (SQL_DONE where a row was due) is -EIO.
  */
 int store_fail_db(struct store *st, int rc, const char *what)
 {
-	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
-	int err;
+	int err = rc < 0 ? rc : -EIO;
+	const char *msg = st && st->db ? sql_error(st->db) : strerror(-err);
 
-	switch (rc & 0xff) {
-	case SQLITE_FULL:    err = -ENOSPC; break;
-	case SQLITE_NOMEM:   err = -ENOMEM; break;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:  err = -EBADMSG; break;
-	case SQLITE_READONLY:
-	case SQLITE_PERM:
-	case SQLITE_AUTH:    err = -EACCES; break;
-	case SQLITE_CANTOPEN: err = -ENOENT; break;
-	default:             err = -EIO; break;
-	}
 	return store_fail(err, "%s: %s", what, msg);
 }
 
 /*
  * A transaction that only records an event (reveal, deny) failed to
- * commit: say it was the audit trail, keeping SQLite's reason.
+ * commit: say it was the audit trail, keeping the engine's reason.
  */
 int store_fail_audit(int err)
 {

@@ -227,30 +227,30 @@ static int journal_unusable(void)
 
 static int state_get(struct store *st, const uint8_t gen[16], int64_t *off, bool *found)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT offset FROM journal WHERE gen = ?1");
+	struct sql_stmt *s = store_stmt(st, "SELECT offset FROM journal WHERE gen = ?1");
 	int rc;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_blob(s, 1, gen, 16, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	*found = rc == SQLITE_ROW;
-	*off = *found ? sqlite3_column_int64(s, 0) : JOURNAL_HDR;
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	sql_bind_blob(s, 1, gen, 16);
+	rc = sql_step(s);
+	*found = rc == SQL_ROW;
+	*off = *found ? sql_column_int64(s, 0) : JOURNAL_HDR;
+	sql_reset(s);
+	if (rc != SQL_ROW && rc != SQL_DONE)
 		return store_fail_db(st, rc, "cannot read the store");
 	return 0;
 }
 
 static int state_set(struct store *st, const uint8_t gen[16], int64_t off)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO journal(gen, offset) VALUES (?1, ?2)"
+	struct sql_stmt *s = store_stmt(st, "INSERT INTO journal(gen, offset) VALUES (?1, ?2)"
 				     " ON CONFLICT(gen) DO UPDATE SET offset = excluded.offset");
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_blob(s, 1, gen, 16, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, off);
+	sql_bind_blob(s, 1, gen, 16);
+	sql_bind_int64(s, 2, off);
 	return store_step_done(st, s, "cannot write the audit trail");
 }
 

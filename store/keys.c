@@ -117,14 +117,14 @@ int store_key_unwrap(const uint8_t *root, int64_t id, const char *kind,
 
 /* Unwrap the key whose wrappings are columns col and col + 1 of row s. */
 static int unwrap_row(const uint8_t *root, int64_t id, const char *kind,
-		      sqlite3_stmt *s, int col, uint8_t *key)
+		      struct sql_stmt *s, int col, uint8_t *key)
 {
-	if (store_key_unwrap(root, id, kind, sqlite3_column_blob(s, col),
-			     (size_t)sqlite3_column_bytes(s, col), key) == 0)
+	if (store_key_unwrap(root, id, kind, sql_column_blob(s, col),
+			     (size_t)sql_column_bytes(s, col), key) == 0)
 		return 0;
-	if (sqlite3_column_type(s, col + 1) != SQLITE_NULL &&
-	    store_key_unwrap(root, id, kind, sqlite3_column_blob(s, col + 1),
-			     (size_t)sqlite3_column_bytes(s, col + 1), key) == 0)
+	if (!sql_column_is_null(s, col + 1) &&
+	    store_key_unwrap(root, id, kind, sql_column_blob(s, col + 1),
+			     (size_t)sql_column_bytes(s, col + 1), key) == 0)
 		return 0;
 	return -EKEYREJECTED;
 }
@@ -138,7 +138,7 @@ static int unwrap_row(const uint8_t *root, int64_t id, const char *kind,
 static int root_key_refresh(struct store *st)
 {
 	uint8_t *k = sodium_malloc(STORE_KEY_BYTES);
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if (!k)
@@ -151,13 +151,13 @@ static int root_key_refresh(struct store *st)
 		rc = -EIO;
 		goto out;
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		rc = unwrap_row(st->root_key, sqlite3_column_int64(s, 0), "audit", s, 1, k) ?
+	rc = sql_step(s);
+	if (rc == SQL_ROW)
+		rc = unwrap_row(st->root_key, sql_column_int64(s, 0), "audit", s, 1, k) ?
 		     store_fail(-EKEYREJECTED, "this key does not open this store") : 0;
 	else
 		rc = store_fail_db(st, rc, "cannot read the store");
-	sqlite3_reset(s);
+	sql_reset(s);
 out:
 	sodium_free(k);
 	return rc;
@@ -168,29 +168,29 @@ static int key_insert(struct store *st, const char *kind, uint8_t *key, int64_t 
 {
 	uint8_t wrapped[WRAPPED_BYTES];
 	size_t wlen;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int64_t id;
 	int rc;
 
 	if (!st->creating && (rc = root_key_refresh(st)))
 		return rc;
 
-	s = store_stmt(st, "INSERT INTO keys(kind, wrapped, created) VALUES (?1, zeroblob(?2), ?3)");
+	s = store_stmt(st, "INSERT INTO keys(kind, wrapped, created) VALUES (?1, zeroblob(?2), ?3)"
+			   " RETURNING id");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, WRAPPED_BYTES);
-	sqlite3_bind_int64(s, 3, store_now());
-	if ((rc = store_step_done(st, s, "cannot write a key")))
+	sql_bind_text(s, 1, kind);
+	sql_bind_int64(s, 2, WRAPPED_BYTES);
+	sql_bind_int64(s, 3, store_now());
+	if ((rc = store_insert_id(st, s, "cannot write a key", &id)))
 		return rc;
-	id = sqlite3_last_insert_rowid(st->db);
 	randombytes_buf(key, STORE_KEY_BYTES);
 	store_key_wrap(st->root_key, id, kind, key, wrapped, &wlen);
 	s = store_stmt(st, "UPDATE keys SET wrapped = ?1 WHERE id = ?2");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_blob(s, 1, wrapped, (int)wlen, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, id);
+	sql_bind_blob(s, 1, wrapped, (int)wlen);
+	sql_bind_int64(s, 2, id);
 	if ((rc = store_step_done(st, s, "cannot write a key")))
 		return rc;
 	*id_out = id;
@@ -210,7 +210,7 @@ static void derive_audit_keys(struct store *st, const uint8_t *audit_key)
  */
 int store_keys_load(struct store *st)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	uint8_t *ak;
 	int64_t id;
 	int rc;
@@ -224,9 +224,9 @@ int store_keys_load(struct store *st)
 		rc = -EIO;
 		goto out;
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		id = sqlite3_column_int64(s, 0);
+	rc = sql_step(s);
+	if (rc == SQL_ROW) {
+		id = sql_column_int64(s, 0);
 		rc = unwrap_row(st->root_key, id, "audit", s, 1, ak);
 		/*
 		 * The key file was read before this row: a `key rekey` that
@@ -238,13 +238,13 @@ int store_keys_load(struct store *st)
 				break;
 			rc = unwrap_row(st->root_key, id, "audit", s, 1, ak);
 		}
-		sqlite3_reset(s);
+		sql_reset(s);
 		if (rc) {
 			rc = store_fail(-EKEYREJECTED, "this key does not open this store");
 			goto out;
 		}
-	} else if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
+	} else if (rc == SQL_DONE) {
+		sql_reset(s);
 		if (st->creating) {
 			uint8_t *dk = sodium_malloc(STORE_KEY_BYTES);
 			if (!dk) {
@@ -263,8 +263,8 @@ int store_keys_load(struct store *st)
 			goto out;
 		}
 	} else {
-		sqlite3_reset(s);
-		rc = rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ?
+		sql_reset(s);
+		rc = rc == -EBADMSG ?
 		     store_fail(-EBADMSG, "store '%s' is corrupt or not a ScopeHold store",
 				st->cfg.store_path) :
 		     store_fail_db(st, rc, "cannot read the store");
@@ -284,7 +284,7 @@ out:
  */
 int store_data_key_get(struct store *st, int64_t id, const uint8_t **key)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	uint8_t *k;
 	int i, rc, tries;
 
@@ -303,16 +303,16 @@ int store_data_key_get(struct store *st, int64_t id, const uint8_t **key)
 			sodium_free(k);
 			return -EIO;
 		}
-		sqlite3_bind_int64(s, 1, id);
-		rc = sqlite3_step(s);
-		if (rc != SQLITE_ROW) {
-			sqlite3_reset(s);
+		sql_bind_int64(s, 1, id);
+		rc = sql_step(s);
+		if (rc != SQL_ROW) {
+			sql_reset(s);
 			sodium_free(k);
-			return rc == SQLITE_DONE ? store_fail(-EBADMSG, "data key %lld is missing", (long long)id)
+			return rc == SQL_DONE ? store_fail(-EBADMSG, "data key %lld is missing", (long long)id)
 						 : store_fail_db(st, rc, "cannot read the store");
 		}
 		rc = unwrap_row(st->root_key, id, "data", s, 0, k);
-		sqlite3_reset(s);
+		sql_reset(s);
 		if (rc == 0)
 			break;
 		if (tries == 0 && store_key_file_read(st->cfg.key_file, st->root_key) == 0)
@@ -338,19 +338,19 @@ int store_data_key_get(struct store *st, int64_t id, const uint8_t **key)
 
 int store_data_key_current(struct store *st, int64_t *id)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT max(id) FROM keys WHERE kind = 'data'");
+	struct sql_stmt *s = store_stmt(st, "SELECT max(id) FROM keys WHERE kind = 'data'");
 	int rc;
 
 	if (!s)
 		return -EIO;
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW || sqlite3_column_type(s, 0) == SQLITE_NULL) {
-		sqlite3_reset(s);
-		return rc == SQLITE_ROW ? store_fail(-EBADMSG, "the store has no data key")
+	rc = sql_step(s);
+	if (rc != SQL_ROW || sql_column_is_null(s, 0)) {
+		sql_reset(s);
+		return rc == SQL_ROW ? store_fail(-EBADMSG, "the store has no data key")
 					: store_fail_db(st, rc, "cannot read the store");
 	}
-	*id = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
+	*id = sql_column_int64(s, 0);
+	sql_reset(s);
 	return 0;
 }
 
@@ -581,7 +581,7 @@ static int same_filesystem(const char *a, const char *b)
 static int rewrap_keys(struct store *st, const uint8_t *oldkey, const uint8_t *newkey, bool next)
 {
 	uint8_t *k = sodium_malloc(STORE_KEY_BYTES), wrapped[WRAPPED_BYTES], keep[WRAPPED_BYTES];
-	sqlite3_stmt *s = NULL, *u;
+	struct sql_stmt *s = NULL, *u;
 	size_t wlen;
 	int rc;
 
@@ -589,14 +589,14 @@ static int rewrap_keys(struct store *st, const uint8_t *oldkey, const uint8_t *n
 		return store_fail(-ENOMEM, "out of memory");
 	if ((rc = store_tx_start(st)))
 		goto out;
-	rc = sqlite3_prepare_v2(st->db, "SELECT id, kind, wrapped, wrapped_next FROM keys", -1, &s, NULL);
-	if (rc != SQLITE_OK) {
+	rc = sql_prepare(st->db, "SELECT id, kind, wrapped, wrapped_next FROM keys", false, &s);
+	if (rc) {
 		rc = store_fail_db(st, rc, "cannot read the store");
 		goto end;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(s, 0);
-		const char *kind = (const char *)sqlite3_column_text(s, 1);
+	while ((rc = sql_step(s)) == SQL_ROW) {
+		int64_t id = sql_column_int64(s, 0);
+		const char *kind = sql_column_text(s, 1);
 
 		if (unwrap_row(oldkey, id, kind, s, 2, k) && unwrap_row(newkey, id, kind, s, 2, k)) {
 			rc = store_fail(-EKEYREJECTED, "this key does not open this store");
@@ -609,24 +609,24 @@ static int rewrap_keys(struct store *st, const uint8_t *oldkey, const uint8_t *n
 			rc = -EIO;
 			goto end;
 		}
-		sqlite3_bind_int64(u, 1, id);
-		sqlite3_bind_blob(u, 2, wrapped, (int)wlen, SQLITE_STATIC);
+		sql_bind_int64(u, 1, id);
+		sql_bind_blob(u, 2, wrapped, (int)wlen);
 		if (next) {
 			size_t klen;
 			store_key_wrap(oldkey, id, kind, k, keep, &klen);
-			sqlite3_bind_blob(u, 3, keep, (int)klen, SQLITE_STATIC);
+			sql_bind_blob(u, 3, keep, (int)klen);
 		}
 		if ((rc = store_step_done(st, u, "cannot write the store")))
 			goto end;
 	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	rc = rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
 	if (!rc && next) {
 		struct store_event ev;
 		store_event_init(st, &ev, "key-rekey");
 		rc = store_audit_append(st, &ev);
 	}
 end:
-	sqlite3_finalize(s);
+	sql_finalize(s);
 	rc = store_tx_end(st, rc);
 out:
 	sodium_free(k);

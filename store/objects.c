@@ -48,12 +48,12 @@ int store_note(struct store *st, const char *type, const char *agent,
 int store_delete_noted(struct store *st, const char *sql, int64_t id, const char *type,
 		       const char *agent, const char *object)
 {
-	sqlite3_stmt *s = store_stmt(st, sql);
+	struct sql_stmt *s = store_stmt(st, sql);
 	int rc;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, id);
+	sql_bind_int64(s, 1, id);
 	rc = store_step_done(st, s, "cannot write the store");
 	return rc ? rc : store_note(st, type, agent, object, NULL);
 }
@@ -79,7 +79,7 @@ int store_project_id(struct store *st, const char *name, int64_t *id)
 int store_secret_id(struct store *st, const char *provider, const char *name,
 		    int64_t *provider_id, int64_t *secret_id)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if ((rc = store_provider_id(st, provider, provider_id)))
@@ -87,15 +87,15 @@ int store_secret_id(struct store *st, const char *provider, const char *name,
 	s = store_stmt(st, "SELECT id FROM secrets WHERE provider_id = ?1 AND name = ?2");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, *provider_id);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*secret_id = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW)
+	sql_bind_int64(s, 1, *provider_id);
+	sql_bind_text(s, 2, name);
+	rc = sql_step(s);
+	if (rc == SQL_ROW)
+		*secret_id = sql_column_int64(s, 0);
+	sql_reset(s);
+	if (rc == SQL_ROW)
 		return 0;
-	if (rc == SQLITE_DONE)
+	if (rc == SQL_DONE)
 		return store_fail(-ENOENT, "no secret '%s/%s'", provider, name);
 	return store_fail_db(st, rc, "cannot read the store");
 }
@@ -103,25 +103,25 @@ int store_secret_id(struct store *st, const char *provider, const char *name,
 /* 1 if the query with (?1 = ws or parent id, ?2 = name) finds a row. */
 static int exists(struct store *st, const char *sql, int64_t parent, const char *name)
 {
-	sqlite3_stmt *s = store_stmt(st, sql);
+	struct sql_stmt *s = store_stmt(st, sql);
 	int rc;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, parent);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW)
+	sql_bind_int64(s, 1, parent);
+	sql_bind_text(s, 2, name);
+	rc = sql_step(s);
+	sql_reset(s);
+	if (rc == SQL_ROW)
 		return 1;
-	return rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	return rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
 }
 
 /* Insert (ws_id, name, created) into one of the simple named tables. */
 static int add_named(struct store *st, const char *exists_sql, const char *insert_sql,
 		     const char *kind, const char *name, const char *event)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if ((rc = store_tx_start(st)))
@@ -134,9 +134,9 @@ static int add_named(struct store *st, const char *exists_sql, const char *inser
 	s = store_stmt(st, insert_sql);
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, store_now());
+	sql_bind_int64(s, 1, st->ws_id);
+	sql_bind_text(s, 2, name);
+	sql_bind_int64(s, 3, store_now());
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
 		rc = store_note(st, event, NULL, name, NULL);
@@ -147,7 +147,7 @@ static int add_named(struct store *st, const char *exists_sql, const char *inser
 
 int store_workspace_add(struct store *st, const char *name)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	struct store_event ev;
 	int rc;
 
@@ -163,8 +163,8 @@ int store_workspace_add(struct store *st, const char *name)
 	s = store_stmt(st, "INSERT INTO workspaces(name, created) VALUES (?1, ?2)");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, store_now());
+	sql_bind_text(s, 1, name);
+	sql_bind_int64(s, 2, store_now());
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc) {
 		store_event_init(st, &ev, "workspace-add");
@@ -182,7 +182,7 @@ int store_workspace_rm(struct store *st, const char *name)
 		"SELECT 1 FROM agents WHERE ws_id = ?1 AND ?2 = ?2 LIMIT 1",
 	};
 	struct store_event ev;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int64_t id;
 	size_t i;
 	int rc;
@@ -207,7 +207,7 @@ int store_workspace_rm(struct store *st, const char *name)
 	s = store_stmt(st, "DELETE FROM workspaces WHERE id = ?1");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, id);
+	sql_bind_int64(s, 1, id);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc) {
 		store_event_init(st, &ev, "workspace-rm");
@@ -217,12 +217,12 @@ int store_workspace_rm(struct store *st, const char *name)
 	return store_tx_end(st, rc);
 }
 
-static int workspace_row(void *arg, sqlite3_stmt *s)
+static int workspace_row(void *arg, struct sql_stmt *s)
 {
 	struct walk *w = arg;
 	struct store_workspace_row row = {
-		.name = (const char *)sqlite3_column_text(s, 0),
-		.created = sqlite3_column_int64(s, 1),
+		.name = sql_column_text(s, 0),
+		.created = sql_column_int64(s, 1),
 	};
 	return ((store_workspace_fn)w->fn)(w->ctx, &row);
 }
@@ -248,7 +248,7 @@ int store_provider_add(struct store *st, const char *name)
 
 int store_provider_rm(struct store *st, const char *name)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int64_t id, n = 0;
 	int rc;
 
@@ -261,10 +261,10 @@ int store_provider_rm(struct store *st, const char *name)
 	s = store_stmt(st, "SELECT count(*) FROM secrets WHERE provider_id = ?1");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, id);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
+	sql_bind_int64(s, 1, id);
+	if (sql_step(s) == SQL_ROW)
+		n = sql_column_int64(s, 0);
+	sql_reset(s);
 	if (n > 0)
 		return store_tx_end(st, store_fail(-ENOTEMPTY, "provider '%s' still holds %lld secret(s)",
 					     name, (long long)n));
@@ -272,13 +272,13 @@ int store_provider_rm(struct store *st, const char *name)
 						   NULL, name));
 }
 
-static int provider_row(void *arg, sqlite3_stmt *s)
+static int provider_row(void *arg, struct sql_stmt *s)
 {
 	struct walk *w = arg;
 	struct store_provider_row row = {
-		.name = (const char *)sqlite3_column_text(s, 0),
-		.created = sqlite3_column_int64(s, 1),
-		.secrets = sqlite3_column_int64(s, 2),
+		.name = sql_column_text(s, 0),
+		.created = sql_column_int64(s, 1),
+		.secrets = sql_column_int64(s, 2),
 	};
 	return ((store_provider_fn)w->fn)(w->ctx, &row);
 }
@@ -319,14 +319,14 @@ int store_project_rm(struct store *st, const char *name)
 						   NULL, name));
 }
 
-static int project_row(void *arg, sqlite3_stmt *s)
+static int project_row(void *arg, struct sql_stmt *s)
 {
 	struct walk *w = arg;
 	struct store_project_row row = {
-		.name = (const char *)sqlite3_column_text(s, 0),
-		.created = sqlite3_column_int64(s, 1),
-		.agents = sqlite3_column_int64(s, 2),
-		.attachments = sqlite3_column_int64(s, 3),
+		.name = sql_column_text(s, 0),
+		.created = sql_column_int64(s, 1),
+		.agents = sql_column_int64(s, 2),
+		.attachments = sql_column_int64(s, 3),
 	};
 	return ((store_project_fn)w->fn)(w->ctx, &row);
 }
@@ -347,7 +347,7 @@ static int attach_change(struct store *st, const char *project, const char *prov
 {
 	char ref[2 * POLICY_NAME_MAX + 2], reason[POLICY_NAME_MAX + 16];
 	int64_t pid, prov, sid = 0;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	bool whole = !name || !*name;
 	int rc;
 
@@ -371,31 +371,31 @@ static int attach_change(struct store *st, const char *project, const char *prov
 			   " AND secret_id IS ?3");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, pid);
-	sqlite3_bind_int64(s, 2, prov);
+	sql_bind_int64(s, 1, pid);
+	sql_bind_int64(s, 2, prov);
 	if (whole)
-		sqlite3_bind_null(s, 3);
+		sql_bind_null(s, 3);
 	else
-		sqlite3_bind_int64(s, 3, sid);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sql_bind_int64(s, 3, sid);
+	rc = sql_step(s);
+	sql_reset(s);
+	if (rc != SQL_ROW && rc != SQL_DONE)
 		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
-	if (attach && rc == SQLITE_ROW)
+	if (attach && rc == SQL_ROW)
 		return store_tx_end(st, store_fail(-EEXIST, "'%s' is already attached to project '%s'", ref, project));
-	if (!attach && rc == SQLITE_DONE)
+	if (!attach && rc == SQL_DONE)
 		return store_tx_end(st, store_fail(-ENOENT, "'%s' is not attached to project '%s'", ref, project));
 	s = store_stmt(st, attach ?
 		       "INSERT INTO attachments(project_id, provider_id, secret_id) VALUES (?1, ?2, ?3)" :
 		       "DELETE FROM attachments WHERE project_id = ?1 AND provider_id = ?2 AND secret_id IS ?3");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, pid);
-	sqlite3_bind_int64(s, 2, prov);
+	sql_bind_int64(s, 1, pid);
+	sql_bind_int64(s, 2, prov);
 	if (whole)
-		sqlite3_bind_null(s, 3);
+		sql_bind_null(s, 3);
 	else
-		sqlite3_bind_int64(s, 3, sid);
+		sql_bind_int64(s, 3, sid);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
 		rc = store_note(st, attach ? "attach" : "detach", NULL, ref, reason);
@@ -414,13 +414,13 @@ int store_project_detach(struct store *st, const char *project, const char *prov
 	return attach_change(st, project, provider, name, false);
 }
 
-static int attachment_row(void *arg, sqlite3_stmt *s)
+static int attachment_row(void *arg, struct sql_stmt *s)
 {
 	struct walk *w = arg;
 	struct store_attachment_row row = {
-		.project = (const char *)sqlite3_column_text(s, 0),
-		.provider = (const char *)sqlite3_column_text(s, 1),
-		.name = (const char *)sqlite3_column_text(s, 2),
+		.project = sql_column_text(s, 0),
+		.provider = sql_column_text(s, 1),
+		.name = sql_column_text(s, 2),
 	};
 	return ((store_attachment_fn)w->fn)(w->ctx, &row);
 }
@@ -450,7 +450,7 @@ int store_attachment_list(struct store *st, const char *project,
 
 int store_agent_add(struct store *st, const struct store_agent_row *a)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if (store_name_ok(a->name, POLICY_NAME_AGENT))
@@ -473,21 +473,21 @@ int store_agent_add(struct store *st, const struct store_agent_row *a)
 			   " VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 3, a->human ? 1 : 0);
-	sqlite3_bind_int64(s, 4, (int64_t)a->uid);
+	sql_bind_int64(s, 1, st->ws_id);
+	sql_bind_text(s, 2, a->name);
+	sql_bind_int64(s, 3, a->human ? 1 : 0);
+	sql_bind_int64(s, 4, (int64_t)a->uid);
 	if (a->has_gid)
-		sqlite3_bind_int64(s, 5, (int64_t)a->gid);
+		sql_bind_int64(s, 5, (int64_t)a->gid);
 	if (a->exe)
-		sqlite3_bind_text(s, 6, a->exe, -1, SQLITE_STATIC);
+		sql_bind_text(s, 6, a->exe);
 	if (a->has_exe_sha256)
-		sqlite3_bind_blob(s, 7, a->exe_sha256, POLICY_SHA256_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 8, store_now());
-	sqlite3_bind_int64(s, 9, a->rate_max);
-	sqlite3_bind_int64(s, 10, a->rate_max ? a->rate_window : 0);
+		sql_bind_blob(s, 7, a->exe_sha256, POLICY_SHA256_BYTES);
+	sql_bind_int64(s, 8, store_now());
+	sql_bind_int64(s, 9, a->rate_max);
+	sql_bind_int64(s, 10, a->rate_max ? a->rate_window : 0);
 	if (a->cgroup)
-		sqlite3_bind_text(s, 11, a->cgroup, -1, SQLITE_STATIC);
+		sql_bind_text(s, 11, a->cgroup);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
 		rc = store_note(st, "agent-add", a->name, NULL, NULL);
@@ -511,7 +511,7 @@ int store_agent_rm(struct store *st, const char *name)
 
 int store_agent_enable(struct store *st, const char *name, bool enabled)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int64_t id;
 	int rc;
 
@@ -524,8 +524,8 @@ int store_agent_enable(struct store *st, const char *name, bool enabled)
 	s = store_stmt(st, "UPDATE agents SET enabled = ?2 WHERE id = ?1");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int(s, 2, enabled ? 1 : 0);
+	sql_bind_int64(s, 1, id);
+	sql_bind_int64(s, 2, enabled ? 1 : 0);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
 		rc = store_note(st, enabled ? "agent-enable" : "agent-disable", name, NULL, NULL);
@@ -535,7 +535,7 @@ int store_agent_enable(struct store *st, const char *name, bool enabled)
 int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t window)
 {
 	char reason[64] = "off";
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int64_t id;
 	int rc;
 
@@ -550,9 +550,9 @@ int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t wi
 	s = store_stmt(st, "UPDATE agents SET rate_max = ?2, rate_window = ?3 WHERE id = ?1");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, max);
-	sqlite3_bind_int64(s, 3, max ? window : 0);
+	sql_bind_int64(s, 1, id);
+	sql_bind_int64(s, 2, max);
+	sql_bind_int64(s, 3, max ? window : 0);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (max)
 		snprintf(reason, sizeof reason, "%lld/%llds", (long long)max, (long long)window);
@@ -579,7 +579,7 @@ int store_agent_set(struct store *st, const char *name, const struct store_agent
 	char num[24], hex[2 * POLICY_SHA256_BYTES + 1], *reason = NULL;
 	size_t rlen = 0;
 	bool ok = true;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int64_t id;
 	int rc;
 
@@ -635,23 +635,23 @@ int store_agent_set(struct store *st, const char *name, const struct store_agent
 		goto out;
 	}
 	/* an unbound value stays NULL: the binding is cleared */
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int(s, 2, ch->set_uid);
-	sqlite3_bind_int64(s, 3, (int64_t)ch->uid);
-	sqlite3_bind_int(s, 4, ch->set_gid);
+	sql_bind_int64(s, 1, id);
+	sql_bind_int64(s, 2, ch->set_uid);
+	sql_bind_int64(s, 3, (int64_t)ch->uid);
+	sql_bind_int64(s, 4, ch->set_gid);
 	if (ch->has_gid)
-		sqlite3_bind_int64(s, 5, (int64_t)ch->gid);
-	sqlite3_bind_int(s, 6, ch->set_exe);
+		sql_bind_int64(s, 5, (int64_t)ch->gid);
+	sql_bind_int64(s, 6, ch->set_exe);
 	if (ch->exe)
-		sqlite3_bind_text(s, 7, ch->exe, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 8, ch->set_exe_sha256);
+		sql_bind_text(s, 7, ch->exe);
+	sql_bind_int64(s, 8, ch->set_exe_sha256);
 	if (ch->has_exe_sha256)
-		sqlite3_bind_blob(s, 9, ch->exe_sha256, POLICY_SHA256_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int(s, 10, ch->set_cgroup);
+		sql_bind_blob(s, 9, ch->exe_sha256, POLICY_SHA256_BYTES);
+	sql_bind_int64(s, 10, ch->set_cgroup);
 	if (ch->cgroup)
-		sqlite3_bind_text(s, 11, ch->cgroup, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 12, ch->set_human);
-	sqlite3_bind_int(s, 13, ch->human);
+		sql_bind_text(s, 11, ch->cgroup);
+	sql_bind_int64(s, 12, ch->set_human);
+	sql_bind_int64(s, 13, ch->human);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
 		rc = store_note(st, "agent-set", name, NULL, reason);
@@ -663,27 +663,27 @@ out:
 #define AGENT_COLUMNS "name, human, enabled, uid, gid, exe, exe_sha256, created, rate_max, rate_window," \
 		      " cgroup"
 
-static void agent_from_row(sqlite3_stmt *s, struct store_agent_row *a)
+static void agent_from_row(struct sql_stmt *s, struct store_agent_row *a)
 {
 	memset(a, 0, sizeof *a);
-	a->name = (const char *)sqlite3_column_text(s, 0);
-	a->human = sqlite3_column_int(s, 1) != 0;
-	a->enabled = sqlite3_column_int(s, 2) != 0;
-	a->uid = (uid_t)sqlite3_column_int64(s, 3);
-	a->has_gid = sqlite3_column_type(s, 4) != SQLITE_NULL;
-	a->gid = (gid_t)sqlite3_column_int64(s, 4);
-	a->exe = (const char *)sqlite3_column_text(s, 5);
-	if (sqlite3_column_bytes(s, 6) == POLICY_SHA256_BYTES) {
+	a->name = sql_column_text(s, 0);
+	a->human = (int)sql_column_int64(s, 1) != 0;
+	a->enabled = (int)sql_column_int64(s, 2) != 0;
+	a->uid = (uid_t)sql_column_int64(s, 3);
+	a->has_gid = !sql_column_is_null(s, 4);
+	a->gid = (gid_t)sql_column_int64(s, 4);
+	a->exe = sql_column_text(s, 5);
+	if (sql_column_bytes(s, 6) == POLICY_SHA256_BYTES) {
 		a->has_exe_sha256 = true;
-		memcpy(a->exe_sha256, sqlite3_column_blob(s, 6), POLICY_SHA256_BYTES);
+		memcpy(a->exe_sha256, sql_column_blob(s, 6), POLICY_SHA256_BYTES);
 	}
-	a->created = sqlite3_column_int64(s, 7);
-	a->rate_max = sqlite3_column_int64(s, 8);
-	a->rate_window = sqlite3_column_int64(s, 9);
-	a->cgroup = (const char *)sqlite3_column_text(s, 10);
+	a->created = sql_column_int64(s, 7);
+	a->rate_max = sql_column_int64(s, 8);
+	a->rate_window = sql_column_int64(s, 9);
+	a->cgroup = sql_column_text(s, 10);
 }
 
-static int agent_row(void *arg, sqlite3_stmt *s)
+static int agent_row(void *arg, struct sql_stmt *s)
 {
 	struct walk *w = arg;
 	struct store_agent_row row;
@@ -730,7 +730,7 @@ static void agent_cached_row(struct agent_cached *c)
 int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx)
 {
 	struct agent_cached *c, *hit;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	uint64_t gen;
 	size_t n;
 	int rc;
@@ -753,17 +753,17 @@ int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void 
 		store_unlock(st);
 		return -EIO;
 	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	sql_bind_int64(s, 1, st->ws_id);
+	sql_bind_text(s, 2, name);
+	rc = sql_step(s);
+	if (rc == SQL_ROW) {
 		struct store_agent_row row;
 		agent_from_row(s, &row);
 		size_t exelen = row.exe ? strlen(row.exe) : 0;
 		size_t cglen = row.cgroup ? strlen(row.cgroup) : 0;
 		c = calloc(1, sizeof *c + exelen + 1 + cglen + 1);
 		if (!c) {
-			sqlite3_reset(s);
+			sql_reset(s);
 			store_unlock(st);
 			return store_fail(-ENOMEM, "out of memory");
 		}
@@ -774,18 +774,18 @@ int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void 
 		c->has_cgroup = row.cgroup != NULL;
 		c->cgroup_off = exelen + 1;
 		memcpy(c->strs + c->cgroup_off, row.cgroup ? row.cgroup : "", cglen + 1);
-		sqlite3_reset(s);
+		sql_reset(s);
 		agent_cached_row(c);
 		store_cache_put(st, gen, STORE_CACHE_AGENT, name, 0, c,
 				sizeof *c + exelen + 1 + cglen + 1);
 		rc = fn(ctx, &c->row);
 		free(c);
-	} else if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
+	} else if (rc == SQL_DONE) {
+		sql_reset(s);
 		store_cache_put(st, gen, STORE_CACHE_AGENT, name, -ENOENT, NULL, 0);
 		rc = store_fail(-ENOENT, "no agent '%s'", name);
 	} else {
-		sqlite3_reset(s);
+		sql_reset(s);
 		rc = store_fail_db(st, rc, "cannot read the store");
 	}
 	store_unlock(st);
@@ -798,7 +798,7 @@ static int assign_change(struct store *st, const char *agent, const char *projec
 {
 	char reason[POLICY_NAME_MAX + 16];
 	int64_t aid, pid;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(project, POLICY_NAME_PROJECT))
@@ -810,24 +810,24 @@ static int assign_change(struct store *st, const char *agent, const char *projec
 	s = store_stmt(st, "SELECT 1 FROM assignments WHERE agent_id = ?1 AND project_id = ?2");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, aid);
-	sqlite3_bind_int64(s, 2, pid);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	sql_bind_int64(s, 1, aid);
+	sql_bind_int64(s, 2, pid);
+	rc = sql_step(s);
+	sql_reset(s);
+	if (rc != SQL_ROW && rc != SQL_DONE)
 		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
-	if (add && rc == SQLITE_ROW)
+	if (add && rc == SQL_ROW)
 		return store_tx_end(st, store_fail(-EEXIST, "agent '%s' is already assigned to project '%s'",
 					     agent, project));
-	if (!add && rc == SQLITE_DONE)
+	if (!add && rc == SQL_DONE)
 		return store_tx_end(st, store_fail(-ENOENT, "agent '%s' is not assigned to project '%s'",
 					     agent, project));
 	s = store_stmt(st, add ? "INSERT INTO assignments(agent_id, project_id) VALUES (?1, ?2)"
 			       : "DELETE FROM assignments WHERE agent_id = ?1 AND project_id = ?2");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, aid);
-	sqlite3_bind_int64(s, 2, pid);
+	sql_bind_int64(s, 1, aid);
+	sql_bind_int64(s, 2, pid);
 	rc = store_step_done(st, s, "cannot write the store");
 	snprintf(reason, sizeof reason, "project %s", project);
 	if (!rc)
@@ -850,12 +850,12 @@ struct assignment_walk {
 	void *ctx;
 };
 
-static int assignment_row(void *arg, sqlite3_stmt *s)
+static int assignment_row(void *arg, struct sql_stmt *s)
 {
 	struct assignment_walk *w = arg;
 
-	return w->fn(w->ctx, (const char *)sqlite3_column_text(s, 0),
-		     (const char *)sqlite3_column_text(s, 1));
+	return w->fn(w->ctx, sql_column_text(s, 0),
+		     sql_column_text(s, 1));
 }
 
 int store_assignment_list(struct store *st, const char *agent,
@@ -885,7 +885,7 @@ int store_grant_locked(struct store *st, const char *agent, const char *provider
 {
 	char ref[2 * POLICY_NAME_MAX + 2], reason[96];
 	int64_t aid, prov, sid, now = store_now();
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	snprintf(ref, sizeof ref, "%s/%s", provider, name);
@@ -898,13 +898,13 @@ int store_grant_locked(struct store *st, const char *agent, const char *provider
 			   " pid = excluded.pid, pid_start = excluded.pid_start");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, aid);
-	sqlite3_bind_int64(s, 2, sid);
-	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int64(s, 4, o->ttl ? now + o->ttl : 0);
-	sqlite3_bind_int64(s, 5, o->uses);
-	sqlite3_bind_int64(s, 6, (int64_t)o->pid);
-	sqlite3_bind_int64(s, 7, (int64_t)o->pid_start);
+	sql_bind_int64(s, 1, aid);
+	sql_bind_int64(s, 2, sid);
+	sql_bind_int64(s, 3, now);
+	sql_bind_int64(s, 4, o->ttl ? now + o->ttl : 0);
+	sql_bind_int64(s, 5, o->uses);
+	sql_bind_int64(s, 6, (int64_t)o->pid);
+	sql_bind_int64(s, 7, (int64_t)o->pid_start);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (o->ttl && o->uses)
 		snprintf(reason, sizeof reason, "ttl %llds, %lld uses", (long long)o->ttl, (long long)o->uses);
@@ -951,7 +951,7 @@ int store_revoke(struct store *st, const char *agent, const char *provider, cons
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
 	int64_t aid, prov, sid;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
@@ -966,11 +966,11 @@ int store_revoke(struct store *st, const char *agent, const char *provider, cons
 			   " AND revoked = 0");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, aid);
-	sqlite3_bind_int64(s, 2, sid);
-	sqlite3_bind_int64(s, 3, store_now());
+	sql_bind_int64(s, 1, aid);
+	sql_bind_int64(s, 2, sid);
+	sql_bind_int64(s, 3, store_now());
 	rc = store_step_done(st, s, "cannot write the store");
-	if (!rc && sqlite3_changes(st->db) == 0)
+	if (!rc && sql_changes(st->db) == 0)
 		rc = store_fail(-ENOENT, "agent '%s' has no live grant of '%s'", agent, ref);
 	if (!rc)
 		rc = store_note(st, "revoke", agent, ref, NULL);
@@ -984,24 +984,24 @@ struct grant_walk {
 	int64_t now;
 };
 
-static int grant_row(void *arg, sqlite3_stmt *s)
+static int grant_row(void *arg, struct sql_stmt *s)
 {
 	struct grant_walk *w = arg;
 	struct store_facts f;
 	int rc;
 	struct store_grant_row row = {
-		.agent = (const char *)sqlite3_column_text(s, 0),
-		.provider = (const char *)sqlite3_column_text(s, 1),
-		.name = (const char *)sqlite3_column_text(s, 2),
-		.created = sqlite3_column_int64(s, 3),
-		.expires = sqlite3_column_int64(s, 4),
-		.max_uses = sqlite3_column_int64(s, 5),
-		.uses = sqlite3_column_int64(s, 6),
-		.revoked = sqlite3_column_int64(s, 7),
-		.pid = sqlite3_column_int64(s, 8),
+		.agent = sql_column_text(s, 0),
+		.provider = sql_column_text(s, 1),
+		.name = sql_column_text(s, 2),
+		.created = sql_column_int64(s, 3),
+		.expires = sql_column_int64(s, 4),
+		.max_uses = sql_column_int64(s, 5),
+		.uses = sql_column_int64(s, 6),
+		.revoked = sql_column_int64(s, 7),
+		.pid = sql_column_int64(s, 8),
 	};
 	if (row.pid)
-		row.task_ended = !store_task_alive((pid_t)row.pid, (uint64_t)sqlite3_column_int64(s, 9));
+		row.task_ended = !store_task_alive((pid_t)row.pid, (uint64_t)sql_column_int64(s, 9));
 	/* effective: the same facts and rules as an open by the agent (resolve.c, policy) */
 	if ((rc = store_facts_load_locked(w->st, row.agent, row.provider, row.name, &f)))
 		return rc;
@@ -1037,17 +1037,17 @@ int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, voi
 /* count(*) of `sql` with ?1 = id, ?2 = now. */
 static int count_of(struct store *st, const char *sql, int64_t id, int64_t now, int64_t *n)
 {
-	sqlite3_stmt *s = store_stmt(st, sql);
+	struct sql_stmt *s = store_stmt(st, sql);
 	int rc;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, now);
-	rc = sqlite3_step(s);
-	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : store_fail_db(st, rc, "cannot read the store");
+	sql_bind_int64(s, 1, id);
+	sql_bind_int64(s, 2, now);
+	rc = sql_step(s);
+	*n = rc == SQL_ROW ? sql_column_int64(s, 0) : 0;
+	sql_reset(s);
+	return rc == SQL_ROW ? 0 : store_fail_db(st, rc, "cannot read the store");
 }
 
 /* A grant that still lets its agent read: what an operator would miss. */

@@ -90,7 +90,7 @@ void store_request_note(struct store *st, const char *agent, const char *secret,
 
 int store_request_flush_locked(struct store *st)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	bool any = false;
 	int rc;
 
@@ -108,18 +108,18 @@ int store_request_flush_locked(struct store *st)
 			rc = -EIO;
 			break;
 		}
-		sqlite3_bind_int64(s, 1, st->ws_id);
-		sqlite3_bind_text(s, 2, r->agent, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, r->first);
-		sqlite3_bind_int64(s, 4, r->last);
-		sqlite3_bind_int64(s, 5, r->count);
-		sqlite3_bind_int64(s, 6, r->uid);
-		sqlite3_bind_int64(s, 7, r->gid);
-		sqlite3_bind_int64(s, 8, r->pid);
-		sqlite3_bind_text(s, 9, r->exe, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 10, r->provider, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 11, r->name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 12, r->last - st->cfg.request_keep_seconds);
+		sql_bind_int64(s, 1, st->ws_id);
+		sql_bind_text(s, 2, r->agent);
+		sql_bind_int64(s, 3, r->first);
+		sql_bind_int64(s, 4, r->last);
+		sql_bind_int64(s, 5, r->count);
+		sql_bind_int64(s, 6, r->uid);
+		sql_bind_int64(s, 7, r->gid);
+		sql_bind_int64(s, 8, r->pid);
+		sql_bind_text(s, 9, r->exe);
+		sql_bind_text(s, 10, r->provider);
+		sql_bind_text(s, 11, r->name);
+		sql_bind_int64(s, 12, r->last - st->cfg.request_keep_seconds);
 		rc = store_step_done(st, s, "cannot write the store");
 	}
 	rc = store_tx_end(st, rc);
@@ -136,23 +136,23 @@ struct req_walk {
 	int64_t horizon;           /* a pending request last seen at or before this has expired */
 };
 
-static int request_row(void *arg, sqlite3_stmt *s)
+static int request_row(void *arg, struct sql_stmt *s)
 {
 	struct req_walk *w = arg;
-	const char *state = (const char *)sqlite3_column_text(s, 3);
+	const char *state = sql_column_text(s, 3);
 	struct store_request_row row = {
-		.agent = (const char *)sqlite3_column_text(s, 0),
-		.provider = (const char *)sqlite3_column_text(s, 1),
-		.name = (const char *)sqlite3_column_text(s, 2),
-		.first = sqlite3_column_int64(s, 4),
-		.last = sqlite3_column_int64(s, 5),
-		.count = sqlite3_column_int64(s, 6),
-		.uid = sqlite3_column_int64(s, 7),
-		.gid = sqlite3_column_int64(s, 8),
-		.pid = sqlite3_column_int64(s, 9),
-		.exe = (const char *)sqlite3_column_text(s, 10),
-		.decided = sqlite3_column_int64(s, 11),
-		.actor = (const char *)sqlite3_column_text(s, 12),
+		.agent = sql_column_text(s, 0),
+		.provider = sql_column_text(s, 1),
+		.name = sql_column_text(s, 2),
+		.first = sql_column_int64(s, 4),
+		.last = sql_column_int64(s, 5),
+		.count = sql_column_int64(s, 6),
+		.uid = sql_column_int64(s, 7),
+		.gid = sql_column_int64(s, 8),
+		.pid = sql_column_int64(s, 9),
+		.exe = sql_column_text(s, 10),
+		.decided = sql_column_int64(s, 11),
+		.actor = sql_column_text(s, 12),
 	};
 
 	row.state = state && !strcmp(state, "pending") && row.last <= w->horizon ? "expired" : state;
@@ -182,7 +182,7 @@ int store_request_decide(struct store *st, const char *agent, const char *provid
 	static const struct store_grant_opts none = { 0 };
 	char ref[2 * POLICY_NAME_MAX + 2];
 	int64_t aid, prov, sid, now = store_now();
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
@@ -201,14 +201,14 @@ int store_request_decide(struct store *st, const char *agent, const char *provid
 			   " WHERE agent_id = ?1 AND secret_id = ?2 AND state = 'pending' AND last > ?6");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, aid);
-	sqlite3_bind_int64(s, 2, sid);
-	sqlite3_bind_text(s, 3, approve ? "approved" : "rejected", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, now);
-	sqlite3_bind_text(s, 5, st->actor, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 6, now - st->cfg.request_keep_seconds);
+	sql_bind_int64(s, 1, aid);
+	sql_bind_int64(s, 2, sid);
+	sql_bind_text(s, 3, approve ? "approved" : "rejected");
+	sql_bind_int64(s, 4, now);
+	sql_bind_text(s, 5, st->actor);
+	sql_bind_int64(s, 6, now - st->cfg.request_keep_seconds);
 	rc = store_step_done(st, s, "cannot write the store");
-	if (!rc && sqlite3_changes(st->db) == 0)
+	if (!rc && sql_changes(st->db) == 0)
 		rc = store_fail(-ENOENT, "agent '%s' has no pending request for '%s'", agent, ref);
 	if (!rc && approve)
 		rc = store_grant_locked(st, agent, provider, name, opts);

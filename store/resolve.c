@@ -17,14 +17,14 @@
 
 #include "store/store_int.h"
 
-static int facts_step(struct store *st, sqlite3_stmt *s, bool *found)
+static int facts_step(struct store *st, struct sql_stmt *s, bool *found)
 {
-	int rc = sqlite3_step(s);
+	int rc = sql_step(s);
 
-	*found = rc == SQLITE_ROW;
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+	*found = rc == SQL_ROW;
+	if (rc == SQL_ROW || rc == SQL_DONE)
 		return 0;
-	sqlite3_reset(s);
+	sql_reset(s);
 	return store_fail_db(st, rc, "cannot read the store");
 }
 
@@ -32,7 +32,7 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 			    const char *name, struct store_facts *f)
 {
 	struct policy_facts *p = &f->p;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int64_t prov_id = 0;
 	bool found;
 	int rc;
@@ -47,33 +47,33 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 				   " cgroup FROM agents WHERE ws_id = ?1 AND name = ?2");
 		if (!s)
 			return -EIO;
-		sqlite3_bind_int64(s, 1, st->ws_id);
-		sqlite3_bind_text(s, 2, f->agent_name, -1, SQLITE_STATIC);
+		sql_bind_int64(s, 1, st->ws_id);
+		sql_bind_text(s, 2, f->agent_name);
 		if ((rc = facts_step(st, s, &found)))
 			return rc;
 		if (found) {
 			p->agent.exists = true;
-			f->agent_id = sqlite3_column_int64(s, 0);
-			p->agent.enabled = sqlite3_column_int(s, 1) != 0;
-			p->agent.uid = (uid_t)sqlite3_column_int64(s, 2);
-			p->agent.has_gid = sqlite3_column_type(s, 3) != SQLITE_NULL;
-			p->agent.gid = (gid_t)sqlite3_column_int64(s, 3);
-			if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
-				snprintf(f->exe, sizeof f->exe, "%s", sqlite3_column_text(s, 4));
+			f->agent_id = sql_column_int64(s, 0);
+			p->agent.enabled = (int)sql_column_int64(s, 1) != 0;
+			p->agent.uid = (uid_t)sql_column_int64(s, 2);
+			p->agent.has_gid = !sql_column_is_null(s, 3);
+			p->agent.gid = (gid_t)sql_column_int64(s, 3);
+			if (!sql_column_is_null(s, 4)) {
+				snprintf(f->exe, sizeof f->exe, "%s", sql_column_text(s, 4));
 				p->agent.exe = f->exe;
 			}
-			if (sqlite3_column_bytes(s, 5) == POLICY_SHA256_BYTES) {
+			if (sql_column_bytes(s, 5) == POLICY_SHA256_BYTES) {
 				p->agent.has_exe_sha256 = true;
-				memcpy(p->agent.exe_sha256, sqlite3_column_blob(s, 5), POLICY_SHA256_BYTES);
+				memcpy(p->agent.exe_sha256, sql_column_blob(s, 5), POLICY_SHA256_BYTES);
 			}
-			p->agent.rate_max = sqlite3_column_int64(s, 6);
-			p->agent.rate_window = sqlite3_column_int64(s, 7);
-			if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
-				snprintf(f->cgroup, sizeof f->cgroup, "%s", sqlite3_column_text(s, 8));
+			p->agent.rate_max = sql_column_int64(s, 6);
+			p->agent.rate_window = sql_column_int64(s, 7);
+			if (!sql_column_is_null(s, 8)) {
+				snprintf(f->cgroup, sizeof f->cgroup, "%s", sql_column_text(s, 8));
 				p->agent.cgroup = f->cgroup;
 			}
 		}
-		sqlite3_reset(s);
+		sql_reset(s);
 	}
 	if (policy_name_check(f->provider, POLICY_NAME_PROVIDER) ||
 	    policy_name_check(f->name, POLICY_NAME_SECRET))
@@ -86,21 +86,21 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 			   " ORDER BY v.version DESC LIMIT 1");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_text(s, 2, f->provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, f->name, -1, SQLITE_STATIC);
+	sql_bind_int64(s, 1, st->ws_id);
+	sql_bind_text(s, 2, f->provider);
+	sql_bind_text(s, 3, f->name);
 	if ((rc = facts_step(st, s, &found)))
 		return rc;
 	if (found) {
 		p->secret.exists = true;
-		f->secret_id = sqlite3_column_int64(s, 0);
-		prov_id = sqlite3_column_int64(s, 1);
-		f->version_id = sqlite3_column_int64(s, 2);
-		p->secret.version = sqlite3_column_int64(s, 3);
-		p->secret.expires = sqlite3_column_int64(s, 4);
-		p->secret.canary = sqlite3_column_int(s, 5) != 0;
+		f->secret_id = sql_column_int64(s, 0);
+		prov_id = sql_column_int64(s, 1);
+		f->version_id = sql_column_int64(s, 2);
+		p->secret.version = sql_column_int64(s, 3);
+		p->secret.expires = sql_column_int64(s, 4);
+		p->secret.canary = (int)sql_column_int64(s, 5) != 0;
 	}
-	sqlite3_reset(s);
+	sql_reset(s);
 	if (!p->agent.exists || !p->secret.exists)
 		return 0;
 
@@ -109,35 +109,35 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 			   " AND (t.secret_id IS NULL OR t.secret_id = ?3) LIMIT 1");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, f->agent_id);
-	sqlite3_bind_int64(s, 2, prov_id);
-	sqlite3_bind_int64(s, 3, f->secret_id);
+	sql_bind_int64(s, 1, f->agent_id);
+	sql_bind_int64(s, 2, prov_id);
+	sql_bind_int64(s, 3, f->secret_id);
 	if ((rc = facts_step(st, s, &found)))
 		return rc;
 	p->secret.candidate = found;
-	sqlite3_reset(s);
+	sql_reset(s);
 
 	s = store_stmt(st, "SELECT id, revoked, expires, max_uses, uses, pid, pid_start FROM grants"
 			   " WHERE agent_id = ?1 AND secret_id = ?2");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, f->agent_id);
-	sqlite3_bind_int64(s, 2, f->secret_id);
+	sql_bind_int64(s, 1, f->agent_id);
+	sql_bind_int64(s, 2, f->secret_id);
 	if ((rc = facts_step(st, s, &found)))
 		return rc;
 	if (found) {
 		p->grant.exists = true;
-		f->grant_id = sqlite3_column_int64(s, 0);
-		p->grant.revoked = sqlite3_column_int64(s, 1) != 0;
-		p->grant.expires = sqlite3_column_int64(s, 2);
-		p->grant.max_uses = sqlite3_column_int64(s, 3);
-		p->grant.uses = sqlite3_column_int64(s, 4);
-		p->grant.pid = (pid_t)sqlite3_column_int64(s, 5);
-		f->grant_pid_start = (uint64_t)sqlite3_column_int64(s, 6);
+		f->grant_id = sql_column_int64(s, 0);
+		p->grant.revoked = sql_column_int64(s, 1) != 0;
+		p->grant.expires = sql_column_int64(s, 2);
+		p->grant.max_uses = sql_column_int64(s, 3);
+		p->grant.uses = sql_column_int64(s, 4);
+		p->grant.pid = (pid_t)sql_column_int64(s, 5);
+		f->grant_pid_start = (uint64_t)sql_column_int64(s, 6);
 		if (p->grant.pid)
 			p->grant.task_ended = !store_task_alive(p->grant.pid, f->grant_pid_start);
 	}
-	sqlite3_reset(s);
+	sql_reset(s);
 	return 0;
 }
 
@@ -166,7 +166,7 @@ int store_access_list(struct store *st, const char *provider, const char *name,
 	struct store_access_row row;
 	struct store_facts *f;
 	int64_t prov, sid, now = store_now();
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	bool began;
 	int rc;
 
@@ -188,10 +188,10 @@ int store_access_list(struct store *st, const char *provider, const char *name,
 		rc = -EIO;
 		goto end;
 	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		row.agent = (const char *)sqlite3_column_text(s, 0);
-		row.human = sqlite3_column_int(s, 1) != 0;
+	sql_bind_int64(s, 1, st->ws_id);
+	while ((rc = sql_step(s)) == SQL_ROW) {
+		row.agent = sql_column_text(s, 0);
+		row.human = (int)sql_column_int64(s, 1) != 0;
 		/* the same facts an open of AGENT/PROVIDER/NAME is decided on */
 		if ((rc = store_facts_load_locked(st, row.agent, provider, name, f)))
 			goto reset;
@@ -200,9 +200,9 @@ int store_access_list(struct store *st, const char *provider, const char *name,
 		if ((rc = fn(ctx, &row)))
 			goto reset;
 	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	rc = rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
 reset:
-	sqlite3_reset(s);
+	sql_reset(s);
 end:
 	store_read_end(st, began);
 out:
@@ -251,7 +251,7 @@ static int candidate_walk(struct store *st, const char *sql, const char *agent,
 {
 	struct store_candidate_row row;
 	struct policy_grant g;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int64_t now = store_now();
 	int rc;
 
@@ -259,33 +259,33 @@ static int candidate_walk(struct store *st, const char *sql, const char *agent,
 	s = store_stmt(st, sql);
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_text(s, 2, agent, -1, SQLITE_STATIC);
+	sql_bind_int64(s, 1, st->ws_id);
+	sql_bind_text(s, 2, agent);
 	if (provider)
-		sqlite3_bind_text(s, 3, provider, -1, SQLITE_STATIC);
+		sql_bind_text(s, 3, provider);
 	if (name)
-		sqlite3_bind_text(s, 4, name, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t vexp = sqlite3_column_int64(s, 5);
+		sql_bind_text(s, 4, name);
+	while ((rc = sql_step(s)) == SQL_ROW) {
+		int64_t vexp = sql_column_int64(s, 5);
 
-		row.provider = (const char *)sqlite3_column_text(s, 0);
-		row.name = (const char *)sqlite3_column_text(s, 1);
-		row.version = sqlite3_column_int64(s, 2);
-		row.length = (size_t)sqlite3_column_int64(s, 3);
-		row.created = sqlite3_column_int64(s, 4);
-		g.exists = sqlite3_column_int(s, 6) != 0;
-		g.revoked = sqlite3_column_int64(s, 7) != 0;
-		g.expires = sqlite3_column_int64(s, 8);
-		g.max_uses = sqlite3_column_int64(s, 9);
-		g.uses = sqlite3_column_int64(s, 10);
-		g.pid = (pid_t)sqlite3_column_int64(s, 11);
+		row.provider = sql_column_text(s, 0);
+		row.name = sql_column_text(s, 1);
+		row.version = sql_column_int64(s, 2);
+		row.length = (size_t)sql_column_int64(s, 3);
+		row.created = sql_column_int64(s, 4);
+		g.exists = (int)sql_column_int64(s, 6) != 0;
+		g.revoked = sql_column_int64(s, 7) != 0;
+		g.expires = sql_column_int64(s, 8);
+		g.max_uses = sql_column_int64(s, 9);
+		g.uses = sql_column_int64(s, 10);
+		g.pid = (pid_t)sql_column_int64(s, 11);
 		g.task_ended = false;
-		row.granted = cand_granted(&g, (uint64_t)sqlite3_column_int64(s, 12), vexp, now);
+		row.granted = cand_granted(&g, (uint64_t)sql_column_int64(s, 12), vexp, now);
 		(*rows)++;
 		if (last) {
 			last->row = row;
 			last->g = g;
-			last->pid_start = (uint64_t)sqlite3_column_int64(s, 12);
+			last->pid_start = (uint64_t)sql_column_int64(s, 12);
 			last->vexp = vexp;
 			snprintf(last->provider, sizeof last->provider, "%s", row.provider);
 			snprintf(last->name, sizeof last->name, "%s", row.name);
@@ -293,9 +293,9 @@ static int candidate_walk(struct store *st, const char *sql, const char *agent,
 		if ((rc = fn(ctx, &row)))
 			goto out;
 	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	rc = rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
 out:
-	sqlite3_reset(s);
+	sql_reset(s);
 	return rc;
 }
 
@@ -332,7 +332,7 @@ int store_candidate_providers(struct store *st, const char *agent,
 			      store_provider_fn fn, void *ctx)
 {
 	struct store_provider_row row = { 0 };
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	store_lock(st);
@@ -341,17 +341,17 @@ int store_candidate_providers(struct store *st, const char *agent,
 		store_unlock(st);
 		return -EIO;
 	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_text(s, 2, agent, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		row.name = (const char *)sqlite3_column_text(s, 0);
-		row.created = sqlite3_column_int64(s, 1);
+	sql_bind_int64(s, 1, st->ws_id);
+	sql_bind_text(s, 2, agent);
+	while ((rc = sql_step(s)) == SQL_ROW) {
+		row.name = sql_column_text(s, 0);
+		row.created = sql_column_int64(s, 1);
 		if ((rc = fn(ctx, &row)))
 			goto out;
 	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	rc = rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
 out:
-	sqlite3_reset(s);
+	sql_reset(s);
 	store_unlock(st);
 	return rc;
 }
@@ -381,7 +381,7 @@ static void cache_key(char *buf, size_t size, const char *agent, const char *pro
 int store_candidate_provider(struct store *st, const char *agent, const char *provider)
 {
 	char key[CACHE_KEY_MAX];
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	uint64_t gen;
 	void *none;
 	size_t n;
@@ -398,14 +398,14 @@ int store_candidate_provider(struct store *st, const char *agent, const char *pr
 		store_unlock(st);
 		return -EIO;
 	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	sqlite3_bind_text(s, 2, agent, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, provider, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW)
+	sql_bind_int64(s, 1, st->ws_id);
+	sql_bind_text(s, 2, agent);
+	sql_bind_text(s, 3, provider);
+	rc = sql_step(s);
+	sql_reset(s);
+	if (rc == SQL_ROW)
 		rc = 0;
-	else if (rc == SQLITE_DONE)
+	else if (rc == SQL_DONE)
 		rc = -ENOENT;
 	else
 		rc = store_fail_db(st, rc, "cannot read the store");
@@ -530,7 +530,7 @@ static int resolve_locked(struct store *st, struct store_facts *f0,
 	struct store_facts f;
 	struct store_event ev;
 	enum policy_reason why;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if ((rc = store_facts_load_locked(st, f0->agent_name, f0->provider, f0->name, &f)))
@@ -553,16 +553,16 @@ static int resolve_locked(struct store *st, struct store_facts *f0,
 	s = store_stmt(st, "SELECT key_id, ct FROM versions WHERE id = ?1");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, f.version_id);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
+	sql_bind_int64(s, 1, f.version_id);
+	rc = sql_step(s);
+	if (rc != SQL_ROW) {
+		sql_reset(s);
 		return store_fail_db(st, rc, "cannot read the store");
 	}
 	rc = store_value_open(st, st->ws_name, f.provider, f.name, f.p.secret.version,
-			      sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
-			      (size_t)sqlite3_column_bytes(s, 1), value, len);
-	sqlite3_reset(s);
+			      sql_column_int64(s, 0), sql_column_blob(s, 1),
+			      (size_t)sql_column_bytes(s, 1), value, len);
+	sql_reset(s);
 	if (rc == -EBADMSG) {
 		/* tampered or corrupt ciphertext: record it, serve nothing */
 		*reason_out = POLICY_INTEGRITY;
@@ -578,7 +578,7 @@ static int resolve_locked(struct store *st, struct store_facts *f0,
 		s = store_stmt(st, "UPDATE grants SET uses = uses + 1 WHERE id = ?1");
 		if (!s)
 			return -EIO;
-		sqlite3_bind_int64(s, 1, f.grant_id);
+		sql_bind_int64(s, 1, f.grant_id);
 		if ((rc = store_step_done(st, s, "cannot write the audit trail")))
 			return rc;
 	}
@@ -623,7 +623,7 @@ static int resolve_tx(struct store *st, struct store_facts *f0,
 	}
 	rc = resolve_locked(st, f0, caller, &val, &vlen, reason_out);
 	if (rc && rc != -EBADMSG)
-		sqlite3_exec(st->db, "ROLLBACK TO resolve", NULL, NULL, NULL);
+		(void)sql_exec(st->db, "ROLLBACK TO resolve");
 	if (store_exec(st, "RELEASE resolve") && !rc)
 		rc = -EIO;
 	if (rc && rc != -EBADMSG) {
@@ -689,7 +689,7 @@ static int facts_get(struct store *st, const struct store_facts *f0, struct fact
 {
 	char key[CACHE_KEY_MAX];
 	struct facts_cached *c;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	size_t ctlen = 0, n;
 	uint64_t gen;
 	bool began;
@@ -725,25 +725,25 @@ static int facts_get(struct store *st, const struct store_facts *f0, struct fact
 			rc = -EIO;
 			goto out;
 		}
-		sqlite3_bind_int64(s, 1, c->f.version_id);
-		rc = sqlite3_step(s);
-		if (rc != SQLITE_ROW) {
-			sqlite3_reset(s);
+		sql_bind_int64(s, 1, c->f.version_id);
+		rc = sql_step(s);
+		if (rc != SQL_ROW) {
+			sql_reset(s);
 			rc = store_fail_db(st, rc, "cannot read the store");
 			goto out;
 		}
-		ctlen = (size_t)sqlite3_column_bytes(s, 1);
+		ctlen = (size_t)sql_column_bytes(s, 1);
 		bigger = realloc(c, sizeof *c + ctlen);
 		if (!bigger) {
-			sqlite3_reset(s);
+			sql_reset(s);
 			rc = store_fail(-ENOMEM, "out of memory");
 			goto out;
 		}
 		c = bigger;
-		c->key_id = sqlite3_column_int64(s, 0);
+		c->key_id = sql_column_int64(s, 0);
 		c->ctlen = ctlen;
-		memcpy(c->ct, sqlite3_column_blob(s, 1), ctlen);
-		sqlite3_reset(s);
+		memcpy(c->ct, sql_column_blob(s, 1), ctlen);
+		sql_reset(s);
 		rc = 0;
 	}
 	facts_fixup(&c->f);

@@ -92,7 +92,7 @@ static int version_add(struct store *st, const char *provider, const char *name,
 	int64_t expires, ttl;
 	uint8_t *ct = NULL;
 	size_t ctlen;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	snprintf(ref, sizeof ref, "%s/%s", provider, name);
@@ -101,29 +101,29 @@ static int version_add(struct store *st, const char *provider, const char *name,
 				   " ORDER BY version DESC LIMIT 1");
 		if (!s)
 			return -EIO;
-		sqlite3_bind_int64(s, 1, sid);
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW) {
-			version = sqlite3_column_int64(s, 0) + 1;
-			cur_expires = sqlite3_column_int64(s, 1);
-			cur_ttl = sqlite3_column_int64(s, 2);
+		sql_bind_int64(s, 1, sid);
+		rc = sql_step(s);
+		if (rc == SQL_ROW) {
+			version = sql_column_int64(s, 0) + 1;
+			cur_expires = sql_column_int64(s, 1);
+			cur_ttl = sql_column_int64(s, 2);
 		}
-		sqlite3_reset(s);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sql_reset(s);
+		if (rc != SQL_ROW && rc != SQL_DONE)
 			return store_fail_db(st, rc, "cannot read the store");
 	}
 	if ((rc = expiry_choose(ref, exp, now, version - 1, cur_expires, cur_ttl, &expires, &ttl)))
 		return rc;
 	if (!sid) {
-		s = store_stmt(st, "INSERT INTO secrets(provider_id, name, created) VALUES (?1, ?2, ?3)");
+		s = store_stmt(st, "INSERT INTO secrets(provider_id, name, created) VALUES (?1, ?2, ?3)"
+				   " RETURNING id");
 		if (!s)
 			return -EIO;
-		sqlite3_bind_int64(s, 1, prov);
-		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, now);
-		if ((rc = store_step_done(st, s, "cannot write the store")))
+		sql_bind_int64(s, 1, prov);
+		sql_bind_text(s, 2, name);
+		sql_bind_int64(s, 3, now);
+		if ((rc = store_insert_id(st, s, "cannot write the store", &sid)))
 			return rc;
-		sid = sqlite3_last_insert_rowid(st->db);
 	}
 	if ((rc = store_data_key_current(st, &key_id)))
 		return rc;
@@ -136,14 +136,14 @@ static int version_add(struct store *st, const char *provider, const char *name,
 		free(ct);
 		return -EIO;
 	}
-	sqlite3_bind_int64(s, 1, sid);
-	sqlite3_bind_int64(s, 2, version);
-	sqlite3_bind_int64(s, 3, key_id);
-	sqlite3_bind_blob(s, 4, ct, (int)ctlen, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, (int64_t)len);
-	sqlite3_bind_int64(s, 6, now);
-	sqlite3_bind_int64(s, 7, expires);
-	sqlite3_bind_int64(s, 8, ttl);
+	sql_bind_int64(s, 1, sid);
+	sql_bind_int64(s, 2, version);
+	sql_bind_int64(s, 3, key_id);
+	sql_bind_blob(s, 4, ct, (int)ctlen);
+	sql_bind_int64(s, 5, (int64_t)len);
+	sql_bind_int64(s, 6, now);
+	sql_bind_int64(s, 7, expires);
+	sql_bind_int64(s, 8, ttl);
 	rc = store_step_done(st, s, "cannot write the store");
 	free(ct);
 	if (!rc) {
@@ -160,7 +160,7 @@ int store_secret_set_with(struct store *st, const char *provider, const char *na
 	char ref[2 * POLICY_NAME_MAX + 2];
 	int64_t prov, sid = 0, version = 0, expires = 0;
 	struct store_event ev;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if ((rc = check_ref(provider, name)))
@@ -175,13 +175,13 @@ int store_secret_set_with(struct store *st, const char *provider, const char *na
 	s = store_stmt(st, "SELECT id FROM secrets WHERE provider_id = ?1 AND name = ?2");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, prov);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		sid = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	sql_bind_int64(s, 1, prov);
+	sql_bind_text(s, 2, name);
+	rc = sql_step(s);
+	if (rc == SQL_ROW)
+		sid = sql_column_int64(s, 0);
+	sql_reset(s);
+	if (rc != SQL_ROW && rc != SQL_DONE)
 		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
 	rc = version_add(st, provider, name, prov, sid, value, len, exp, &version, &expires);
 	if (!rc) {
@@ -214,18 +214,18 @@ int store_secret_set(struct store *st, const char *provider, const char *name,
 	return store_secret_set_with(st, provider, name, value, len, &exp, version_out, NULL);
 }
 
-static int secret_row(void *arg, sqlite3_stmt *s)
+static int secret_row(void *arg, struct sql_stmt *s)
 {
 	struct walk *w = arg;
 	struct store_secret_row row = {
-		.provider = (const char *)sqlite3_column_text(s, 0),
-		.name = (const char *)sqlite3_column_text(s, 1),
-		.version = sqlite3_column_int64(s, 2),
-		.versions = sqlite3_column_int64(s, 3),
-		.length = (size_t)sqlite3_column_int64(s, 4),
-		.created = sqlite3_column_int64(s, 5),
-		.expires = sqlite3_column_int64(s, 6),
-		.canary = sqlite3_column_int(s, 7) != 0,
+		.provider = sql_column_text(s, 0),
+		.name = sql_column_text(s, 1),
+		.version = sql_column_int64(s, 2),
+		.versions = sql_column_int64(s, 3),
+		.length = (size_t)sql_column_int64(s, 4),
+		.created = sql_column_int64(s, 5),
+		.expires = sql_column_int64(s, 6),
+		.canary = (int)sql_column_int64(s, 7) != 0,
 	};
 	return ((store_secret_fn)w->fn)(w->ctx, &row);
 }
@@ -267,7 +267,7 @@ int store_secret_reveal(struct store *st, const char *provider, const char *name
 	char ref[2 * POLICY_NAME_MAX + 2];
 	int64_t prov, sid, v, key_id;
 	struct store_event ev;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	uint8_t *out = NULL;
 	size_t outlen = 0;
 	int rc;
@@ -287,26 +287,26 @@ int store_secret_reveal(struct store *st, const char *provider, const char *name
 			   " AND (?2 = 0 OR version = ?2) ORDER BY version DESC LIMIT 1");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, sid);
-	sqlite3_bind_int64(s, 2, version);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		return store_tx_end(st, rc == SQLITE_DONE ?
+	sql_bind_int64(s, 1, sid);
+	sql_bind_int64(s, 2, version);
+	rc = sql_step(s);
+	if (rc != SQL_ROW) {
+		sql_reset(s);
+		return store_tx_end(st, rc == SQL_DONE ?
 			      store_fail(-ENOENT, "no version %lld of '%s'", (long long)version, ref) :
 			      store_fail_db(st, rc, "cannot read the store"));
 	}
-	v = sqlite3_column_int64(s, 0);
-	key_id = sqlite3_column_int64(s, 1);
-	if (sqlite3_column_int64(s, 3)) {
-		rc = destroyed_fail(ref, v, sqlite3_column_int64(s, 3));
-		sqlite3_reset(s);
+	v = sql_column_int64(s, 0);
+	key_id = sql_column_int64(s, 1);
+	if (sql_column_int64(s, 3)) {
+		rc = destroyed_fail(ref, v, sql_column_int64(s, 3));
+		sql_reset(s);
 		return store_tx_end(st, rc);
 	}
 	rc = store_value_open(st, st->ws_name, provider, name, v, key_id,
-			      sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
+			      sql_column_blob(s, 2), (size_t)sql_column_bytes(s, 2),
 			      &out, &outlen);
-	sqlite3_reset(s);
+	sql_reset(s);
 	if (rc)
 		return store_tx_end(st, rc);
 	store_event_init(st, &ev, "reveal");
@@ -349,17 +349,17 @@ int store_secret_rm(struct store *st, const char *provider, const char *name)
 
 /* ---- versions ---------------------------------------------------------- */
 
-static int version_row(void *arg, sqlite3_stmt *s)
+static int version_row(void *arg, struct sql_stmt *s)
 {
 	struct walk *w = arg;
 	struct store_version_row row = {
-		.version = sqlite3_column_int64(s, 0),
-		.length = (size_t)sqlite3_column_int64(s, 1),
-		.created = sqlite3_column_int64(s, 2),
-		.expires = sqlite3_column_int64(s, 3),
-		.ttl = sqlite3_column_int64(s, 4),
-		.destroyed = sqlite3_column_int64(s, 5),
-		.current = sqlite3_column_int(s, 6) != 0,
+		.version = sql_column_int64(s, 0),
+		.length = (size_t)sql_column_int64(s, 1),
+		.created = sql_column_int64(s, 2),
+		.expires = sql_column_int64(s, 3),
+		.ttl = sql_column_int64(s, 4),
+		.destroyed = sql_column_int64(s, 5),
+		.current = (int)sql_column_int64(s, 6) != 0,
 	};
 	return ((store_version_fn)w->fn)(w->ctx, &row);
 }
@@ -391,25 +391,25 @@ int store_secret_versions(struct store *st, const char *provider, const char *na
 static int version_find(struct store *st, const char *ref, int64_t sid, int64_t version,
 			int64_t *row_id, int64_t *destroyed, bool *current)
 {
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	s = store_stmt(st, "SELECT id, destroyed, version = (SELECT max(version) FROM versions m"
 			   " WHERE m.secret_id = ?1) FROM versions WHERE secret_id = ?1 AND version = ?2");
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, sid);
-	sqlite3_bind_int64(s, 2, version);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*row_id = sqlite3_column_int64(s, 0);
-		*destroyed = sqlite3_column_int64(s, 1);
-		*current = sqlite3_column_int(s, 2) != 0;
+	sql_bind_int64(s, 1, sid);
+	sql_bind_int64(s, 2, version);
+	rc = sql_step(s);
+	if (rc == SQL_ROW) {
+		*row_id = sql_column_int64(s, 0);
+		*destroyed = sql_column_int64(s, 1);
+		*current = (int)sql_column_int64(s, 2) != 0;
 	}
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW)
+	sql_reset(s);
+	if (rc == SQL_ROW)
 		return 0;
-	if (rc == SQLITE_DONE)
+	if (rc == SQL_DONE)
 		return store_fail(-ENOENT, "no version %lld of '%s'", (long long)version, ref);
 	return store_fail_db(st, rc, "cannot read the store");
 }
@@ -421,7 +421,7 @@ int store_secret_rollback(struct store *st, const char *provider, const char *na
 	int64_t prov, sid, row_id, destroyed, newv = 0, expires;
 	struct store_event ev;
 	struct store_expiry keep = { STORE_EXPIRY_KEEP, 0 };
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	uint8_t *val = NULL;
 	size_t len = 0;
 	bool current;
@@ -445,16 +445,16 @@ int store_secret_rollback(struct store *st, const char *provider, const char *na
 	s = store_stmt(st, "SELECT key_id, ct FROM versions WHERE id = ?1");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, row_id);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
+	sql_bind_int64(s, 1, row_id);
+	rc = sql_step(s);
+	if (rc != SQL_ROW) {
+		sql_reset(s);
 		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
 	}
 	/* the old value exists only in sodium_malloc memory, and only until it is sealed again */
-	rc = store_value_open(st, st->ws_name, provider, name, version, sqlite3_column_int64(s, 0),
-			      sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), &val, &len);
-	sqlite3_reset(s);
+	rc = store_value_open(st, st->ws_name, provider, name, version, sql_column_int64(s, 0),
+			      sql_column_blob(s, 1), (size_t)sql_column_bytes(s, 1), &val, &len);
+	sql_reset(s);
 	if (rc)
 		return store_tx_end(st, rc);
 	rc = version_add(st, provider, name, prov, sid, val, len, &keep, &newv, &expires);
@@ -480,7 +480,7 @@ int store_secret_destroy(struct store *st, const char *provider, const char *nam
 	char ref[2 * POLICY_NAME_MAX + 2];
 	int64_t prov, sid, row_id, destroyed, now;
 	struct store_event ev;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	bool current;
 	int rc;
 
@@ -508,14 +508,14 @@ int store_secret_destroy(struct store *st, const char *provider, const char *nam
 	s = store_stmt(st, "UPDATE versions SET ct = zeroblob(length(ct)) WHERE id = ?1");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, row_id);
+	sql_bind_int64(s, 1, row_id);
 	if ((rc = store_step_done(st, s, "cannot write the store")))
 		return store_tx_end(st, rc);
 	s = store_stmt(st, "UPDATE versions SET ct = X'', destroyed = ?2 WHERE id = ?1");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, row_id);
-	sqlite3_bind_int64(s, 2, now > 0 ? now : 1);
+	sql_bind_int64(s, 1, row_id);
+	sql_bind_int64(s, 2, now > 0 ? now : 1);
 	if ((rc = store_step_done(st, s, "cannot write the store")))
 		return store_tx_end(st, rc);
 	store_event_init(st, &ev, "destroy");
@@ -525,18 +525,15 @@ int store_secret_destroy(struct store *st, const char *provider, const char *nam
 	if (rc)
 		return rc;
 	/*
-	 * The old page images may still sit in the WAL: copy the WAL into
-	 * the database and cut it to zero bytes. A reader that holds an old
-	 * snapshot (the mount mid-read) can stop it; the next checkpoint
-	 * then finishes the job. Best effort: the change is committed, so
-	 * wait for readers one second, not the writers' ten.
+	 * The old page images may still sit in the engine's log (SQLite's
+	 * WAL): fold it into the store and cut it to zero bytes. A reader
+	 * that holds an old snapshot (the mount mid-read) can stop it; the
+	 * next checkpoint then finishes the job. Best effort: the change is
+	 * committed, so wait for readers one second, not the writers' ten.
 	 */
 	store_lock(st);
-	if (!st->batch && !st->gc_open) {
-		(void)sqlite3_busy_timeout(st->db, 1000);
-		(void)sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		(void)sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
-	}
+	if (!st->batch && !st->gc_open)
+		sql_checkpoint(st->db, 1000);
 	store_unlock(st);
 	return 0;
 }
@@ -546,28 +543,28 @@ int store_secret_destroy(struct store *st, const char *provider, const char *nam
 /* Re-encrypt every version of every workspace under data key `key_id`. */
 static int rewrap_all(struct store *st, int64_t key_id, int64_t *count)
 {
-	sqlite3_stmt *s = NULL, *u;
+	struct sql_stmt *s = NULL, *u;
 	uint8_t *val, *ct;
 	size_t len, ctlen;
 	int rc;
 
 	*count = 0;
-	rc = sqlite3_prepare_v2(st->db,
+	rc = sql_prepare(st->db,
 				"SELECT v.id, w.name, p.name, s.name, v.version, v.key_id, v.ct"
 				" FROM versions v JOIN secrets s ON s.id = v.secret_id"
 				" JOIN providers p ON p.id = s.provider_id JOIN workspaces w ON w.id = p.ws_id"
-				" WHERE v.key_id != ?1 AND v.destroyed = 0", -1, &s, NULL);
-	if (rc != SQLITE_OK)
+				" WHERE v.key_id != ?1 AND v.destroyed = 0", false, &s);
+	if (rc)
 		return store_fail_db(st, rc, "cannot read the store");
-	sqlite3_bind_int64(s, 1, key_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *ws = (const char *)sqlite3_column_text(s, 1);
-		const char *prov = (const char *)sqlite3_column_text(s, 2);
-		const char *name = (const char *)sqlite3_column_text(s, 3);
-		int64_t version = sqlite3_column_int64(s, 4);
+	sql_bind_int64(s, 1, key_id);
+	while ((rc = sql_step(s)) == SQL_ROW) {
+		const char *ws = sql_column_text(s, 1);
+		const char *prov = sql_column_text(s, 2);
+		const char *name = sql_column_text(s, 3);
+		int64_t version = sql_column_int64(s, 4);
 
-		rc = store_value_open(st, ws, prov, name, version, sqlite3_column_int64(s, 5),
-				      sqlite3_column_blob(s, 6), (size_t)sqlite3_column_bytes(s, 6),
+		rc = store_value_open(st, ws, prov, name, version, sql_column_int64(s, 5),
+				      sql_column_blob(s, 6), (size_t)sql_column_bytes(s, 6),
 				      &val, &len);
 		if (rc)
 			goto out;
@@ -581,18 +578,18 @@ static int rewrap_all(struct store *st, int64_t key_id, int64_t *count)
 			rc = -EIO;
 			goto out;
 		}
-		sqlite3_bind_int64(u, 1, sqlite3_column_int64(s, 0));
-		sqlite3_bind_int64(u, 2, key_id);
-		sqlite3_bind_blob(u, 3, ct, (int)ctlen, SQLITE_STATIC);
+		sql_bind_int64(u, 1, sql_column_int64(s, 0));
+		sql_bind_int64(u, 2, key_id);
+		sql_bind_blob(u, 3, ct, (int)ctlen);
 		rc = store_step_done(st, u, "cannot write the store");
 		free(ct);
 		if (rc)
 			goto out;
 		(*count)++;
 	}
-	rc = rc == SQLITE_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
+	rc = rc == SQL_DONE ? 0 : store_fail_db(st, rc, "cannot read the store");
 out:
-	sqlite3_finalize(s);
+	sql_finalize(s);
 	return rc;
 }
 
@@ -630,7 +627,7 @@ int store_secret_canary(struct store *st, const char *provider, const char *name
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
 	int64_t prov, sid;
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int rc;
 
 	if (store_name_ok(provider, POLICY_NAME_PROVIDER) || store_name_ok(name, POLICY_NAME_SECRET))
@@ -643,8 +640,8 @@ int store_secret_canary(struct store *st, const char *provider, const char *name
 	s = store_stmt(st, "UPDATE secrets SET canary = ?2 WHERE id = ?1");
 	if (!s)
 		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, sid);
-	sqlite3_bind_int(s, 2, on ? 1 : 0);
+	sql_bind_int64(s, 1, sid);
+	sql_bind_int64(s, 2, on ? 1 : 0);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
 		rc = store_note(st, "canary", NULL, ref, on ? "on" : "off");

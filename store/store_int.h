@@ -14,9 +14,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sqlite3.h>
 #include <sodium.h>
 
+#include "store/sql.h"
 #include "store/store.h"
 
 #define STORE_SCHEMA_VERSION 8
@@ -35,7 +35,7 @@
 #define STORE_HASH_BYTES 32
 #define STORE_BUSY_TIMEOUT_MS 10000   /* writers queue this long for the write lock */
 
-struct store_stmt_slot { const char *sql; sqlite3_stmt *stmt; };
+struct store_stmt_slot { const char *sql; struct sql_stmt *stmt; };
 
 struct store_data_key { int64_t id; uint8_t *key; /* sodium_malloc, 32 bytes */ };
 
@@ -124,24 +124,24 @@ struct store_journal {
 
 /*
  * The mount's read cache (cache.c): answers of the store's read
- * functions keyed by their arguments, valid while SQLite's WAL-index
- * header - rewritten by every commit of any process - is unchanged.
+ * functions keyed by their arguments, valid while the engine's change
+ * stamp (sql_watch_stamp) - moved by every commit of any process - is
+ * unchanged.
  */
 #define STORE_CACHE_SLOTS 4096
 struct store_cache_entry;
 struct store_cache {
 	pthread_mutex_t mu;           /* everything below; taken after store.mu, never before */
 	bool on;                      /* store_serve() turns it on */
-	volatile void *shm;           /* the WAL-index, mapped by SQLite */
-	uint8_t stamp[48];            /* header the entries were read under */
-	bool stamp_ok;                /* stamp is a consistent header */
+	uint8_t stamp[SQL_STAMP_BYTES]; /* change stamp the entries were read under */
+	bool stamp_ok;                /* stamp is a consistent one */
 	uint64_t gen;                 /* bumped at every clear; answers carry the one they were read under */
 	struct store_cache_entry *slot[STORE_CACHE_SLOTS];
 };
 
 struct store {
 	pthread_mutex_t mu;
-	sqlite3 *db;
+	struct sql_db *db;             /* the engine behind sql.h */
 	struct store_config cfg;
 	char actor[128];
 	bool creating;                /* inside store_init: keys may be created */
@@ -182,7 +182,6 @@ struct store {
 	 * Checkpoints stay synced by SQLite itself (synchronous=NORMAL).
 	 */
 	struct store_syncer wal_sync;
-	int wal_fd;                   /* -1 until first needed */
 	_Atomic uint64_t syncs;       /* fdatasync calls made (for benchmarks) */
 	struct store_journal jr;      /* the mount's audit journal (journal.c) */
 	struct store_cache cache;     /* the mount's read cache (cache.c) */
@@ -216,13 +215,14 @@ struct gc_member {
 
 /* ---- error.c ---- */
 int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int store_fail_db(struct store *st, int sqlite_rc, const char *what);
+/* A failed sql_* call (rc its -errno): "WHAT: the engine's words". */
+int store_fail_db(struct store *st, int rc, const char *what);
 void store_clear_error(void);
 int store_fail_audit(int err);   /* reword a commit failure as the audit trail's */
 int64_t store_now(void);
 
 /* ---- db.c ---- */
-sqlite3_stmt *store_stmt(struct store *st, const char *sql);  /* cached, reset, bindings cleared */
+struct sql_stmt *store_stmt(struct store *st, const char *sql);  /* cached, reset, bindings cleared */
 int store_begin(struct store *st, bool write);
 int store_write_begin(struct store *st);        /* BEGIN IMMEDIATE + journal import */
 int store_commit(struct store *st);              /* COMMIT, then group-sync if durability = power */
@@ -245,13 +245,15 @@ int store_tx_end(struct store *st, int rc);    /* COMMIT if rc == 0 else ROLLBAC
  * and ?2 = b under the lock and hand each row to fn, which converts it
  * and calls the caller's callback. A non-zero return stops the walk.
  */
-typedef int (*store_row_fn)(void *ctx, sqlite3_stmt *row);
+typedef int (*store_row_fn)(void *ctx, struct sql_stmt *row);
 int store_walk(struct store *st, const char *sql, int64_t a, int64_t b,
 	       store_row_fn fn, void *ctx);
 /* A caller's callback (one of the store_*_fn types) and its context. */
 struct walk { void *fn; void *ctx; };
+/* Run an INSERT ... RETURNING id: *id is the new row's; 0 or -errno. */
+int store_insert_id(struct store *st, struct sql_stmt *s, const char *what, int64_t *id);
 /* Run a prepared statement that returns no rows; 0 or -errno. */
-int store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
+int store_step_done(struct store *st, struct sql_stmt *s, const char *what);
 /*
  * A key file, store or journal: path safe from other users (store_check_path),
  * and the file, when it exists, a regular file of ours, mode 0600 or less.
@@ -323,7 +325,7 @@ void store_journal_close(struct store *st);
 enum store_cache_kind { STORE_CACHE_AGENT = 1, STORE_CACHE_PROVIDER, STORE_CACHE_CANDIDATE,
 			STORE_CACHE_FACTS };
 /*
- * Lookup checks the WAL-index header first (dropping every entry if any
+ * Lookup checks the change stamp first (dropping every entry if any
  * commit happened since they were read) and returns a malloc'd copy of
  * a hit; *gen is the generation to pass to put after a miss, 0 when
  * nothing may be cached. put stores only if the generation is still

@@ -72,7 +72,7 @@ bool store_task_alive(pid_t pid, uint64_t start)
 int store_task_sweep(struct store *st, int64_t *swept)
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
-	sqlite3_stmt *s;
+	struct sql_stmt *s;
 	int64_t ended[64], epid[64], estart[64];
 	char agent[64][POLICY_NAME_MAX + 1], secret[64][sizeof ref];
 	int n = 0, rc;
@@ -88,19 +88,19 @@ int store_task_sweep(struct store *st, int64_t *swept)
 		store_unlock(st);
 		return -EIO;
 	}
-	sqlite3_bind_int64(s, 1, st->ws_id);
-	while (n < 64 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (store_task_alive((pid_t)sqlite3_column_int64(s, 1), (uint64_t)sqlite3_column_int64(s, 2)))
+	sql_bind_int64(s, 1, st->ws_id);
+	while (n < 64 && (rc = sql_step(s)) == SQL_ROW) {
+		if (store_task_alive((pid_t)sql_column_int64(s, 1), (uint64_t)sql_column_int64(s, 2)))
 			continue;
-		ended[n] = sqlite3_column_int64(s, 0);
-		epid[n] = sqlite3_column_int64(s, 1);
-		estart[n] = sqlite3_column_int64(s, 2);
-		snprintf(agent[n], sizeof agent[n], "%s", sqlite3_column_text(s, 3));
-		snprintf(secret[n], sizeof secret[n], "%s/%s", sqlite3_column_text(s, 4),
-			 sqlite3_column_text(s, 5));
+		ended[n] = sql_column_int64(s, 0);
+		epid[n] = sql_column_int64(s, 1);
+		estart[n] = sql_column_int64(s, 2);
+		snprintf(agent[n], sizeof agent[n], "%s", sql_column_text(s, 3));
+		snprintf(secret[n], sizeof secret[n], "%s/%s", sql_column_text(s, 4),
+			 sql_column_text(s, 5));
 		n++;
 	}
-	sqlite3_reset(s);
+	sql_reset(s);
 	store_unlock(st);
 	if (n == 0)
 		return 0;
@@ -113,12 +113,12 @@ int store_task_sweep(struct store *st, int64_t *swept)
 			rc = -EIO;
 			break;
 		}
-		sqlite3_bind_int64(s, 1, ended[i]);
-		sqlite3_bind_int64(s, 2, epid[i]);
-		sqlite3_bind_int64(s, 3, estart[i]);
+		sql_bind_int64(s, 1, ended[i]);
+		sql_bind_int64(s, 2, epid[i]);
+		sql_bind_int64(s, 3, estart[i]);
 		if ((rc = store_step_done(st, s, "cannot write the store")))
 			break;
-		if (sqlite3_changes(st->db) == 0)
+		if (sql_changes(st->db) == 0)
 			continue;
 		rc = store_note(st, "sweep", agent[i], secret[i], policy_reason_name(POLICY_TASK_ENDED));
 		if (!rc && swept)
