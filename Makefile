@@ -30,15 +30,17 @@ endif
 DESTDIR  ?=
 
 CC       ?= cc
-PKGS     := fuse3 libsodium sqlite3 inih jansson
+PKGS     := fuse3 libsodium sqlite3 inih jansson libpq
 # Debian package that ships each pkg-config module, for the error message.
 DEB_fuse3     := libfuse3-dev
 DEB_libsodium := libsodium-dev
 DEB_sqlite3   := libsqlite3-dev
 DEB_inih      := libinih-dev
 DEB_jansson   := libjansson-dev
+DEB_libpq     := libpq-dev
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 libsodium-dev \
             libsqlite3-dev libinih-dev libjansson-dev sqlite3 python3 util-linux \
+            libpq-dev postgresql \
             clang libclang-rt-14-dev valgrind \
             bash bash-completion groff-base man-db systemd dpkg-dev lintian file
 
@@ -58,8 +60,8 @@ ifeq ($(SANITIZE),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -U_FORTIFY_SOURCE
 LDFLAGS  += -fsanitize=address,undefined
 endif
-PC_CFLAGS_BASE := $(shell pkg-config --cflags libsodium sqlite3 inih jansson 2>/dev/null)
-PC_LIBS_BASE   := $(shell pkg-config --libs libsodium sqlite3 inih 2>/dev/null)
+PC_CFLAGS_BASE := $(shell pkg-config --cflags libsodium sqlite3 inih jansson libpq 2>/dev/null)
+PC_LIBS_BASE   := $(shell pkg-config --libs libsodium sqlite3 inih libpq 2>/dev/null)
 PC_LIBS_JSON   := $(shell pkg-config --libs jansson 2>/dev/null)
 PC_LIBS_SODIUM := $(shell pkg-config --libs libsodium 2>/dev/null)
 PC_CFLAGS_FUSE := $(shell pkg-config --cflags fuse3 2>/dev/null)
