@@ -275,8 +275,9 @@ int store_controls_flush(struct store *st)
 		if (!e->pending)
 			continue;
 		/* an agent removed meanwhile: nothing to remember */
-		s = store_stmt(st, "INSERT OR IGNORE INTO agent_exes (agent_id, sha256, first)"
-				   " SELECT id, ?2, ?3 FROM agents WHERE id = ?1");
+		s = store_stmt(st, "INSERT INTO agent_exes (agent_id, sha256, first)"
+				   " SELECT id, ?2, ?3 FROM agents WHERE id = ?1"
+				   " ON CONFLICT DO NOTHING");
 		if (!s) {
 			rc = -EIO;
 			break;

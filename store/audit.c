@@ -531,8 +531,8 @@ int store_audit_query(struct store *st, const struct store_audit_filter *f,
 	int rc, n, i = 1;
 
 	n = snprintf(sql, sizeof sql,
-		     "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit WHERE 1%s%s%s%s%s%s%s"
-		     " ORDER BY seq DESC%s) ORDER BY seq",
+		     "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit WHERE 1 = 1%s%s%s%s%s%s%s"
+		     " ORDER BY seq DESC%s) AS recent ORDER BY seq",
 		     f->all_workspaces ? "" : " AND workspace = ?",
 		     f->agent ? " AND agent = ?" : "",
 		     f->secret ? " AND secret = ?" : "",

@@ -108,6 +108,20 @@ static int config_handler(void *user, const char *section, const char *key,
 			rc = config_copy(cfg->key_file, sizeof cfg->key_file, value);
 		else if (strcmp(key, "max_value_bytes") == 0)
 			rc = config_size(value, &cfg->max_value);
+		else if (strcmp(key, "backend") == 0)
+			rc = strcmp(value, "sqlite") && strcmp(value, "postgresql") ? -EINVAL :
+			     config_copy(cfg->backend, sizeof cfg->backend, value);
+		else if (strcmp(key, "conninfo") == 0) {
+			/* its own words: the value may hold a password, never echoed */
+			if (sql_target_check("postgresql", value, c->problem, sizeof c->problem))
+				return 0;
+			rc = config_copy(cfg->conninfo, sizeof cfg->conninfo, value);
+		} else if (strcmp(key, "state_dir") == 0)
+			rc = value[0] != '/' ? -EINVAL :
+			     config_copy(cfg->state_dir, sizeof cfg->state_dir, value);
+		else if (strcmp(key, "host") == 0)
+			rc = policy_name_check(value, POLICY_NAME_WORKSPACE) ? -EINVAL :
+			     config_copy(cfg->host, sizeof cfg->host, value);
 		else
 			goto unknown_key;
 	} else if (strcmp(section, "mount") == 0) {
@@ -185,6 +199,10 @@ static void config_defaults(struct store_config *cfg)
 	memset(cfg, 0, sizeof *cfg);
 	snprintf(cfg->store_path, sizeof cfg->store_path, "/var/lib/scopehold/store.db");
 	snprintf(cfg->key_file, sizeof cfg->key_file, "/etc/scopehold/master.key");
+	snprintf(cfg->backend, sizeof cfg->backend, "sqlite");
+	snprintf(cfg->state_dir, sizeof cfg->state_dir, "/var/lib/scopehold");
+	if (gethostname(cfg->host, sizeof cfg->host - 1) < 0 || !cfg->host[0])
+		snprintf(cfg->host, sizeof cfg->host, "localhost");
 	snprintf(cfg->mountpoint, sizeof cfg->mountpoint, "/run/scopehold");
 	snprintf(cfg->workspace, sizeof cfg->workspace, STORE_DEFAULT_WORKSPACE);
 	cfg->max_value = STORE_DEFAULT_MAX_VALUE;
@@ -256,5 +274,7 @@ int store_config_load(const char *path, struct store_config *cfg)
 			snprintf(c.problem, sizeof c.problem, "syntax error");
 		return store_fail(-EINVAL, "%s:%d: %s", path, line, c.problem);
 	}
+	if (strcmp(cfg->backend, "postgresql") == 0 && !cfg->conninfo[0])
+		return store_fail(-EINVAL, "%s: [store] backend = postgresql needs conninfo", path);
 	return 0;
 }

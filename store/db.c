@@ -639,10 +639,15 @@ static int store_migrate(struct store *st)
 				  st->cfg.store_path, (long long)ver, STORE_SCHEMA_VERSION);
 	if (ver == (int64_t)STORE_NMIGRATIONS)
 		return 0;
+	/* a database many hosts share changes schema only when an operator says so */
+	if (ver > 0 && sql_shared(st->db) && !st->cfg.migrate)
+		return store_fail(-EPROTO, "store '%s' has schema %lld, older than this program (%d);"
+				  " run any shadm command to migrate it", st->cfg.store_path,
+				  (long long)ver, STORE_SCHEMA_VERSION);
 	if ((rc = store_begin(st, true)))
 		return rc;
 	for (; ver < (int64_t)STORE_NMIGRATIONS; ver++) {
-		if ((rc = store_exec(st, store_migrations[ver])))
+		if ((rc = store_exec(st, sql_migration(st->db, ver, store_migrations[ver]))))
 			goto fail;
 	}
 	if ((rc = sql_meta_set(st->db, SQL_META_SCHEMA_VERSION, ver))) {
@@ -681,7 +686,13 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 	st->jr.lock_fd = -1;
 	st->cfg = *cfg;
 	snprintf(st->actor, sizeof st->actor, "%s", actor ? actor : "unknown");
-	snprintf(st->jr.path, sizeof st->jr.path, "%s-audit", cfg->store_path);
+	if (store_is_file(cfg)) {
+		snprintf(st->jr.path, sizeof st->jr.path, "%s-audit", cfg->store_path);
+	} else {
+		/* this host's journal in its state_dir; messages name the database */
+		snprintf(st->jr.path, sizeof st->jr.path, "%s/audit", cfg->state_dir);
+		snprintf(st->cfg.store_path, sizeof st->cfg.store_path, "%s", cfg->conninfo);
+	}
 	st->root_key = sodium_malloc(STORE_KEY_BYTES);
 	st->chain_key = sodium_malloc(STORE_KEY_BYTES);
 	st->fp_key = sodium_malloc(STORE_KEY_BYTES);
@@ -692,12 +703,24 @@ static struct store *store_alloc(const struct store_config *cfg, const char *act
 	return st;
 }
 
-/* The engine behind sql.h; the only one today. */
+/* The engine behind sql.h: [store] backend, "sqlite" (STORE_SQL_DRIVER) by default. */
 #define STORE_SQL_DRIVER "sqlite"
+
+bool store_is_file(const struct store_config *cfg)
+{
+	return !cfg->backend[0] || strcmp(cfg->backend, STORE_SQL_DRIVER) == 0;
+}
+
+const char *store_where(const struct store_config *cfg)
+{
+	return store_is_file(cfg) ? cfg->store_path : cfg->conninfo;
+}
 
 static int store_db_open(struct store *st, bool create)
 {
-	int rc = sql_open(STORE_SQL_DRIVER, st->cfg.store_path, create, STORE_BUSY_TIMEOUT_MS,
+	bool file = store_is_file(&st->cfg);
+	int rc = sql_open(file ? STORE_SQL_DRIVER : st->cfg.backend,
+			  file ? st->cfg.store_path : st->cfg.conninfo, create, STORE_BUSY_TIMEOUT_MS,
 			  &st->db);
 
 	return rc ? store_fail_db(st, rc, "cannot open the store") : 0;
@@ -736,9 +759,15 @@ int store_open(const struct store_config *cfg, const char *actor, struct store *
 		return store_fail(-EIO, "cannot initialise libsodium");
 	if ((rc = store_check_file("key file", cfg->key_file, true)))
 		return rc;
-	if ((rc = store_check_file("store", cfg->store_path, true)))
+	if (!store_is_file(cfg)) {
+		if ((rc = store_check_path(cfg->state_dir, true)))
+			return rc;
+		if (access(cfg->state_dir, F_OK) < 0)
+			return store_fail(-ENOENT, "state_dir '%s' does not exist (run 'shadm init')",
+					  cfg->state_dir);
+	} else if ((rc = store_check_file("store", cfg->store_path, true))) {
 		return rc;
-	{
+	} else {
 		/* the WAL beside the store must be writable, even to read */
 		struct statvfs sv;
 		if (statvfs(cfg->store_path, &sv) == 0 && (sv.f_flag & ST_RDONLY))
@@ -818,6 +847,7 @@ int store_init(const struct store_config *cfg, const char *actor)
 {
 	struct store *st = NULL;
 	bool made_key = false, made_store = false;
+	const char *place;           /* the file made here: the store, or this host's journal */
 	struct store_event ev;
 	int64_t id;
 	int rc;
@@ -827,7 +857,7 @@ int store_init(const struct store_config *cfg, const char *actor)
 	if (access(cfg->key_file, F_OK) == 0 || errno != ENOENT)
 		return store_fail(-EEXIST, "key file '%s' already exists; refusing to overwrite it",
 				  cfg->key_file);
-	if (access(cfg->store_path, F_OK) == 0 || errno != ENOENT)
+	if (store_is_file(cfg) && (access(cfg->store_path, F_OK) == 0 || errno != ENOENT))
 		return store_fail(-EEXIST, "store '%s' already exists; refusing to overwrite it",
 				  cfg->store_path);
 	st = store_alloc(cfg, actor);
@@ -839,16 +869,17 @@ int store_init(const struct store_config *cfg, const char *actor)
 	 * someone else in the meantime (mkdir takes an existing one as done)
 	 * is caught by the second look.
 	 */
+	place = store_is_file(cfg) ? cfg->store_path : st->jr.path;
 	if ((rc = store_check_path(cfg->key_file, false)) ||
-	    (rc = store_check_path(cfg->store_path, false)) ||
-	    (rc = store_mkdirs_for(cfg->key_file)) || (rc = store_mkdirs_for(cfg->store_path)) ||
+	    (rc = store_check_path(place, false)) ||
+	    (rc = store_mkdirs_for(cfg->key_file)) || (rc = store_mkdirs_for(place)) ||
 	    (rc = store_check_path(cfg->key_file, false)) ||
-	    (rc = store_check_path(cfg->store_path, false)))
+	    (rc = store_check_path(place, false)))
 		goto fail;
 	if ((rc = store_key_file_create(cfg->key_file, st->root_key)))
 		goto fail;
 	made_key = true;
-	{
+	if (store_is_file(cfg)) {
 		/* create the file ourselves so it is 0600 from its first byte */
 		int fd = open(cfg->store_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0) {
@@ -861,6 +892,14 @@ int store_init(const struct store_config *cfg, const char *actor)
 	}
 	if ((rc = store_db_open(st, true)))
 		goto fail;
+	/* a database (not a file made just now) may hold a store already */
+	if ((rc = store_meta_get(st, SQL_META_APPLICATION_ID, &id)))
+		goto fail;
+	if (id != 0) {
+		rc = store_fail(-EEXIST, "store '%s' already exists; refusing to overwrite it",
+				cfg->store_path);
+		goto fail;
+	}
 	if ((rc = sql_meta_set(st->db, SQL_META_APPLICATION_ID, STORE_APPLICATION_ID))) {
 		rc = store_fail_db(st, rc, "store");
 		goto fail;

@@ -227,7 +227,7 @@ static int journal_unusable(void)
 
 static int state_get(struct store *st, const uint8_t gen[16], int64_t *off, bool *found)
 {
-	struct sql_stmt *s = store_stmt(st, "SELECT offset FROM journal WHERE gen = ?1");
+	struct sql_stmt *s = store_stmt(st, "SELECT \"offset\" FROM journal WHERE gen = ?1");
 	int rc;
 
 	if (!s)
@@ -244,8 +244,8 @@ static int state_get(struct store *st, const uint8_t gen[16], int64_t *off, bool
 
 static int state_set(struct store *st, const uint8_t gen[16], int64_t off)
 {
-	struct sql_stmt *s = store_stmt(st, "INSERT INTO journal(gen, offset) VALUES (?1, ?2)"
-				     " ON CONFLICT(gen) DO UPDATE SET offset = excluded.offset");
+	struct sql_stmt *s = store_stmt(st, "INSERT INTO journal(gen, \"offset\") VALUES (?1, ?2)"
+				     " ON CONFLICT(gen) DO UPDATE SET \"offset\" = excluded.\"offset\"");
 
 	if (!s)
 		return -EIO;

@@ -175,12 +175,14 @@ static int key_insert(struct store *st, const char *kind, uint8_t *key, int64_t 
 	if (!st->creating && (rc = root_key_refresh(st)))
 		return rc;
 
-	s = store_stmt(st, "INSERT INTO keys(kind, wrapped, created) VALUES (?1, zeroblob(?2), ?3)"
+	/* zeros of the final size first: the id is part of what the key is wrapped with */
+	s = store_stmt(st, "INSERT INTO keys(kind, wrapped, created) VALUES (?1, ?2, ?3)"
 			   " RETURNING id");
 	if (!s)
 		return -EIO;
+	memset(wrapped, 0, sizeof wrapped);
 	sql_bind_text(s, 1, kind);
-	sql_bind_int64(s, 2, WRAPPED_BYTES);
+	sql_bind_blob(s, 2, wrapped, WRAPPED_BYTES);
 	sql_bind_int64(s, 3, store_now());
 	if ((rc = store_insert_id(st, s, "cannot write a key", &id)))
 		return rc;

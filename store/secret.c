@@ -505,17 +505,41 @@ int store_secret_destroy(struct store *st, const char *provider, const char *nam
 	 * zeros before it is freed, and secure_delete zeroes what is freed.
 	 * ct stays NOT NULL: an empty blob, which no sealed value can be.
 	 */
-	s = store_stmt(st, "UPDATE versions SET ct = zeroblob(length(ct)) WHERE id = ?1");
-	if (!s)
-		return store_tx_end(st, -EIO);
-	sql_bind_int64(s, 1, row_id);
-	if ((rc = store_step_done(st, s, "cannot write the store")))
-		return store_tx_end(st, rc);
-	s = store_stmt(st, "UPDATE versions SET ct = X'', destroyed = ?2 WHERE id = ?1");
+	{
+		/* zeros of the same length, bound (zeroblob() is SQLite's alone) */
+		int64_t n = 0;
+		uint8_t *zeros;
+		s = store_stmt(st, "SELECT length(ct) FROM versions WHERE id = ?1");
+		if (!s)
+			return store_tx_end(st, -EIO);
+		sql_bind_int64(s, 1, row_id);
+		rc = sql_step(s);
+		if (rc == SQL_ROW)
+			n = sql_column_int64(s, 0);
+		sql_reset(s);
+		if (rc != SQL_ROW)
+			return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
+		zeros = calloc(1, n > 0 ? (size_t)n : 1);
+		if (!zeros)
+			return store_tx_end(st, store_fail(-ENOMEM, "out of memory"));
+		s = store_stmt(st, "UPDATE versions SET ct = ?2 WHERE id = ?1");
+		if (!s) {
+			free(zeros);
+			return store_tx_end(st, -EIO);
+		}
+		sql_bind_int64(s, 1, row_id);
+		sql_bind_blob(s, 2, zeros, (size_t)n);
+		rc = store_step_done(st, s, "cannot write the store");
+		free(zeros);
+		if (rc)
+			return store_tx_end(st, rc);
+	}
+	s = store_stmt(st, "UPDATE versions SET ct = ?3, destroyed = ?2 WHERE id = ?1");
 	if (!s)
 		return store_tx_end(st, -EIO);
 	sql_bind_int64(s, 1, row_id);
 	sql_bind_int64(s, 2, now > 0 ? now : 1);
+	sql_bind_blob(s, 3, "", 0);
 	if ((rc = store_step_done(st, s, "cannot write the store")))
 		return store_tx_end(st, rc);
 	store_event_init(st, &ev, "destroy");

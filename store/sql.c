@@ -5,12 +5,14 @@
  * prepared once and cached above (db.c), so nothing here allocates.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/sql.h"
 
 static const struct sql_driver *const sql_drivers[] = {
 	&sql_driver_sqlite,
+	&sql_driver_pgsql,
 };
 
 static const struct sql_driver *sql_driver_find(const char *name)
@@ -108,3 +110,23 @@ void sql_remove(const char *driver, const char *target)
 	if (d && d->remove)
 		d->remove(target);
 }
+
+int sql_target_check(const char *driver, const char *target, char *problem, size_t cap)
+{
+	const struct sql_driver *d = sql_driver_find(driver);
+
+	if (!d) {
+		snprintf(problem, cap, "unknown database driver '%s'", driver);
+		return -ENOTSUP;
+	}
+	return d->check ? d->check(target, problem, cap) : 0;
+}
+
+const char *sql_migration(struct sql_db *db, int64_t from, const char *shared)
+{
+	const char *own = db->drv->migration ? db->drv->migration(from) : NULL;
+
+	return own ? own : shared;
+}
+
+bool sql_shared(struct sql_db *db) { return db->drv->shared; }

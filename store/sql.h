@@ -85,9 +85,16 @@ struct sql_driver {
 	int (*watch_start)(struct sql_db *db);
 	bool (*watch_stamp)(struct sql_db *db, uint8_t stamp[SQL_STAMP_BYTES]);
 	void (*remove)(const char *target);
+	/* optional: is target well formed and free of secrets (sql_target_check) */
+	int (*check)(const char *target, char *problem, size_t cap);
+	/* optional: this engine's own text of migration `from` -> from+1 (NULL: the shared one) */
+	const char *(*migration)(int64_t from);
+	/* the database is shared by many hosts: only the admin tool migrates it */
+	bool shared;
 };
 
 extern const struct sql_driver sql_driver_sqlite;
+extern const struct sql_driver sql_driver_pgsql;
 
 /*
  * For drivers and sql.c only: every driver's connection begins with a
@@ -203,6 +210,17 @@ void sql_checkpoint(struct sql_db *db, int wait_ms);
  */
 int sql_watch_start(struct sql_db *db);
 bool sql_watch_stamp(struct sql_db *db, uint8_t stamp[SQL_STAMP_BYTES]);
+/*
+ * Is `target` usable by the driver named `driver`: 0, or -EINVAL with
+ * one line in problem that never repeats a secret the target holds
+ * (a password in a conninfo is refused, not echoed). -ENOTSUP for an
+ * unknown driver. No connection is made.
+ */
+int sql_target_check(const char *driver, const char *target, char *problem, size_t cap);
+/* The driver's own text for migration from -> from+1, or `shared` when it has none. */
+const char *sql_migration(struct sql_db *db, int64_t from, const char *shared);
+/* The database is shared by many hosts (only the admin tool migrates it). */
+bool sql_shared(struct sql_db *db);
 /* Remove what the engine keeps beside a store that failed to be made (SQLite: -wal, -shm). */
 void sql_remove(const char *driver, const char *target);
 

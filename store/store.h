@@ -70,6 +70,11 @@ struct store_config {
 	char store_path[PATH_MAX];  /* path = */
 	char key_file[PATH_MAX];    /* key_file = */
 	size_t max_value;           /* max_value_bytes = ; default 64 KiB */
+	char backend[16];           /* backend = sqlite|postgresql; default sqlite */
+	char conninfo[1024];        /* conninfo = libpq conninfo or URI, never a password */
+	char state_dir[PATH_MAX];   /* state_dir = this host's files (postgresql); default /var/lib/scopehold */
+	char host[256];             /* host = NAME; default the hostname */
+	bool migrate;               /* not from the file: this program may migrate the schema (shadm) */
 	/* [mount] */
 	char mountpoint[PATH_MAX];  /* mountpoint = */
 	char workspace[POLICY_NAME_MAX + 1]; /* workspace = ; default "default" */
@@ -94,6 +99,9 @@ struct store_config {
  * or a bad value, is -EINVAL with a message naming the file and line.
  */
 int store_config_load(const char *path, struct store_config *cfg) STORE_WUR;
+
+/* What the store is, for messages: its file, or the database's conninfo. */
+const char *store_where(const struct store_config *cfg);
 
 /* The message of the last failure in this thread ("" if none). */
 const char *store_error(void);

@@ -259,6 +259,8 @@ int store_step_done(struct store *st, struct sql_stmt *s, const char *what);
  * and the file, when it exists, a regular file of ours, mode 0600 or less.
  * -ENOENT quietly when it is missing and !must_exist.
  */
+/* The store is a file (SQLite) rather than a database server's (postgresql). */
+bool store_is_file(const struct store_config *cfg);
 int store_check_file(const char *what, const char *path, bool must_exist);
 int store_lookup_id(struct store *st, const char *sql, const char *name,
 		    const char *kind, int64_t *id);

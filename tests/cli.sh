@@ -77,13 +77,29 @@ line_of() { printf '%s\n' "$2" | grep -E "(^|[^A-Za-z0-9._-])$1([^A-Za-z0-9._-]|
 sum() { sha256sum "$@" 2>/dev/null | cut -d' ' -f1 | tr '\n' ' '; }
 mode() { stat -c %a "$1" 2>/dev/null; }
 size() { stat -c %s "$1" 2>/dev/null; }
-nevents() { sqlite3 "$STORE" 'SELECT count(*) FROM audit' 2>/dev/null; }
+# SCOPEHOLD_TEST_BACKEND=postgresql (tests/cli-pg.sh): every environment is
+# a fresh database of the cluster tests/pg.sh started; dbq runs SQL on the
+# store whichever it is, file_store says whether there is a store file.
+BACKEND=${SCOPEHOLD_TEST_BACKEND:-sqlite}
+[ "$BACKEND" = postgresql ] && . "$ROOT/tests/pg.sh"
+file_store() { [ "$BACKEND" = sqlite ]; }
+dbq() {
+	if file_store; then sqlite3 "$STORE" "$@"
+	else psql -X -q -At -v ON_ERROR_STOP=1 "$CONNINFO" -c "$1" </dev/null; fi
+}
+nevents() { dbq 'SELECT count(*) FROM audit' 2>/dev/null; }
 
 # new_env: a fresh directory with a config naming a store and key in it.
 new_env() {
 	E=$(mktemp -d "$T_TMP/env.XXXXXX")
 	STORE=$E/store.db KEY=$E/master.key CONF=$E/scopehold.ini
-	printf '[store]\npath = %s\nkey_file = %s\n' "$STORE" "$KEY" >"$CONF"
+	if file_store; then
+		printf '[store]\npath = %s\nkey_file = %s\n' "$STORE" "$KEY" >"$CONF"
+	else
+		CONNINFO=$(pg_newdb "sh_$(basename "$E" | tr -c 'A-Za-z0-9\n' _)")
+		printf '[store]\nbackend = postgresql\nconninfo = %s\nstate_dir = %s/state\nkey_file = %s\n' \
+			"$CONNINFO" "$E" "$KEY" >"$CONF"
+	fi
 	export SCOPEHOLD_CONFIG=$CONF
 }
 # init_env: new_env plus `shadm init`.
@@ -569,19 +585,19 @@ test_verify() {
 	check "chain has at least 6 events" test "${n:-0}" -ge 6
 	expect_run "audit verify: intact" 0 "" shadm audit verify
 	expect_eq "audit verify prints the count" "$OUT" "audit chain intact: $n events"
-	setup sqlite3 "$STORE" "UPDATE audit SET reason='x' WHERE seq=3"
+	setup dbq "UPDATE audit SET reason='x' WHERE seq=3"
 	expect_run_re "audit verify: altered event 3" 1 '^shadm: audit chain broken at event 3: .+$' shadm audit verify
 
 	populate_chain
-	setup sqlite3 "$STORE" "UPDATE audit SET actor='mallory' WHERE seq=2"
+	setup dbq "UPDATE audit SET actor='mallory' WHERE seq=2"
 	expect_run_re "audit verify: altered actor of event 2" 1 '^shadm: audit chain broken at event 2: .+$' shadm audit verify
 
 	populate_chain
-	setup sqlite3 "$STORE" "DELETE FROM audit WHERE seq=3"
+	setup dbq "DELETE FROM audit WHERE seq=3"
 	expect_run "audit verify: deleted event 3 is named as removed" 1 "shadm: audit chain broken at event 3: removed (the next event present is 4)" shadm audit verify
 
 	populate_chain
-	setup sqlite3 "$STORE" "UPDATE audit SET hash=(SELECT hash FROM audit WHERE seq=2) WHERE seq=3"
+	setup dbq "UPDATE audit SET hash=(SELECT hash FROM audit WHERE seq=2) WHERE seq=3"
 	expect_run_re "audit verify: replaced hash of event 3" 1 '^shadm: audit chain broken at event 3: .+$' shadm audit verify
 
 	populate_chain
@@ -593,7 +609,7 @@ test_verify() {
 	h2=$(shadm audit head 2>/dev/null)
 	check "audit head moves when an event is appended" test -n "$h2" -a "$h2" != "$h1"
 	expect_run "audit verify --head after appending (matches)" 0 "" shadm audit verify --head "$h2"
-	setup sqlite3 "$STORE" "DELETE FROM audit WHERE seq=(SELECT max(seq) FROM audit)"
+	setup dbq "DELETE FROM audit WHERE seq=(SELECT max(seq) FROM audit)"
 	expect_run_re "audit verify --head: removed last event is a mismatch" 1 '^shadm: ' shadm audit verify --head "$h2"
 	expect_run_re "audit verify --head of a wrong head" 1 '^shadm: ' shadm audit verify --head "$(printf '0%.0s' {1..64})"
 }
@@ -1000,7 +1016,7 @@ print(r[0]['reason'] if r else 'not listed')")
 	done
 	# the answer moves with the facts
 	setup shadm grant bot gh/a --uses 1
-	setup sqlite3 "$STORE" "UPDATE grants SET uses = 1 WHERE max_uses = 1"
+	setup dbq "UPDATE grants SET uses = 1 WHERE max_uses = 1"
 	expect_eq "who-can: a spent grant is used-up, 0 left" "$(shadm who-can gh/a | line_of bot - 2>/dev/null || shadm who-can gh/a | grep '^bot' | tr -s ' ')" "bot 24401 yes no never 0 used-up"
 	setup shadm revoke bot gh/a
 	expect_eq "who-can: a revoked grant says revoked" "$(shadm who-can gh/a | grep '^bot' | tr -s ' ' | cut -d' ' -f3,4,7)" "yes no revoked"
@@ -1036,7 +1052,7 @@ print(r[0]['reason'] if r else 'not listed')")
 	expect_run "grants --expiring 1w fails" 1 "shadm: invalid duration '1w': use a number and s, m, h or d (30s, 15m, 2h, 7d)" shadm grants --expiring 1w
 
 	# secret list --expiring: versions expiring within the duration, or expired
-	setup sqlite3 "$STORE" "UPDATE versions SET expires = strftime('%s','now') - 60 WHERE secret_id = (SELECT id FROM secrets WHERE name = 'old')"
+	setup dbq "UPDATE versions SET expires = $(( $(date +%s) - 60 )) WHERE secret_id = (SELECT id FROM secrets WHERE name = 'old')"
 	expect_run "secret list --expiring 2d" 0 "" shadm --json secret list --expiring 2d
 	expect_eq "secret list --expiring 2d: b (1d) and old (expired)" "$(jcount 'e["name"] in ("b","old")' <<<"$OUT"),$(jcount True <<<"$OUT")" "2,2"
 	expect_run "secret list gh --expiring 1h" 0 "" shadm secret list gh --expiring 1h
@@ -1045,9 +1061,9 @@ print(r[0]['reason'] if r else 'not listed')")
 	expect_run "secret list --expiring bad" 1 "shadm: invalid duration 'soon': use a number and s, m, h or d (30s, 15m, 2h, 7d)" shadm secret list --expiring soon
 
 	# audit: dates and times, --until, --after, known event types
-	setup sqlite3 "$STORE" "UPDATE audit SET time = 1796083200 WHERE seq = 2"   # 2026-12-01T00:00:00Z
-	setup sqlite3 "$STORE" "UPDATE audit SET time = 1796119200 WHERE seq = 3"   # 2026-12-01T10:00:00Z
-	setup sqlite3 "$STORE" "UPDATE audit SET time = 1700000000 WHERE seq = 1"
+	setup dbq "UPDATE audit SET time = 1796083200 WHERE seq = 2"   # 2026-12-01T00:00:00Z
+	setup dbq "UPDATE audit SET time = 1796119200 WHERE seq = 3"   # 2026-12-01T10:00:00Z
+	setup dbq "UPDATE audit SET time = 1700000000 WHERE seq = 1"
 	# (the chain breaks, which these queries do not mind)
 	expect_run "audit --since DATE --until DATE" 0 "" shadm --json audit --since 2026-12-01 --until 2026-12-01T10:00Z
 	expect_eq "audit: midnight counts, the --until instant does not" "$(jcount 'e["seq"]==2' <<<"$OUT"),$(jcount 'e["seq"] in (1,3)' <<<"$OUT")" "1,0"

@@ -12,9 +12,9 @@
 # call pg_stop from it). A system cluster on 5432, if the Debian package
 # started one, is neither used nor touched.
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
-PG_DIR=
-PG_PORT=
-PG_CONNINFO=
+PG_DIR=${PG_DIR:-}
+PG_PORT=${PG_PORT:-}
+PG_CONNINFO=${PG_CONNINFO:-}
 
 # pg_available: the server binaries and the postgres user exist.
 pg_available() { [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] && id postgres >/dev/null 2>&1; }

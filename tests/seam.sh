@@ -24,10 +24,18 @@ expect_eq "store_int.h includes sql.h, not the engine's header" \
 expect_eq "the driver registers under the name the store opens" \
 	"$(grep -c '\.name = "sqlite"' store/sql_sqlite.c) $(grep -c 'STORE_SQL_DRIVER "sqlite"' store/db.c)" "1 1"
 
+expect_eq "only store/sql_pgsql.c calls libpq (PQ*) or includes libpq-fe.h" \
+	"$(grep -lE '\bPQ[a-z]+\(|libpq-fe\.h' store/*.c store/*.h policy/*.[ch] fs/*.[ch] tools/*.[ch] agent/*.[ch] dotenv/*.[ch] 2>/dev/null | sort | tr '\n' ' ')" \
+	"store/sql_pgsql.c "
+expect_eq "the PostgreSQL driver registers under the backend name" \
+	"$(grep -c '\.name = "postgresql"' store/sql_pgsql.c)" "1"
+
 # in the built library, the objects needing sqlite3_* symbols
 if command -v nm >/dev/null && [ -f "$B/libstore.a" ]; then
 	objs=$(nm -A "$B/libstore.a" 2>/dev/null | awk '$2 == "U" && $3 ~ /^sqlite3_/ { split($1, a, ":"); print a[2] }' | sort -u | tr '\n' ' ')
 	expect_eq "in $B/libstore.a only sql_sqlite.o uses sqlite3_* symbols" "$objs" "sql_sqlite.o "
+	objs=$(nm -A "$B/libstore.a" 2>/dev/null | awk '$2 == "U" && $3 ~ /^PQ/ { split($1, a, ":"); print a[2] }' | sort -u | tr '\n' ' ')
+	expect_eq "in $B/libstore.a only sql_pgsql.o uses PQ* symbols" "$objs" "sql_pgsql.o "
 else
 	skip "nm or $B/libstore.a missing: symbol check"
 fi

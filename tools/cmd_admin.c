@@ -23,9 +23,9 @@ int cmd_init(struct cmd_ctx *c, int argc, char **argv)
 	rc = store_init(&c->cfg, cmd_actor());
 	if (rc < 0)
 		return cmd_store_fail(rc);
-	return cmd_done(c, json_pack("{s:b,s:s,s:s}", "ok", 1, "store", c->cfg.store_path,
+	return cmd_done(c, json_pack("{s:b,s:s,s:s}", "ok", 1, "store", store_where(&c->cfg),
 				     "key_file", c->cfg.key_file),
-			"initialised store %s with key %s", c->cfg.store_path, c->cfg.key_file);
+			"initialised store %s with key %s", store_where(&c->cfg), c->cfg.key_file);
 }
 
 /* ---- workspace --------------------------------------------------------------------- */

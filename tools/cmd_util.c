@@ -352,6 +352,7 @@ int cmd_config(struct cmd_ctx *c)
 		return cmd_store_fail(rc);
 	if (c->workspace)
 		snprintf(c->cfg.workspace, sizeof(c->cfg.workspace), "%s", c->workspace);
+	c->cfg.migrate = true;      /* the operator's tool brings a shared database's schema forward */
 	c->cfg_loaded = true;
 	return 0;
 }

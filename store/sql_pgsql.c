@@ -1,0 +1,861 @@
+/*
+ * sql_pgsql.c - the PostgreSQL driver behind sql.h (libpq), and the only
+ * file of store/ that calls PQ*.
+ *
+ * One connection per store handle, named by a libpq conninfo or URI
+ * ([store] conninfo). Statements the store keeps are prepared once on
+ * the server (PQprepare) with the store's `?`/`?N` placeholders rewritten
+ * to `$N`; others run with PQexecParams. Parameters are sent as text,
+ * blobs in binary (bytea); results come back as text, bytea decoded from
+ * its hex form here. SQLSTATEs become negative errnos here and nowhere
+ * else (pgsql_errno).
+ *
+ * Serialisation: SQLite's BEGIN IMMEDIATE lets one writer in at a time
+ * and the store's read-modify-write code relies on that (uses counters,
+ * the audit chain's tail). A write transaction here is READ COMMITTED
+ * plus a transaction-scoped advisory lock taken first, so writers of
+ * every host queue on that lock (for at most busy_ms: lock_timeout) and
+ * each one sees every earlier commit. A read transaction is REPEATABLE
+ * READ: one snapshot throughout, as sql.h promises.
+ *
+ * Durability: a commit returns once the server has it on disk with
+ * synchronous_commit on (or local, remote_*); a server with it off could
+ * lose audit events it acknowledged, so open refuses it. sql_sync has
+ * nothing left to do.
+ *
+ * The schema's version and the application id live in a small table,
+ * scopehold_meta(key, value), instead of SQLite's header. The schema is
+ * this file's own text of each migration (pgsql_migrations), kept in
+ * step with db.c's.
+ *
+ * Not implemented on purpose: watch_start/watch_stamp. Other hosts'
+ * commits cannot be seen without asking the server, so the mount's read
+ * cache stays off and every open reads the database: a revoke made on
+ * any host is obeyed at the next open on every host, by construction.
+ * Neither bulk, checkpoint nor remove: PostgreSQL has no file beside the
+ * store to clean, and freed tuples are the server's to vacuum (a
+ * destroyed version's old ciphertext stays in dead tuples and WAL until
+ * then; docs/security.md).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libpq-fe.h>
+
+#include "store/sql.h"
+
+/* The advisory lock key every writer of a ScopeHold database takes ("ScopeHld"). */
+#define PGSQL_WRITE_LOCK "6866391294498884708"
+#define PGSQL_BYTEA_OID 17
+
+struct pgsql_db {
+	struct sql_db api;
+	PGconn *c;
+	unsigned next;                /* names the next kept statement */
+	int64_t changes;
+	char err[512];
+};
+
+struct pgsql_stmt {
+	struct sql_stmt api;
+	char *sql;                    /* rewritten to $N; for PQexecParams */
+	char name[24];                /* "" = not prepared on the server */
+	int n;                        /* parameters */
+	const char **vals;
+	int *lens, *fmts;
+	char (*num)[24];              /* text of integer parameters */
+	PGresult *res;
+	int row, rows, cols;
+	unsigned char **blob;         /* decoded bytea of the current row, per column */
+	size_t *blen;
+};
+
+#define DB(db) ((struct pgsql_db *)(db))
+#define ST(st) ((struct pgsql_stmt *)(st))
+
+static void pgsql_set_error(struct pgsql_db *d, const char *msg)
+{
+	size_t n;
+
+	snprintf(d->err, sizeof d->err, "%s", msg && *msg ? msg : "unknown PostgreSQL error");
+	/* libpq's messages end in a newline and may carry DETAIL lines: keep the first */
+	n = strcspn(d->err, "\n");
+	d->err[n] = '\0';
+	if (strncmp(d->err, "ERROR:  ", 8) == 0)
+		memmove(d->err, d->err + 8, strlen(d->err + 8) + 1);
+}
+
+/*
+ * SQLSTATE classes to errno, as sqlite_errno does for SQLite's codes: a
+ * constraint violation (23xxx) is -EIO as SQLite's constraint error is
+ * (the store checks for duplicates itself and says so before inserting),
+ * a full disk stays recognisable, a refused login or privilege is
+ * -EACCES, a lock not had within busy_ms is -EBUSY.
+ */
+static int pgsql_errno(const PGresult *r)
+{
+	const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (!s)
+		return -EIO;          /* no SQLSTATE: the connection itself failed */
+	if (strcmp(s, "53100") == 0)
+		return -ENOSPC;
+	if (strcmp(s, "53200") == 0)
+		return -ENOMEM;
+	if (strncmp(s, "28", 2) == 0 || strcmp(s, "42501") == 0)
+		return -EACCES;
+	if (strcmp(s, "55P03") == 0)
+		return -EBUSY;
+	if (strncmp(s, "XX", 2) == 0)
+		return -EBADMSG;
+	return -EIO;
+}
+
+/* The result of a command: 0, or -errno with the server's words kept. */
+static int pgsql_result(struct pgsql_db *d, PGresult *r)
+{
+	ExecStatusType t = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	int rc;
+
+	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
+		return 0;
+	pgsql_set_error(d, r ? PQresultErrorMessage(r) : PQerrorMessage(d->c));
+	rc = pgsql_errno(r);
+	return rc;
+}
+
+static int pgsql_exec(struct sql_db *db, const char *sql)
+{
+	PGresult *r = PQexec(DB(db)->c, sql);
+	int rc = pgsql_result(DB(db), r);
+
+	PQclear(r);
+	return rc;
+}
+
+/* One-row, one-column query; its text copied into out. */
+static int pgsql_query1(struct pgsql_db *d, const char *sql, const char *param,
+			char *out, size_t cap)
+{
+	PGresult *r = PQexecParams(d->c, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
+	int rc = pgsql_result(d, r);
+
+	out[0] = '\0';
+	if (rc == 0 && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		snprintf(out, cap, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
+/* The server's notices (a skipped CREATE ... IF NOT EXISTS) are not the user's business. */
+static void pgsql_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+static int pgsql_open(const char *target, bool create, int busy_ms, struct sql_db **out)
+{
+	struct pgsql_db *d = calloc(1, sizeof *d);
+	char sql[96], v[64];
+	int rc;
+
+	(void)create;           /* the database exists: its owner made it (createdb) */
+	*out = NULL;
+	if (!d)
+		return -ENOMEM;
+	d->api.drv = &sql_driver_pgsql;
+	*out = &d->api;
+	d->c = PQconnectdb(target);
+	if (!d->c)
+		return -ENOMEM;
+	if (PQstatus(d->c) != CONNECTION_OK) {
+		pgsql_set_error(d, PQerrorMessage(d->c));
+		return -ECONNREFUSED;
+	}
+	PQsetNoticeProcessor(d->c, pgsql_notice, NULL);
+	snprintf(sql, sizeof sql, "SET lock_timeout = %d; SET client_min_messages = warning", busy_ms);
+	if ((rc = pgsql_exec(&d->api, sql)))
+		return rc;
+	if ((rc = pgsql_query1(d, "SHOW synchronous_commit", NULL, v, sizeof v)))
+		return rc;
+	if (strcmp(v, "off") == 0) {
+		pgsql_set_error(d, "the server has synchronous_commit = off: acknowledged audit events "
+				"could be lost; set it to on");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static void pgsql_close(struct sql_db *db)
+{
+	PQfinish(DB(db)->c);
+	free(db);
+}
+
+static const char *pgsql_error(struct sql_db *db)
+{
+	return DB(db)->err[0] ? DB(db)->err : "not an error";
+}
+
+/*
+ * `?` and `?N` to `$N` outside quoted strings and identifiers; a bare
+ * `?` takes the number after the largest seen so far, as in SQLite.
+ */
+static char *pgsql_rewrite(const char *sql, int *nparams)
+{
+	size_t len = strlen(sql);
+	char *out = malloc(len * 4 + 1), *o = out;
+	int max = 0;
+	char q = 0;
+
+	if (!out)
+		return NULL;
+	for (const char *p = sql; *p; p++) {
+		if (q) {
+			if (*p == q)
+				q = 0;
+			*o++ = *p;
+		} else if (*p == '\'' || *p == '"') {
+			q = *p;
+			*o++ = *p;
+		} else if (*p == '?') {
+			int n = 0;
+			while (p[1] >= '0' && p[1] <= '9')
+				n = n * 10 + (*++p - '0');
+			if (n == 0)
+				n = max + 1;
+			if (n > max)
+				max = n;
+			o += sprintf(o, "$%d", n);
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	*nparams = max;
+	return out;
+}
+
+static void pgsql_blobs_free(struct pgsql_stmt *s)
+{
+	for (int i = 0; s->blob && i < s->cols; i++) {
+		free(s->blob[i]);
+		s->blob[i] = NULL;
+	}
+}
+
+static void pgsql_finalize(struct sql_stmt *st)
+{
+	struct pgsql_stmt *s = ST(st);
+
+	pgsql_blobs_free(s);
+	PQclear(s->res);
+	free(s->blob);
+	free(s->blen);
+	free(s->sql);
+	free(s->vals);
+	free(s->lens);
+	free(s->fmts);
+	free(s->num);
+	free(s);
+}
+
+static int pgsql_prepare(struct sql_db *db, const char *sql, bool keep, struct sql_stmt **out)
+{
+	struct pgsql_db *d = DB(db);
+	struct pgsql_stmt *s = calloc(1, sizeof *s);
+	int n = 0, rc;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->api.db = db;
+	s->sql = pgsql_rewrite(sql, &n);
+	s->n = n;
+	s->vals = calloc((size_t)n + 1, sizeof *s->vals);
+	s->lens = calloc((size_t)n + 1, sizeof *s->lens);
+	s->fmts = calloc((size_t)n + 1, sizeof *s->fmts);
+	s->num = calloc((size_t)n + 1, sizeof *s->num);
+	if (!s->sql || !s->vals || !s->lens || !s->fmts || !s->num) {
+		pgsql_finalize(&s->api);
+		return -ENOMEM;
+	}
+	if (keep) {
+		PGresult *r;
+		snprintf(s->name, sizeof s->name, "sh%u", ++d->next);
+		r = PQprepare(d->c, s->name, s->sql, 0, NULL);
+		rc = pgsql_result(d, r);
+		PQclear(r);
+		if (rc) {
+			pgsql_finalize(&s->api);
+			return rc;
+		}
+	}
+	*out = &s->api;
+	return 0;
+}
+
+static int pgsql_bind_check(struct pgsql_stmt *s, int i)
+{
+	if (i < 1 || i > s->n) {
+		pgsql_set_error(DB(s->api.db), "parameter index out of range");
+		return -ERANGE;
+	}
+	return 0;
+}
+
+static int pgsql_bind_int64(struct sql_stmt *st, int i, int64_t v)
+{
+	struct pgsql_stmt *s = ST(st);
+	int rc = pgsql_bind_check(s, i);
+
+	if (rc)
+		return rc;
+	snprintf(s->num[i - 1], sizeof s->num[i - 1], "%" PRId64, v);
+	s->vals[i - 1] = s->num[i - 1];
+	s->fmts[i - 1] = 0;
+	return 0;
+}
+
+static int pgsql_bind_text(struct sql_stmt *st, int i, const char *v)
+{
+	struct pgsql_stmt *s = ST(st);
+	int rc = pgsql_bind_check(s, i);
+
+	if (rc)
+		return rc;
+	s->vals[i - 1] = v;
+	s->fmts[i - 1] = 0;
+	return 0;
+}
+
+static int pgsql_bind_blob(struct sql_stmt *st, int i, const void *v, size_t len)
+{
+	struct pgsql_stmt *s = ST(st);
+	int rc = pgsql_bind_check(s, i);
+
+	if (rc)
+		return rc;
+	if (len > INT32_MAX)
+		return -E2BIG;
+	/* a zero-length blob is not NULL: any valid pointer */
+	s->vals[i - 1] = v ? v : (len == 0 ? "" : NULL);
+	s->lens[i - 1] = (int)len;
+	s->fmts[i - 1] = 1;
+	return 0;
+}
+
+static int pgsql_bind_null(struct sql_stmt *st, int i)
+{
+	struct pgsql_stmt *s = ST(st);
+	int rc = pgsql_bind_check(s, i);
+
+	if (rc)
+		return rc;
+	s->vals[i - 1] = NULL;
+	return 0;
+}
+
+static int pgsql_step(struct sql_stmt *st)
+{
+	struct pgsql_stmt *s = ST(st);
+	struct pgsql_db *d = DB(st->db);
+	int rc;
+
+	if (s->res) {
+		pgsql_blobs_free(s);
+		return ++s->row < s->rows ? SQL_ROW : SQL_DONE;
+	}
+	if (s->name[0])
+		s->res = PQexecPrepared(d->c, s->name, s->n, s->vals, s->lens, s->fmts, 0);
+	else
+		s->res = PQexecParams(d->c, s->sql, s->n, NULL, s->vals, s->lens, s->fmts, 0);
+	if ((rc = pgsql_result(d, s->res))) {
+		PQclear(s->res);
+		s->res = NULL;
+		return rc;
+	}
+	d->changes = strtoll(PQcmdTuples(s->res), NULL, 10);
+	s->row = 0;
+	s->rows = PQntuples(s->res);
+	if (PQnfields(s->res) > s->cols) {
+		free(s->blob);
+		free(s->blen);
+		s->cols = PQnfields(s->res);
+		s->blob = calloc((size_t)s->cols, sizeof *s->blob);
+		s->blen = calloc((size_t)s->cols, sizeof *s->blen);
+		if (!s->blob || !s->blen) {
+			s->cols = 0;
+			return -ENOMEM;
+		}
+	}
+	return s->rows > 0 ? SQL_ROW : SQL_DONE;
+}
+
+static bool pgsql_have(struct pgsql_stmt *s, int i)
+{
+	return s->res && s->row < s->rows && i >= 0 && i < PQnfields(s->res) &&
+	       !PQgetisnull(s->res, s->row, i);
+}
+
+static int64_t pgsql_column_int64(struct sql_stmt *st, int i)
+{
+	struct pgsql_stmt *s = ST(st);
+	const char *v;
+
+	if (!pgsql_have(s, i))
+		return 0;
+	v = PQgetvalue(s->res, s->row, i);
+	if (v[0] == 't' || v[0] == 'f')        /* a boolean expression */
+		return v[0] == 't';
+	return strtoll(v, NULL, 10);
+}
+
+static const char *pgsql_column_text(struct sql_stmt *st, int i)
+{
+	struct pgsql_stmt *s = ST(st);
+
+	return pgsql_have(s, i) ? PQgetvalue(s->res, s->row, i) : NULL;
+}
+
+static int pgsql_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A bytea column's bytes (hex output, PostgreSQL's default since 9.0), decoded once per row. */
+static int pgsql_blob_load(struct pgsql_stmt *s, int i)
+{
+	const char *v;
+	size_t n;
+
+	if (!pgsql_have(s, i))
+		return -1;
+	if (PQftype(s->res, i) != PGSQL_BYTEA_OID)
+		return 0;
+	if (s->blob[i])
+		return 1;
+	v = PQgetvalue(s->res, s->row, i);
+	if (v[0] != '\\' || v[1] != 'x')
+		return -1;
+	n = strlen(v + 2) / 2;
+	s->blob[i] = malloc(n + 1);
+	if (!s->blob[i])
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		int hi = pgsql_hex(v[2 + 2 * k]), lo = pgsql_hex(v[3 + 2 * k]);
+		if (hi < 0 || lo < 0) {
+			free(s->blob[i]);
+			s->blob[i] = NULL;
+			return -1;
+		}
+		s->blob[i][k] = (unsigned char)(hi << 4 | lo);
+	}
+	s->blen[i] = n;
+	return 1;
+}
+
+static const void *pgsql_column_blob(struct sql_stmt *st, int i)
+{
+	struct pgsql_stmt *s = ST(st);
+	int k = pgsql_blob_load(s, i);
+
+	if (k < 0)
+		return NULL;
+	if (k == 0)
+		return PQgetvalue(s->res, s->row, i);
+	return s->blen[i] ? s->blob[i] : NULL;   /* as SQLite: an empty blob reads as NULL */
+}
+
+static int pgsql_column_bytes(struct sql_stmt *st, int i)
+{
+	struct pgsql_stmt *s = ST(st);
+	int k = pgsql_blob_load(s, i);
+
+	if (k < 0)
+		return 0;
+	if (k == 0)
+		return PQgetlength(s->res, s->row, i);
+	return (int)s->blen[i];
+}
+
+static bool pgsql_column_is_null(struct sql_stmt *st, int i)
+{
+	return !pgsql_have(ST(st), i);
+}
+
+static void pgsql_reset(struct sql_stmt *st)
+{
+	struct pgsql_stmt *s = ST(st);
+
+	pgsql_blobs_free(s);
+	PQclear(s->res);
+	s->res = NULL;
+	s->row = s->rows = 0;
+}
+
+static void pgsql_clear_bindings(struct sql_stmt *st)
+{
+	struct pgsql_stmt *s = ST(st);
+
+	for (int i = 0; i < s->n; i++) {
+		s->vals[i] = NULL;
+		s->lens[i] = 0;
+		s->fmts[i] = 0;
+	}
+}
+
+static int64_t pgsql_changes(struct sql_db *db)
+{
+	return DB(db)->changes;
+}
+
+static int pgsql_begin(struct sql_db *db, bool write)
+{
+	return pgsql_exec(db, write ? "BEGIN ISOLATION LEVEL READ COMMITTED;"
+				       " SELECT pg_advisory_xact_lock(" PGSQL_WRITE_LOCK ")"
+				     : "BEGIN ISOLATION LEVEL REPEATABLE READ");
+}
+
+/* A COMMIT of a transaction that had failed is a ROLLBACK: that is a failure too. */
+static int pgsql_commit(struct sql_db *db)
+{
+	PGresult *r = PQexec(DB(db)->c, "COMMIT");
+	int rc = pgsql_result(DB(db), r);
+
+	if (rc == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		pgsql_set_error(DB(db), "the transaction was rolled back");
+		rc = -EIO;
+	}
+	PQclear(r);
+	return rc;
+}
+
+static bool pgsql_in_transaction(struct sql_db *db)
+{
+	return PQtransactionStatus(DB(db)->c) != PQTRANS_IDLE &&
+	       PQtransactionStatus(DB(db)->c) != PQTRANS_UNKNOWN;
+}
+
+static void pgsql_rollback(struct sql_db *db)
+{
+	if (pgsql_in_transaction(db))
+		(void)pgsql_exec(db, "ROLLBACK");
+}
+
+static const char *const pgsql_meta_key[] = {
+	[SQL_META_APPLICATION_ID] = "application_id",
+	[SQL_META_SCHEMA_VERSION] = "schema_version",
+};
+
+/* 0 for a database without the table yet: an empty database is a new store. */
+static int pgsql_meta_get(struct sql_db *db, enum sql_meta m, int64_t *v)
+{
+	struct pgsql_db *d = DB(db);
+	char out[32];
+	int rc;
+
+	*v = 0;
+	if ((rc = pgsql_query1(d, "SELECT to_regclass('scopehold_meta') IS NOT NULL", NULL,
+			       out, sizeof out)))
+		return rc;
+	if (strcmp(out, "t") != 0)
+		return 0;
+	rc = pgsql_query1(d, "SELECT value FROM scopehold_meta WHERE key = $1",
+			  pgsql_meta_key[m], out, sizeof out);
+	if (rc == 0)
+		*v = strtoll(out, NULL, 10);
+	return rc;
+}
+
+static int pgsql_meta_set(struct sql_db *db, enum sql_meta m, int64_t v)
+{
+	struct pgsql_db *d = DB(db);
+	char val[24];
+	const char *p[2] = { pgsql_meta_key[m], val };
+	PGresult *r;
+	int rc;
+
+	if ((rc = pgsql_exec(db, "CREATE TABLE IF NOT EXISTS scopehold_meta ("
+				 " key TEXT PRIMARY KEY, value BIGINT NOT NULL)")))
+		return rc;
+	snprintf(val, sizeof val, "%" PRId64, v);
+	r = PQexecParams(d->c, "INSERT INTO scopehold_meta(key, value) VALUES ($1, $2)"
+			 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+			 2, NULL, p, NULL, NULL, 0);
+	rc = pgsql_result(d, r);
+	PQclear(r);
+	return rc;
+}
+
+/* Each commit was durable when it returned (synchronous_commit, checked at open). */
+static int pgsql_sync(struct sql_db *db)
+{
+	(void)db;
+	return 0;
+}
+
+/*
+ * A conninfo must parse, and must not carry a password: passwords come
+ * from ~/.pgpass or PGPASSFILE, or none is needed (peer, certificates).
+ * The problem line never repeats the value.
+ */
+static int pgsql_check(const char *target, char *problem, size_t cap)
+{
+	static const char nopw[] = "conninfo must not contain a password"
+				   " (use ~/.pgpass or PGPASSFILE, peer or certificate authentication)";
+	PQconninfoOption *o;
+	char *err = NULL;
+	bool pw = false;
+
+	if (strcasestr(target, "password")) {
+		snprintf(problem, cap, "%s", nopw);
+		return -EINVAL;
+	}
+	if (strncmp(target, "postgres://", 11) == 0 || strncmp(target, "postgresql://", 13) == 0) {
+		const char *auth = strstr(target, "://") + 3;
+		size_t end = strcspn(auth, "/?");
+		const char *at = memchr(auth, '@', end);
+		if (at && memchr(auth, ':', (size_t)(at - auth))) {
+			snprintf(problem, cap, "%s", nopw);
+			return -EINVAL;
+		}
+	}
+	o = PQconninfoParse(target, &err);
+	if (!o) {
+		snprintf(problem, cap, "invalid conninfo: %s", err ? err : "out of memory");
+		problem[strcspn(problem, "\n")] = '\0';
+		PQfreemem(err);
+		return -EINVAL;
+	}
+	for (PQconninfoOption *p = o; p->keyword; p++)
+		if (strcmp(p->keyword, "password") == 0 && p->val && *p->val)
+			pw = true;
+	PQconninfoFree(o);
+	if (pw) {
+		snprintf(problem, cap, "%s", nopw);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * db.c's migrations in PostgreSQL's words: BIGINT for SQLite's 64-bit
+ * INTEGER, identity columns for INTEGER PRIMARY KEY (audit.seq is
+ * assigned by the store), BYTEA for BLOB, no WITHOUT ROWID, and the
+ * reserved word offset quoted. Keep one entry per entry of db.c.
+ */
+static const char *const pgsql_migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE keys ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('audit', 'data')),"
+	"  wrapped BYTEA NOT NULL,"
+	"  wrapped_next BYTEA,"       /* under the next root key while `key rekey` runs */
+	"  created BIGINT NOT NULL);"
+	"CREATE TABLE workspaces ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  created BIGINT NOT NULL);"
+	"CREATE TABLE providers ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  ws_id BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  created BIGINT NOT NULL,"
+	"  UNIQUE (ws_id, name));"
+	"CREATE TABLE secrets ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  provider_id BIGINT NOT NULL REFERENCES providers(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  created BIGINT NOT NULL,"
+	"  UNIQUE (provider_id, name));"
+	"CREATE TABLE versions ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  secret_id BIGINT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,"
+	"  version BIGINT NOT NULL,"
+	"  key_id BIGINT NOT NULL REFERENCES keys(id),"
+	"  ct BYTEA NOT NULL,"
+	"  length BIGINT NOT NULL,"
+	"  created BIGINT NOT NULL,"
+	"  expires BIGINT NOT NULL DEFAULT 0,"
+	"  UNIQUE (secret_id, version));"
+	"CREATE TABLE projects ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  ws_id BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  created BIGINT NOT NULL,"
+	"  UNIQUE (ws_id, name));"
+	"CREATE TABLE attachments ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+	"  provider_id BIGINT NOT NULL REFERENCES providers(id) ON DELETE CASCADE,"
+	"  secret_id BIGINT REFERENCES secrets(id) ON DELETE CASCADE);"
+	"CREATE UNIQUE INDEX attachments_provider ON attachments(project_id, provider_id)"
+	"  WHERE secret_id IS NULL;"
+	"CREATE UNIQUE INDEX attachments_secret ON attachments(project_id, provider_id, secret_id)"
+	"  WHERE secret_id IS NOT NULL;"
+	"CREATE INDEX attachments_by_provider ON attachments(provider_id);"
+	"CREATE TABLE agents ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  ws_id BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  human BIGINT NOT NULL DEFAULT 0,"
+	"  enabled BIGINT NOT NULL DEFAULT 1,"
+	"  uid BIGINT NOT NULL,"
+	"  gid BIGINT,"
+	"  exe TEXT,"
+	"  exe_sha256 BYTEA,"
+	"  created BIGINT NOT NULL,"
+	"  UNIQUE (ws_id, name));"
+	"CREATE TABLE assignments ("
+	"  agent_id BIGINT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+	"  PRIMARY KEY (agent_id, project_id));"
+	"CREATE INDEX assignments_by_project ON assignments(project_id);"
+	"CREATE TABLE grants ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  agent_id BIGINT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  secret_id BIGINT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,"
+	"  created BIGINT NOT NULL,"
+	"  expires BIGINT NOT NULL DEFAULT 0,"
+	"  max_uses BIGINT NOT NULL DEFAULT 0,"
+	"  uses BIGINT NOT NULL DEFAULT 0,"
+	"  revoked BIGINT NOT NULL DEFAULT 0,"
+	"  UNIQUE (agent_id, secret_id));"
+	"CREATE INDEX grants_by_secret ON grants(secret_id);"
+	/* The trail keeps names, not ids: it must outlive what it describes. */
+	"CREATE TABLE audit ("
+	"  seq BIGINT PRIMARY KEY,"
+	"  time BIGINT NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  workspace TEXT NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  agent TEXT NOT NULL,"
+	"  secret TEXT NOT NULL,"
+	"  version BIGINT NOT NULL,"
+	"  uid BIGINT NOT NULL,"
+	"  gid BIGINT NOT NULL,"
+	"  pid BIGINT NOT NULL,"
+	"  exe TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  fingerprint BYTEA,"
+	"  count BIGINT NOT NULL,"
+	"  hash BYTEA NOT NULL);"
+	"CREATE INDEX audit_by_agent ON audit(agent, seq);"
+	"CREATE INDEX audit_by_secret ON audit(secret, seq);",
+	/*
+	 * 1 -> 2: how far each generation of the audit journal has been
+	 * moved into `audit` (journal.c); a generation seen once is never
+	 * imported from its start again.
+	 */
+	"CREATE TABLE journal ("
+	"  gen BYTEA PRIMARY KEY,"
+	"  \"offset\" BIGINT NOT NULL);",
+	/*
+	 * 2 -> 3: access requests (request.c): one row per (agent, secret),
+	 * reopened as pending by the next refusal after a decision.
+	 */
+	"CREATE TABLE requests ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  agent_id BIGINT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  secret_id BIGINT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,"
+	"  state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected')),"
+	"  first BIGINT NOT NULL,"
+	"  last BIGINT NOT NULL,"
+	"  count BIGINT NOT NULL,"
+	"  uid BIGINT NOT NULL,"
+	"  gid BIGINT NOT NULL,"
+	"  pid BIGINT NOT NULL,"
+	"  exe TEXT NOT NULL,"
+	"  decided BIGINT NOT NULL DEFAULT 0,"
+	"  actor TEXT NOT NULL DEFAULT '',"
+	"  UNIQUE (agent_id, secret_id));"
+	"CREATE INDEX requests_by_secret ON requests(secret_id);",
+	/*
+	 * 3 -> 4: task-scoped grants (task.c): live only while the process
+	 * (pid, start time from /proc/PID/stat) lives; 0 = not task-scoped.
+	 */
+	"ALTER TABLE grants ADD COLUMN pid BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE grants ADD COLUMN pid_start BIGINT NOT NULL DEFAULT 0;",
+	/* 4 -> 5: an agent's rate limit (rate.c): rate_max resolves per rate_window seconds; 0 = none */
+	"ALTER TABLE agents ADD COLUMN rate_max BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE agents ADD COLUMN rate_window BIGINT NOT NULL DEFAULT 0;",
+	/* 5 -> 6: canary secrets (honeytokens, alert.c) */
+	"ALTER TABLE secrets ADD COLUMN canary BIGINT NOT NULL DEFAULT 0;",
+	/*
+	 * 6 -> 7: the executable digests each agent has resolved from
+	 * (alert.c): the first resolve from a digest not in here is a
+	 * new-exe alert.
+	 */
+	"CREATE TABLE agent_exes ("
+	"  agent_id BIGINT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+	"  sha256 BYTEA NOT NULL,"
+	"  first BIGINT NOT NULL,"
+	"  PRIMARY KEY (agent_id, sha256));",
+	/*
+	 * 7 -> 8: an agent's cgroup binding (policy_cgroup_match; NULL = none)
+	 * and the caller's cgroup in each event ('' = not established). An
+	 * event with an empty cgroup chains exactly as before (audit.c).
+	 */
+	"ALTER TABLE agents ADD COLUMN cgroup TEXT;"
+	"ALTER TABLE audit ADD COLUMN cgroup TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 8 -> 9: a version's expiry policy and its destruction (secret.c).
+	 * ttl: the --expires DURATION it was set with (0: a date or never),
+	 * carried to the next rotation; destroyed: when `secret destroy`
+	 * wiped its ciphertext (0: intact), the row itself stays.
+	 */
+	"ALTER TABLE versions ADD COLUMN ttl BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE versions ADD COLUMN destroyed BIGINT NOT NULL DEFAULT 0;",
+};
+
+static const char *pgsql_migration(int64_t from)
+{
+	if (from < 0 || (size_t)from >= sizeof pgsql_migrations / sizeof pgsql_migrations[0])
+		return NULL;
+	return pgsql_migrations[from];
+}
+
+const struct sql_driver sql_driver_pgsql = {
+	.name = "postgresql",
+	.open = pgsql_open,
+	.close = pgsql_close,
+	.error = pgsql_error,
+	.exec = pgsql_exec,
+	.prepare = pgsql_prepare,
+	.bind_int64 = pgsql_bind_int64,
+	.bind_text = pgsql_bind_text,
+	.bind_blob = pgsql_bind_blob,
+	.bind_null = pgsql_bind_null,
+	.step = pgsql_step,
+	.column_int64 = pgsql_column_int64,
+	.column_text = pgsql_column_text,
+	.column_blob = pgsql_column_blob,
+	.column_bytes = pgsql_column_bytes,
+	.column_is_null = pgsql_column_is_null,
+	.reset = pgsql_reset,
+	.clear_bindings = pgsql_clear_bindings,
+	.finalize = pgsql_finalize,
+	.changes = pgsql_changes,
+	.begin = pgsql_begin,
+	.commit = pgsql_commit,
+	.rollback = pgsql_rollback,
+	.in_transaction = pgsql_in_transaction,
+	.meta_get = pgsql_meta_get,
+	.meta_set = pgsql_meta_set,
+	.sync = pgsql_sync,
+	.check = pgsql_check,
+	.migration = pgsql_migration,
+	.shared = true,
+};
