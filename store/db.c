@@ -897,7 +897,7 @@ int store_init(const struct store_config *cfg, const char *actor)
 		goto fail;
 	if (id != 0) {
 		rc = store_fail(-EEXIST, "store '%s' already exists; refusing to overwrite it",
-				cfg->store_path);
+				store_where(cfg));
 		goto fail;
 	}
 	if ((rc = sql_meta_set(st->db, SQL_META_APPLICATION_ID, STORE_APPLICATION_ID))) {
