@@ -643,7 +643,7 @@ static int store_migrate(struct store *st)
 	if (ver > 0 && sql_shared(st->db) && !st->cfg.migrate)
 		return store_fail(-EPROTO, "store '%s' has schema %lld, older than this program (%d);"
 				  " run any shadm command to migrate it", st->cfg.store_path,
-				  (long long)ver, STORE_SCHEMA_VERSION);
+				  (long long)ver, (int)STORE_NMIGRATIONS);
 	if ((rc = store_begin(st, true)))
 		return rc;
 	for (; ver < (int64_t)STORE_NMIGRATIONS; ver++) {
