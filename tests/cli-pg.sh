@@ -16,4 +16,30 @@ if ! pg_start; then
 	exit 1
 fi
 export PG_BIN PG_DIR PG_PORT PG_CONNINFO
+
+# bad [store] settings: one line naming the file and line, exit 1, no password echoed
+t_tmpdir
+trap 'pg_stop; rm -rf "$T_TMP"' EXIT
+badconf() { printf '[store]\nkey_file = %s/k\n%s\n' "$T_TMP" "$1" >"$T_TMP/bad.ini"; }
+badconf "backend = mysql"
+expect_run "an unknown backend is refused" 1 \
+	"shadm: $T_TMP/bad.ini:3: invalid value for 'backend': 'mysql'" "$SHADM" -c "$T_TMP/bad.ini" provider list
+badconf "conninfo = host=/tmp dbname=x password=hunter2secret"
+expect_run "a conninfo with a password is refused without echoing it" 1 \
+	"shadm: $T_TMP/bad.ini:3: conninfo must not contain a password (use ~/.pgpass or PGPASSFILE, peer or certificate authentication)" \
+	"$SHADM" -c "$T_TMP/bad.ini" provider list
+badconf "conninfo = postgresql://bob:hunter2secret@db.example/sh"
+expect_run "a URI with a password is refused without echoing it" 1 \
+	"shadm: $T_TMP/bad.ini:3: conninfo must not contain a password (use ~/.pgpass or PGPASSFILE, peer or certificate authentication)" \
+	"$SHADM" -c "$T_TMP/bad.ini" provider list
+badconf "conninfo = host=/tmp nosuchoption=1"
+expect_run "a malformed conninfo is refused with libpq's reason" 1 \
+	"shadm: $T_TMP/bad.ini:3: invalid conninfo: invalid connection option \"nosuchoption\"" \
+	"$SHADM" -c "$T_TMP/bad.ini" provider list
+badconf "backend = postgresql"
+expect_run "backend = postgresql without conninfo is refused" 1 \
+	"shadm: $T_TMP/bad.ini: [store] backend = postgresql needs conninfo" "$SHADM" -c "$T_TMP/bad.ini" provider list
+badconf "state_dir = relative/dir"
+expect_run "a relative state_dir is refused" 1 \
+	"shadm: $T_TMP/bad.ini:3: invalid value for 'state_dir': 'relative/dir'" "$SHADM" -c "$T_TMP/bad.ini" provider list
 SCOPEHOLD_TEST_BACKEND=postgresql bash "$ROOT/tests/cli.sh"
