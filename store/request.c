@@ -80,12 +80,13 @@ void store_request_note(struct store *st, const char *agent, const char *secret,
 	" FROM agents a, providers p JOIN secrets s ON s.provider_id = p.id" \
 	" WHERE a.ws_id = ?1 AND a.name = ?2 AND p.ws_id = ?1 AND p.name = ?10 AND s.name = ?11" \
 	" ON CONFLICT (agent_id, secret_id) DO UPDATE SET" \
-	"  first = CASE WHEN state = 'pending' AND last > ?12 THEN first ELSE excluded.first END," \
-	"  count = CASE WHEN state = 'pending' AND last > ?12 THEN count + excluded.count" \
-	"   ELSE excluded.count END," \
+	"  first = CASE WHEN requests.state = 'pending' AND requests.last > ?12" \
+	"   THEN requests.first ELSE excluded.first END," \
+	"  count = CASE WHEN requests.state = 'pending' AND requests.last > ?12" \
+	"   THEN requests.count + excluded.count ELSE excluded.count END," \
 	"  state = 'pending', last = excluded.last, uid = excluded.uid, gid = excluded.gid," \
-	"  pid = CASE WHEN excluded.pid >= 0 THEN excluded.pid ELSE pid END," \
-	"  exe = CASE WHEN excluded.pid >= 0 THEN excluded.exe ELSE exe END," \
+	"  pid = CASE WHEN excluded.pid >= 0 THEN excluded.pid ELSE requests.pid END," \
+	"  exe = CASE WHEN excluded.pid >= 0 THEN excluded.exe ELSE requests.exe END," \
 	"  decided = 0, actor = ''"
 
 int store_request_flush_locked(struct store *st)

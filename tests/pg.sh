@@ -45,7 +45,7 @@ pg_start() {
 		echo "# pg_ctl start failed:"; sed 's/^/#   /' "$PG_DIR/server.log"; return 1
 	fi
 	role=$(id -un)
-	pg_psql postgres -c "CREATE ROLE \"$role\" LOGIN" -c "CREATE DATABASE scopehold OWNER \"$role\"" ||
+	pg_psql postgres -c "CREATE ROLE \"$role\" LOGIN CREATEDB" -c "CREATE DATABASE scopehold OWNER \"$role\"" ||
 		return 1
 	PG_CONNINFO="host=$PG_DIR port=$PG_PORT dbname=scopehold"
 	export PG_CONNINFO

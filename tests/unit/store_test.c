@@ -31,8 +31,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/sql.h"
 #include "store/store.h"
 #include "tests/unit/t.h"
+
+/*
+ * SCOPEHOLD_TEST_PG=CONNINFO (tests/store-pg.sh): every store is a fresh
+ * database of that PostgreSQL cluster ([store] backend = postgresql), the
+ * attacker's direct access goes through the PostgreSQL driver, and the
+ * tests that are about the SQLite file itself say "skip".
+ */
+static const char *T_PG;
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -160,6 +169,25 @@ static int env_config(struct env *e, const char *extra)
 	snprintf(e->db, sizeof e->db, "%s/store.db", e->data);
 	snprintf(text, sizeof text, "[store]\npath = %s\nkey_file = %s\n%s", e->db, e->key,
 		 extra ? extra : "");
+	if (T_PG) {
+		static int n;
+		char name[64], sql[96];
+		struct sql_db *db = NULL;
+		snprintf(name, sizeof name, "st_%d_%d", (int)getpid(), ++n);
+		snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+		rc = sql_open("postgresql", T_PG, false, 5000, &db);
+		if (rc == 0)
+			rc = sql_exec(db, sql);
+		if (rc)
+			printf("# cannot create database %s: %s\n", name, db ? sql_error(db) : "");
+		sql_close(db);
+		if (rc)
+			return rc;
+		snprintf(e->db, sizeof e->db, "%s dbname=%s", T_PG, name);
+		snprintf(text, sizeof text, "[store]\nbackend = postgresql\nconninfo = %s\n"
+			 "state_dir = %s/state\nkey_file = %s\n%s", e->db, e->data, e->key,
+			 extra ? extra : "");
+	}
 	if ((rc = write_text(e->conf, text)))
 		return rc;
 	return store_config_load(e->conf, &e->cfg);
@@ -347,11 +375,42 @@ static sqlite3 *raw_open(const char *db)
 	return h;
 }
 
+/* The same through the PostgreSQL driver: 0 or non-zero, as sqlite3_exec. */
+static int raw_pg_exec(const char *db, const char *sql)
+{
+	struct sql_db *h = NULL;
+	int rc = sql_open("postgresql", db, false, 5000, &h);
+
+	if (rc == 0)
+		rc = sql_exec(h, sql);
+	if (rc)
+		printf("# raw sql failed: %s\n", h ? sql_error(h) : "");
+	sql_close(h);
+	return rc ? SQLITE_ERROR : SQLITE_OK;
+}
+
+static int64_t raw_pg_int(const char *db, const char *sql)
+{
+	struct sql_db *h = NULL;
+	struct sql_stmt *s = NULL;
+	int64_t v = -1;
+
+	if (sql_open("postgresql", db, false, 5000, &h) == 0 &&
+	    sql_prepare(h, sql, false, &s) == 0 && sql_step(s) == SQL_ROW)
+		v = sql_column_int64(s, 0);
+	sql_finalize(s);
+	sql_close(h);
+	return v;
+}
+
 static int raw_exec(const char *db, const char *sql)
 {
-	sqlite3 *h = raw_open(db);
+	sqlite3 *h;
 	int rc;
 
+	if (T_PG)
+		return raw_pg_exec(db, sql);
+	h = raw_open(db);
 	if (!h)
 		return SQLITE_CANTOPEN;
 	rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
@@ -363,10 +422,13 @@ static int raw_exec(const char *db, const char *sql)
 
 static int64_t raw_int(const char *db, const char *sql)
 {
-	sqlite3 *h = raw_open(db);
+	sqlite3 *h;
 	sqlite3_stmt *s = NULL;
 	int64_t v = -1;
 
+	if (T_PG)
+		return raw_pg_int(db, sql);
+	h = raw_open(db);
 	if (!h)
 		return -1;
 	if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
@@ -396,11 +458,15 @@ static int ct_copy(const char *db, int64_t from_id, int64_t to_id)
 /* Flip one bit of byte `off` of a version's ciphertext. */
 static int ct_flip(const char *db, int64_t id, int off)
 {
-	sqlite3 *h = raw_open(db);
+	sqlite3 *h;
 	sqlite3_stmt *s = NULL;
 	uint8_t buf[4096];
 	int n = -1, rc = SQLITE_ERROR;
 
+	if (T_PG)   /* bytes are 0-based in set_byte too */
+		return raw_pg_exec(db, fmt("UPDATE versions SET ct = set_byte(ct, %d, get_byte(ct, %d) # 1)"
+					   " WHERE id = %lld", off, off, (long long)id));
+	h = raw_open(db);
 	if (!h)
 		return SQLITE_CANTOPEN;
 	if (sqlite3_prepare_v2(h, "SELECT ct FROM versions WHERE id = ?1", -1, &s, NULL) == SQLITE_OK) {
@@ -584,6 +650,10 @@ static void test_config(void)
 
 static void test_init(void)
 {
+	if (T_PG) {
+		printf("skip - init: the store file, its -wal and -shm and their modes (SQLite file only)\n");
+		return;
+	}
 	struct env e;
 	struct stat sb;
 	uint8_t *key, *db;
@@ -662,6 +732,10 @@ static void expect_open(struct env *e, const struct store_config *cfg, int want_
 
 static void test_open_refusals(void)
 {
+	if (T_PG) {
+		printf("skip - open refusals: the store file's mode, owner, type and filesystem (SQLite file only)\n");
+		return;
+	}
 	struct env e;
 	uint8_t *key, *db, other[STORE_KEY_BYTES];
 	size_t klen, dlen;
@@ -1036,6 +1110,10 @@ static int audit_has_canary(void *ctx, const struct store_event *ev)
 
 static void test_plaintext(void)
 {
+	if (T_PG) {
+		printf("skip - plaintext: no value in the store file, its WAL or shm (tests/e2e-pg.sh scans pg_dump) (SQLite file only)\n");
+		return;
+	}
 	struct store_audit_filter all = { .all_workspaces = true };
 	char wal[300], newkey[300];
 	struct env e;
@@ -1969,6 +2047,10 @@ static void test_workspaces(void)
 
 static void test_full_disk(void)
 {
+	if (T_PG) {
+		printf("skip - full disk: the SQLite file and journal on a full tmpfs (SQLite file only)\n");
+		return;
+	}
 	const struct policy_caller caller = { .known = true, .uid = 1000, .gid = 1000, .pid = 5 };
 	const char *V = "value-on-a-full-disk";
 	char mnt[240], filler[300];
@@ -2488,8 +2570,13 @@ static void test_audit_fault(void)
 	keys0 = raw_int(e.db, "SELECT count(*) FROM keys");
 	key0 = read_all(e.key, &klen);
 
-	rc = raw_exec(e.db, "CREATE TRIGGER no_audit BEFORE INSERT ON audit"
-			    " BEGIN SELECT RAISE(ABORT, 'injected'); END;");
+	rc = raw_exec(e.db, T_PG ?
+		      "CREATE FUNCTION no_audit() RETURNS trigger LANGUAGE plpgsql AS"
+		      " $$ BEGIN RAISE EXCEPTION 'injected'; END $$;"
+		      " CREATE TRIGGER no_audit BEFORE INSERT ON audit"
+		      " FOR EACH ROW EXECUTE FUNCTION no_audit();" :
+		      "CREATE TRIGGER no_audit BEFORE INSERT ON audit"
+		      " BEGIN SELECT RAISE(ABORT, 'injected'); END;");
 	T_EQ_INT(rc, SQLITE_OK, "fault: audit inserts now fail");
 
 	val = (uint8_t *)1;
@@ -2547,7 +2634,7 @@ static void test_audit_fault(void)
 
 	T_EQ_INT(count_events(e.st), ev0, "fault: no event was written");
 
-	rc = raw_exec(e.db, "DROP TRIGGER no_audit");
+	rc = raw_exec(e.db, T_PG ? "DROP TRIGGER no_audit ON audit" : "DROP TRIGGER no_audit");
 	T_EQ_INT(rc, SQLITE_OK, "fault: audit inserts work again");
 	rc = store_resolve(e.st, &f, &caller, &val, &len, &why);
 	T_OK(rc == 0 && bytes_eq(val, len, V, strlen(V)), "fault: same handle resolves again");
@@ -2616,7 +2703,10 @@ static void test_journal(void)
 		env_teardown(&e);
 		return;
 	}
-	snprintf(jpath, sizeof jpath, "%s-audit", e.db);
+	if (T_PG)
+		snprintf(jpath, sizeof jpath, "%s/state/audit", e.data);
+	else
+		snprintf(jpath, sizeof jpath, "%s-audit", e.db);
 	snprintf(saved, sizeof saved, "%s.saved", jpath);
 	rc = store_provider_add(e.st, "p");
 	rc |= store_secret_set(e.st, "p", "s", (const uint8_t *)V1, strlen(V1), 0, NULL);
@@ -2888,12 +2978,23 @@ static void test_ident(void)
 	store_close(e.st);
 	e.st = NULL;
 	T_EQ_INT(rc, 0, "ident: events of an older store");
-	T_EQ_INT(raw_exec(e.db, "ALTER TABLE agents DROP COLUMN cgroup; ALTER TABLE audit DROP COLUMN cgroup;"
-			  "ALTER TABLE versions DROP COLUMN ttl; ALTER TABLE versions DROP COLUMN destroyed;"
-			  "PRAGMA user_version = 7"), 0, "ident: the store taken back to schema 7");
+	T_EQ_INT(raw_exec(e.db, fmt("ALTER TABLE agents DROP COLUMN cgroup; ALTER TABLE audit DROP COLUMN cgroup;"
+			  "ALTER TABLE versions DROP COLUMN ttl; ALTER TABLE versions DROP COLUMN destroyed; %s",
+			  T_PG ? "UPDATE scopehold_meta SET value = 7 WHERE key = 'schema_version'" :
+			  "PRAGMA user_version = 7")), 0, "ident: the store taken back to schema 7");
+	if (T_PG) {
+		/* a shared database: only the operator's tool migrates it */
+		rc = store_open(&e.cfg, "tester", &e.st);
+		T_EQ_INT(rc, -EPROTO, "ident: the daemon refuses a shared database at schema 7");
+		T_EQ_STR(store_error(), fmt("store '%s' has schema 7, older than this program (9);"
+					    " run any shadm command to migrate it", e.db),
+			 "ident: the refusal says who migrates it");
+		e.cfg.migrate = true;
+	}
 	rc = store_open(&e.cfg, "tester", &e.st);
 	T_EQ_INT(rc, 0, "ident: a schema 7 store opens (migrated: %s)", rc ? store_error() : "ok");
-	T_EQ_INT(raw_int(e.db, "PRAGMA user_version"), 9, "ident: it is at the current schema, 9");
+	T_EQ_INT(raw_int(e.db, T_PG ? "SELECT value FROM scopehold_meta WHERE key = 'schema_version'" :
+			 "PRAGMA user_version"), 9, "ident: it is at the current schema, 9");
 	rc = e.st ? store_audit_verify(e.st, &rep) : -1;
 	T_OK(rc == 0 && rep.first_bad == 0 && rep.events >= 3, "ident: its chain verifies unchanged");
 	out.uid = 2000;
@@ -2919,7 +3020,10 @@ static void test_journal_crash(void)
 		env_teardown(&e);
 		return;
 	}
-	snprintf(jpath, sizeof jpath, "%s-audit", e.db);
+	if (T_PG)
+		snprintf(jpath, sizeof jpath, "%s/state/audit", e.data);
+	else
+		snprintf(jpath, sizeof jpath, "%s-audit", e.db);
 	rc = store_provider_add(e.st, "p");
 	rc |= store_secret_set(e.st, "p", "s", (const uint8_t *)"v", 1, 0, NULL);
 	rc |= agent_add(e.st, "bot", 1000);
@@ -3021,6 +3125,9 @@ int main(void)
 		return 1;
 	}
 	umask(022);
+	T_PG = getenv("SCOPEHOLD_TEST_PG");
+	if (T_PG && !*T_PG)
+		T_PG = NULL;
 	test_config();
 	test_init();
 	test_open_refusals();
