@@ -116,8 +116,8 @@ _shadm_spec()
 		verify) opts="--head"; valopts="--head=none" ;;
 		head) ;;
 		*) subs="verify head"
-			opts="--agent --secret --event --since --until --after --limit --all-workspaces --follow"
-			valopts="--agent=agent --secret=secret --event=event --since=none --until=none --after=none --limit=none" ;;
+			opts="--agent --secret --event --since --until --after --limit --host --all-workspaces --follow"
+			valopts="--agent=agent --secret=secret --event=event --since=none --until=none --after=none --limit=none --host=none" ;;
 		esac ;;
 	key)
 		subs="rotate rekey"

@@ -40,6 +40,8 @@ void store_event_init(struct store *st, struct store_event *ev, const char *type
 	ev->uid = ev->gid = ev->pid = -1;
 	ev->exe = "";
 	ev->cgroup = "";
+	/* which host: only where many share the database (a file store has one) */
+	ev->host = sql_shared(st->db) ? st->cfg.host : "";
 	ev->reason = "";
 	ev->count = 1;
 }
@@ -110,8 +112,14 @@ static void chain_fields(struct chain_buf *b, const uint8_t prev[STORE_HASH_BYTE
 	 * an event without a cgroup - every event written before - chains
 	 * exactly as it always did. The length prefix keeps it unambiguous.
 	 */
-	if (ev->cgroup && ev->cgroup[0])
-		chain_str(b, ev->cgroup);
+	if ((ev->cgroup && ev->cgroup[0]) || (ev->host && ev->host[0]))
+		chain_str(b, ev->cgroup ? ev->cgroup : "");
+	/*
+	 * Schema 10, the same way: the host after the cgroup (then written
+	 * even when empty), only when set.
+	 */
+	if (ev->host && ev->host[0])
+		chain_str(b, ev->host);
 }
 
 void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
@@ -141,9 +149,9 @@ static int audit_insert(struct store *st, const struct store_event *ev,
 	int rc;
 
 	s = store_stmt(st, "INSERT INTO audit(seq, time, type, workspace, actor, agent, secret,"
-			   " version, uid, gid, pid, exe, reason, fingerprint, count, hash, cgroup)"
+			   " version, uid, gid, pid, exe, reason, fingerprint, count, hash, cgroup, host)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-			   " ?17)");
+			   " ?17, ?18)");
 	if (!s)
 		return -EIO;
 	sql_bind_int64(s, 1, ev->seq);
@@ -166,6 +174,7 @@ static int audit_insert(struct store *st, const struct store_event *ev,
 	sql_bind_int64(s, 15, ev->count);
 	sql_bind_blob(s, 16, hash, STORE_HASH_BYTES);
 	sql_bind_text(s, 17, ev->cgroup ? ev->cgroup : "");
+	sql_bind_text(s, 18, ev->host ? ev->host : "");
 	rc = sql_step(s);
 	sql_reset(s);
 	if (rc != SQL_DONE)
@@ -510,6 +519,8 @@ static void event_from_row(struct sql_stmt *s, struct store_event *ev)
 	ev->count = sql_column_int64(s, 14);
 	ev->cgroup = sql_column_text(s, 16);
 	if (!ev->cgroup) ev->cgroup = "";
+	ev->host = sql_column_text(s, 17);
+	if (!ev->host) ev->host = "";
 	if (!ev->type) ev->type = "";
 	if (!ev->workspace) ev->workspace = "";
 	if (!ev->actor) ev->actor = "";
@@ -520,7 +531,7 @@ static void event_from_row(struct sql_stmt *s, struct store_event *ev)
 }
 
 #define AUDIT_COLUMNS "seq, time, type, workspace, actor, agent, secret, version, uid, gid," \
-		      " pid, exe, reason, fingerprint, count, hash, cgroup"
+		      " pid, exe, reason, fingerprint, count, hash, cgroup, host"
 
 int store_audit_query(struct store *st, const struct store_audit_filter *f,
 		      store_event_fn fn, void *ctx)
@@ -531,7 +542,7 @@ int store_audit_query(struct store *st, const struct store_audit_filter *f,
 	int rc, n, i = 1;
 
 	n = snprintf(sql, sizeof sql,
-		     "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit WHERE 1 = 1%s%s%s%s%s%s%s"
+		     "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit WHERE 1 = 1%s%s%s%s%s%s%s%s"
 		     " ORDER BY seq DESC%s) AS recent ORDER BY seq",
 		     f->all_workspaces ? "" : " AND workspace = ?",
 		     f->agent ? " AND agent = ?" : "",
@@ -540,6 +551,7 @@ int store_audit_query(struct store *st, const struct store_audit_filter *f,
 		     f->since ? " AND time >= ?" : "",
 		     f->until ? " AND time < ?" : "",
 		     f->after ? " AND seq > ?" : "",
+		     f->host ? " AND host = ?" : "",
 		     f->limit > 0 ? " LIMIT ?" : "");
 	if (n >= (int)sizeof sql)
 		return store_fail(-EINVAL, "audit query too long");
@@ -563,6 +575,8 @@ int store_audit_query(struct store *st, const struct store_audit_filter *f,
 		sql_bind_int64(s, i++, f->until);
 	if (f->after)
 		sql_bind_int64(s, i++, f->after);
+	if (f->host)
+		sql_bind_text(s, i++, f->host);
 	if (f->limit > 0)
 		sql_bind_int64(s, i++, f->limit);
 	while ((rc = sql_step(s)) == SQL_ROW) {

@@ -24,7 +24,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 8. Every later change is a new entry appended to
+ * Schema version STORE_SCHEMA_VERSION. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -189,8 +189,16 @@ static const char *const store_migrations[] = {
 	 */
 	"ALTER TABLE versions ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE versions ADD COLUMN destroyed INTEGER NOT NULL DEFAULT 0;",
+	/*
+	 * 9 -> 10: which host wrote each event ([store] host), where many
+	 * hosts share the database; '' for a file store. An event without a
+	 * host chains exactly as before (audit.c). Portable text: every
+	 * engine runs this one.
+	 */
+	"ALTER TABLE audit ADD COLUMN host TEXT NOT NULL DEFAULT '';",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
+_Static_assert(STORE_NMIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
 
 void store_lock(struct store *st)
 {
@@ -643,7 +651,7 @@ static int store_migrate(struct store *st)
 	if (ver > 0 && sql_shared(st->db) && !st->cfg.migrate)
 		return store_fail(-EPROTO, "store '%s' has schema %lld, older than this program (%d);"
 				  " run any shadm command to migrate it", st->cfg.store_path,
-				  (long long)ver, (int)STORE_NMIGRATIONS);
+				  (long long)ver, STORE_SCHEMA_VERSION);
 	if ((rc = store_begin(st, true)))
 		return rc;
 	for (; ver < (int64_t)STORE_NMIGRATIONS; ver++) {

@@ -104,9 +104,11 @@ static void encode_event(struct jbuf *b, const struct store_event *ev)
 	if (flag)
 		jput(b, ev->fingerprint, STORE_FINGERPRINT_BYTES);
 	jput_int(b, ev->count);
-	/* optional and last, as in the chain: records without it read as before */
-	if (ev->cgroup && ev->cgroup[0])
-		jput_str(b, ev->cgroup);
+	/* optional and last, as in the chain: records without them read as before */
+	if ((ev->cgroup && ev->cgroup[0]) || (ev->host && ev->host[0]))
+		jput_str(b, ev->cgroup ? ev->cgroup : "");
+	if (ev->host && ev->host[0])
+		jput_str(b, ev->host);
 }
 
 /* Decoding copies strings into one scratch buffer the event points into. */
@@ -185,10 +187,16 @@ static int decode_event(const uint8_t *p, size_t len, char *strs, size_t slen,
 	}
 	ev->count = jget_int(&d);
 	ev->cgroup = "";
+	ev->host = "";
 	if (!d.bad && d.pos < d.len) {
 		ev->cgroup = jget_str(&d);
-		if (!ev->cgroup[0])
-			d.bad = true;    /* an empty one is never written: not ours */
+		if (!d.bad && d.pos < d.len) {
+			ev->host = jget_str(&d);
+			if (!ev->host[0])
+				d.bad = true;    /* an empty one is never written: not ours */
+		} else if (!ev->cgroup[0]) {
+			d.bad = true;    /* empty only when a host follows */
+		}
 	}
 	return d.bad || d.pos != d.len || !*ev->type ? -EBADMSG : 0;
 }

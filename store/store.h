@@ -614,6 +614,7 @@ struct store_event {
 	int64_t uid, gid, pid;     /* -1 if unknown */
 	const char *exe;           /* "" if unknown */
 	const char *cgroup;        /* the caller's cgroup v2 path; "" if unknown */
+	const char *host;          /* [store] host of the writer on a shared database; "" otherwise */
 	const char *reason;        /* "" if none */
 	bool has_fingerprint;
 	uint8_t fingerprint[STORE_FINGERPRINT_BYTES]; /* keyed hash of the value delivered */
@@ -629,6 +630,7 @@ struct store_audit_filter {
 	int64_t until;             /* unix seconds, events before it; 0: any */
 	int64_t after;             /* events with seq > after; 0: any */
 	int64_t limit;             /* newest N, 0: no limit */
+	const char *host;          /* events of this host only ([store] host); NULL: any */
 	bool all_workspaces;       /* false: the selected workspace only */
 };
 /*

@@ -83,7 +83,7 @@ expect_eq "shadm key: subcommands" "$(comp _shadm "$S" key '')" "rekey rotate"
 expect_eq "shadm key rotate: --rewrap" "$(comp _shadm "$S" key rotate --)" "--help --rewrap"
 expect_eq "shadm audit: subcommands" "$(comp _shadm "$S" audit '')" "head verify"
 expect_eq "shadm audit: options" "$(comp _shadm "$S" audit --)" \
-	"--after --agent --all-workspaces --event --follow --help --limit --secret --since --until"
+	"--after --agent --all-workspaces --event --follow --help --host --limit --secret --since --until"
 expect_eq "shadm audit --event: event types" "$(comp _shadm "$S" audit --event re)" "reject resolve reveal revoke"
 expect_eq "shadm grants: options" "$(comp _shadm "$S" grants --)" "--expiring --help --secret"
 expect_eq "shadm grants --secret: secrets" "$(comp _shadm "$S" grants --secret op)" "openai/key"

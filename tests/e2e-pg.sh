@@ -78,7 +78,24 @@ expect_eq "both daemons stop cleanly" "$STOP_RC" 0
 n=$(aq count type=resolve)
 expect_ge "each host's reveals reach the shared audit table (>= 4)" "$n" 4
 expect_ge "the refusals on both hosts are audited (>= 2)" "$(aq count type=deny)" 2
+expect_ge "host a's read carries its name (host=host-a)" "$(aq count type=resolve host=host-a)" 1
+expect_ge "host b's reads carry its name, before and after its kill -9" "$(aq count type=resolve host=host-b)" 2
+expect_eq "shadm audit --host host-b: only host b's events" \
+	"$(sa --json audit --host host-b 2>/dev/null | "$PY" "$AQ" count host=host-b)/$(sa --json audit --host host-b 2>/dev/null | "$PY" "$AQ" count)" \
+	"$(aq count host=host-b)/$(aq count host=host-b)"
+expect_re_line() { if printf '%s\n' "$2" | grep -qE -- "$3"; then ok "$1"; else not_ok "$1"; printf '#   got: %s\n' "$2" | head -5; fi; }
+expect_re_line "the table names the host first in the caller column" \
+	"$(sa audit --host host-a --event resolve 2>/dev/null)" "host=host-a uid=$UA "
+expect_run "--host with a bad name is refused" 1 - sa audit --host 'a/b'
 expect_verify "audit verify: the chain over both hosts' events is intact"
+# the host is chained: a database operator who renames it is caught
+hseq=$(psql -X -At "$PG_CONNINFO" -c "SELECT max(seq) FROM audit WHERE host = 'host-b'" </dev/null)
+psql -X -q "$PG_CONNINFO" -c "UPDATE audit SET host = 'host-a' WHERE seq = $hseq" </dev/null
+vout=$(sa audit verify 2>&1); vrc=$?
+expect_eq "audit verify: an event's host changed in the database is reported" \
+	"$vrc $(printf '%s' "$vout" | grep -c "event $hseq")" "1 1"
+psql -X -q "$PG_CONNINFO" -c "UPDATE audit SET host = 'host-b' WHERE seq = $hseq" </dev/null
+expect_verify "audit verify: intact again with the host put back"
 
 dump=$(pg_as "$PG_BIN/pg_dump" -h "$PG_DIR" -p "$PG_PORT" scopehold 2>/dev/null)
 check "pg_dump ran" test -n "$dump"

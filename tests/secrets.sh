@@ -196,11 +196,12 @@ setup "$SHADM" -c old.ini init
 setup "$SHADM" -c old.ini provider add p
 printf 'old-value' | setup "$SHADM" -c old.ini secret set p/o
 sqlite3 old/store.db "ALTER TABLE versions DROP COLUMN ttl; ALTER TABLE versions DROP COLUMN destroyed;
-	ALTER TABLE agents DROP COLUMN cgroup; ALTER TABLE audit DROP COLUMN cgroup; PRAGMA user_version = 7"
+	ALTER TABLE agents DROP COLUMN cgroup; ALTER TABLE audit DROP COLUMN cgroup;
+	ALTER TABLE audit DROP COLUMN host; PRAGMA user_version = 7"
 expect_eq "migration: the store was at schema 7" "$(sqlite3 old/store.db 'PRAGMA user_version')" 7
 expect_run "migration: a schema-7 store opens and lists versions" 0 "" "$SHADM" -c old.ini secret versions p/o
-expect_eq "migration: ...to the current schema (9), the old version intact" \
-	"$(sqlite3 old/store.db 'PRAGMA user_version')/$("$SHADM" -c old.ini secret reveal p/o 2>/dev/null)" "9/old-value"
+expect_eq "migration: ...to the current schema (10), the old version intact" \
+	"$(sqlite3 old/store.db 'PRAGMA user_version')/$("$SHADM" -c old.ini secret reveal p/o 2>/dev/null)" "10/old-value"
 
 # ---- 5. removals that drop live access ------------------------------------------------------
 printf 'g' | setup sa secret set p/g

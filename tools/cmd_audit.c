@@ -50,7 +50,7 @@ static int audit_row(void *ctx, const struct store_event *ev)
 		if (ev->has_fingerprint)
 			cmd_hex(ev->fingerprint, STORE_FINGERPRINT_BYTES, fp);
 		policy_time_format(ev->time, t, sizeof(t));
-		cmd_json_print(json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:s?,s:I}",
+		cmd_json_print(json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:s?,s:I,s:s}",
 					 "seq", (json_int_t)ev->seq, "time", t,
 					 "type", ev->type ? ev->type : "",
 					 "workspace", ev->workspace ? ev->workspace : "",
@@ -64,18 +64,22 @@ static int audit_row(void *ctx, const struct store_event *ev)
 					 "cgroup", ev->cgroup ? ev->cgroup : "",
 					 "reason", ev->reason ? ev->reason : "",
 					 "fingerprint", ev->has_fingerprint ? fp : NULL,
-					 "count", (json_int_t)ev->count));
+					 "count", (json_int_t)ev->count,
+					 "host", ev->host ? ev->host : ""));
 		return 0;
 	}
 	policy_time_format(ev->time, t, sizeof(t));
-	if (ev->uid < 0 && ev->gid < 0 && ev->pid < 0 && (!ev->exe || !ev->exe[0])) {
+	if (ev->uid < 0 && ev->gid < 0 && ev->pid < 0 && (!ev->exe || !ev->exe[0]) &&
+	    (!ev->host || !ev->host[0])) {
 		snprintf(caller, sizeof(caller), "-");
 	} else {
 		size_t n = 0;
 
 		/* Only the facts that are known; the mount fills them all. */
 		caller[0] = '\0';
-		if (ev->uid >= 0)
+		if (ev->host && ev->host[0])   /* a database many hosts share */
+			n += (size_t)snprintf(caller + n, sizeof(caller) - n, " host=%s", ev->host);
+		if (ev->uid >= 0 && n < sizeof(caller))
 			n += (size_t)snprintf(caller + n, sizeof(caller) - n, " uid=%lld", (long long)ev->uid);
 		if (ev->gid >= 0 && n < sizeof(caller))
 			n += (size_t)snprintf(caller + n, sizeof(caller) - n, " gid=%lld", (long long)ev->gid);
@@ -289,7 +293,7 @@ static int audit_query(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { NULL };
 	const char *agent = NULL, *secret = NULL, *event = NULL, *since_s = NULL, *limit_s = NULL;
-	const char *until_s = NULL, *after_s = NULL;
+	const char *until_s = NULL, *after_s = NULL, *host = NULL;
 	bool all = false, follow = false;
 	const struct cmd_opt opts[] = {
 		{ "--agent", &agent, NULL },
@@ -299,6 +303,7 @@ static int audit_query(struct cmd_ctx *c, int argc, char **argv)
 		{ "--until", &until_s, NULL },
 		{ "--after", &after_s, NULL },
 		{ "--limit", &limit_s, NULL },
+		{ "--host", &host, NULL },
 		{ "--all-workspaces", NULL, &all },
 		{ "--follow", NULL, &follow },
 		{ NULL, NULL, NULL },
@@ -329,9 +334,13 @@ static int audit_query(struct cmd_ctx *c, int argc, char **argv)
 		return CMD_EXIT_FAIL;
 	if (secret && cmd_check_ref(secret, false, provider, name))
 		return CMD_EXIT_FAIL;
+	/* the names [store] host accepts */
+	if (host && cmd_check_name(host, POLICY_NAME_WORKSPACE))
+		return CMD_EXIT_FAIL;
 	filter.agent = agent;
 	filter.secret = secret;
 	filter.type = event;
+	filter.host = host;
 	/* 1970-01-01 itself is time 0, which the store reads as "no bound" */
 	if (since_s && filter.since <= 0)
 		filter.since = 1;

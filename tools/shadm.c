@@ -115,7 +115,7 @@ static const struct cmd_entry cmd_table[] = {
 	{ "audit", cmd_audit,
 	  "  shadm audit [--agent NAME] [--secret PROVIDER/NAME] [--event TYPE]\n"
 	  "              [--since WHEN] [--until WHEN] [--after SEQ] [--limit N]\n"
-	  "              [--all-workspaces] [--follow]\n"
+	  "              [--host NAME] [--all-workspaces] [--follow]\n"
 	  "      Show audit events, oldest first (the newest N with --limit). WHEN is\n"
 	  "      a duration back from now (2h) or a date (2026-12-01, 2026-12-01T10:00Z,\n"
 	  "      2026-12-01T10:00+01:00). --follow then prints new events as they are\n"
