@@ -254,6 +254,13 @@ int store_agent_enable(struct store *st, const char *name, bool enabled) STORE_W
  * refusal is EACCES with reason rate-limit. Audited as `agent-rate`.
  */
 int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t window) STORE_WUR;
+/*
+ * Replace the process binding of the existing agent a->name: human, uid,
+ * gid, exe and exe_sha256 as in store_agent_add (the other fields are
+ * ignored). Its assignments, grants and counters stay. Audited as
+ * `agent-bind` with the new binding as reason.
+ */
+int store_agent_bind(struct store *st, const struct store_agent_row *a) STORE_WUR;
 int store_agent_list(struct store *st, store_agent_fn fn, void *ctx) STORE_WUR;
 /* Calls fn once for the named agent; -ENOENT if unknown. */
 int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx) STORE_WUR;
@@ -278,6 +285,7 @@ struct store_grant_opts {
 	int64_t uses;              /* resolves allowed */
 	pid_t pid;                 /* live only while this process lives; 0 = always */
 	uint64_t pid_start;        /* its start time (store_task_start), pinning the pid */
+	int64_t expires;           /* with ttl 0: an absolute end in unix seconds (shadm apply) */
 };
 int store_grant_with(struct store *st, const char *agent, const char *provider,
 		     const char *name, const struct store_grant_opts *opts) STORE_WUR;
