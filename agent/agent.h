@@ -48,6 +48,12 @@
 /* Print "scopehold: ..." on stderr; return 1 (agent_fail) or 2 (agent_usage). */
 int agent_fail(const char *fmt, ...) AGENT_PRINTF(1, 2);
 int agent_usage(const char *fmt, ...) AGENT_PRINTF(1, 2);
+/*
+ * s escaped for a person's terminal (policy_escape(): controls, DEL, C1
+ * and invalid UTF-8 as \n, \x1b, a backslash as \\), in a buffer valid
+ * for the next 3 calls. The messages above escape their whole line.
+ */
+const char *agent_esc(const char *s);
 
 /*
  * Options of one command: `--name VALUE`, `--name=VALUE`, or for a short

@@ -136,10 +136,10 @@ static void ls_print_text(const char *agent, const char *mount, const struct ls_
 	char when[32];
 
 	for (i = 0; i < l->count; i++) {
-		if (strlen(l->e[i].ref) > w)
-			w = strlen(l->e[i].ref);
+		if (strlen(agent_esc(l->e[i].ref)) > w)
+			w = strlen(agent_esc(l->e[i].ref));
 	}
-	printf("agent: %s (%s/%s)\n", agent, mount, AGENT_SELF);
+	printf("agent: %s (%s/%s)\n", agent_esc(agent), agent_esc(mount), AGENT_SELF);
 	if (l->count == 0) {
 		printf("no candidate secrets\n");
 		return;
@@ -147,7 +147,7 @@ static void ls_print_text(const char *agent, const char *mount, const struct ls_
 	printf("%-*s  %-9s  %8s  %s\n", (int)w, "SECRET", "ACCESS", "LENGTH", "CREATED");
 	for (i = 0; i < l->count; i++) {
 		policy_time_format(l->e[i].created, when, sizeof(when));
-		printf("%-*s  %-9s  %8lld  %s\n", (int)w, l->e[i].ref,
+		printf("%-*s  %-9s  %8lld  %s\n", (int)w, agent_esc(l->e[i].ref),
 		       l->e[i].granted ? "granted" : "candidate", l->e[i].length, when);
 	}
 }

@@ -55,11 +55,35 @@ static const char agent_help_text[] =
 	"COMMAND cannot be executed, otherwise COMMAND's own status.\n"
 	"See scopehold(1) for more.\n";
 
+#define AGENT_ESC_SLOTS 4
+
+const char *agent_esc(const char *s)
+{
+	static char *slot[AGENT_ESC_SLOTS];
+	static unsigned next;
+	size_t need;
+	char *buf;
+
+	if (!s)
+		return NULL;
+	need = policy_escape(s, NULL, 0) + 1;
+	buf = malloc(need);
+	if (!buf)
+		return "(out of memory)";
+	policy_escape(s, buf, need);
+	free(slot[next]);
+	slot[next] = buf;
+	next = (next + 1) % AGENT_ESC_SLOTS;
+	return buf;
+}
+
+/* One line, whatever the paths and references it quotes hold. */
 static int agent_vmsg(int status, const char *fmt, va_list ap)
 {
-	fputs(AGENT_PROGRAM ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char line[4096];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fprintf(stderr, AGENT_PROGRAM ": %s\n", agent_esc(line));
 	return status;
 }
 

@@ -33,7 +33,7 @@ _shadm_reply()
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur")) ;;
 	event)
-		COMPREPLY=($(compgen -W "create rotate reveal resolve deny grant revoke" -- "$cur")) ;;
+		COMPREPLY=($(compgen -W "create rotate rollback destroy reveal resolve deny grant revoke" -- "$cur")) ;;
 	command)
 		COMPREPLY=($(compgen -W "$_shadm_commands" -- "$cur")) ;;
 	ref)
@@ -66,21 +66,24 @@ _shadm_spec()
 		case $2 in rm) kinds="workspace" ;; esac ;;
 	provider)
 		subs="add list rm"
-		case $2 in rm) kinds="provider" ;; esac ;;
+		case $2 in rm) kinds="provider"; opts="--yes" ;; esac ;;
 	project)
 		subs="add list show rm attach detach"
 		case $2 in
-		show | rm) kinds="project" ;;
+		show) kinds="project" ;;
+		rm) kinds="project"; opts="--yes" ;;
 		attach | detach) kinds="project ref" ;;
 		esac ;;
 	secret)
-		subs="set list reveal rm"
+		subs="set list reveal versions rollback destroy rm"
 		case $2 in
-		set) kinds="secret-new"; opts="--expires --from-file"
+		set) kinds="secret-new"; opts="--expires --from-file --allow-empty"
 			valopts="--expires=none --from-file=file" ;;
 		list) kinds="provider" ;;
 		reveal) kinds="secret"; opts="--version"; valopts="--version=none" ;;
-		rm) kinds="secret" ;;
+		versions) kinds="secret" ;;
+		rollback | destroy) kinds="secret none" ;;
+		rm) kinds="secret"; opts="--yes" ;;
 		esac ;;
 	import)
 		opts="--env-file --provider --dry-run --expires"
@@ -88,18 +91,23 @@ _shadm_spec()
 	export) ;;
 	apply) kinds="file"; opts="--dry-run" ;;
 	agent)
-		subs="add list show rm disable enable"
+		subs="add list show rm disable enable set"
 		case $2 in
-		add) kinds="none"; opts="--uid --gid --exe --exe-sha256 --human"
-			valopts="--uid=none --gid=none --exe=file --exe-sha256=none" ;;
-		show | rm | disable | enable) kinds="agent" ;;
+		add) kinds="none"; opts="--uid --gid --exe --exe-sha256 --cgroup --human --rate"
+			valopts="--uid=none --gid=none --exe=file --exe-sha256=none --cgroup=none --rate=none" ;;
+		set) kinds="agent"
+			opts="--uid --gid --no-gid --exe --no-exe --exe-sha256 --no-exe-sha256 --cgroup"
+			opts="$opts --no-cgroup --human --agent --rate"
+			valopts="--uid=none --gid=none --exe=file --exe-sha256=none --cgroup=none --rate=none" ;;
+		show | disable | enable) kinds="agent" ;;
+		rm) kinds="agent"; opts="--yes" ;;
 		esac ;;
 	assign | unassign) kinds="agent project" ;;
 	grant) kinds="agent secret"; opts="--ttl --uses"; valopts="--ttl=none --uses=none" ;;
 	revoke) kinds="agent secret" ;;
 	grants) kinds="agent" ;;
-	check) kinds="agent secret"; opts="--uid --gid --exe"
-		valopts="--uid=none --gid=none --exe=file" ;;
+	check) kinds="agent secret"; opts="--uid --gid --exe --cgroup"
+		valopts="--uid=none --gid=none --exe=file --cgroup=none" ;;
 	audit)
 		case $2 in
 		verify) opts="--head"; valopts="--head=none" ;;

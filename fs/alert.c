@@ -13,8 +13,9 @@
  * counted and logged. All of them remain in the audit trail.
  *
  * The program runs as root, so it must be a regular file owned by root
- * and writable by no one else (checked before mounting and before each
- * run), like the configuration it is named in.
+ * and writable by no one else, below directories no one else can change
+ * (store_check_path(); checked before mounting and before each run), like
+ * the configuration it is named in.
  */
 #include "fs/fs.h"
 
@@ -130,6 +131,10 @@ static const char *deliver(struct alerter *al, const char *line, char *why, size
 	int64_t deadline;
 
 	/* checked again: the file may have been replaced since the daemon started */
+	if (store_check_path(al->program, true) < 0) {
+		snprintf(why, whylen, "%s", store_error());
+		return why;
+	}
 	if ((rc = program_safe(al->program)) < 0) {
 		snprintf(why, whylen, "%s is not safe to run as root (%s)", al->program, strerror(-rc));
 		return why;

@@ -12,7 +12,8 @@
  * its own. (An earlier version also compared the start time in
  * /proc/PID/stat before and after; with the pidfd that check can never
  * fail, and it cost a quarter of the daemon's time per open.) Anything
- * doubtful leaves known=false, which the policy denies. The hash is taken from /proc/PID/exe itself - the very inode the
+ * doubtful leaves known=false, which the policy denies. The cgroup
+ * (/proc/PID/cgroup) is read inside the same pinned window. The hash is taken from /proc/PID/exe itself - the very inode the
  * process executes - so renaming, replacing or symlinking the path on
  * disk cannot fool it; digests are cached by file identity (device,
  * inode, size, mtime and ctime) because hashing a large binary on every
@@ -47,6 +48,7 @@ void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc)
 	/* Until established, the audit trail sees the thread id we were sent. */
 	c->pc.pid = c->tid;
 	c->pc.exe = NULL;
+	c->pc.cgroup = NULL;
 }
 
 void fs_caller_credentials(struct fs_caller *c)
@@ -97,6 +99,43 @@ static int thread_tgid(pid_t tid, pid_t *tgid)
 		return -EIO;
 	*tgid = (pid_t)v;
 	return 0;
+}
+
+/*
+ * The cgroup v2 path of process pid: the "0::" line of /proc/PID/cgroup,
+ * which the kernel writes relative to the cgroup namespace of the
+ * *reader* - this daemon - so a caller that made a cgroup namespace of
+ * its own (and sees "0::/" itself) cannot shorten its path here. The
+ * line must be the file's last, and the path well-formed: a path outside
+ * our namespace ("/../x") or a name with a newline in it names nothing.
+ * 0, or -ENOENT when there is no such path (cgroup v1 only).
+ */
+static int caller_cgroup(pid_t pid, char *out, size_t size)
+{
+	char path[64], buf[PATH_MAX + 512];
+	const char *line, *end;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	int rc = read_small(path, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
+	if (strncmp(buf, "0::", 3) == 0)
+		line = buf;
+	else if ((line = strstr(buf, "\n0::")) != NULL)
+		line++;
+	else
+		return -ENOENT;
+	line += 3;
+	end = strchr(line, '\n');
+	if (!end || end[1] != '\0')
+		return -ENOENT;
+	n = (size_t)(end - line);
+	if (n >= size)
+		return -ENOENT;
+	memcpy(out, line, n);
+	out[n] = '\0';
+	return policy_cgroup_check(out, false) == 0 ? 0 : -ENOENT;
 }
 
 /* True while the process pinned by pidfd has not exited. */
@@ -256,6 +295,7 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 	c->established = true;
 	c->pc.known = false;
 	c->pc.exe = NULL;
+	c->pc.cgroup = NULL;
 	c->pc.has_exe_sha256 = false;
 	c->pc.pid = c->tid;
 	if (c->tid <= 0)
@@ -311,6 +351,8 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 	if (n <= 0)
 		goto out;        /* kernel threads have no executable */
 	c->exe[n] = '\0';
+	/* no cgroup is not a doubt about the process: only a cgroup binding refuses it */
+	bool has_cgroup = caller_cgroup(tgid, c->cgroup, sizeof(c->cgroup)) == 0;
 
 	if (want_hash) {
 		c->hashed = true;
@@ -327,6 +369,7 @@ void fs_caller_establish(struct fs_caller *c, bool want_hash)
 		goto out;
 	c->pc.pid = tgid;
 	c->pc.exe = c->exe;
+	c->pc.cgroup = has_cgroup ? c->cgroup : NULL;
 	c->pc.known = true;
 out:
 	close(pidfd);

@@ -69,16 +69,18 @@ void fs_invalidate_later(uint64_t ino);
  * against the process exiting or its pid being reused meanwhile.
  */
 struct fs_caller {
-	struct policy_caller pc;     /* pc.exe points into exe below */
+	struct policy_caller pc;     /* pc.exe, pc.cgroup point into exe, cgroup below */
 	pid_t tid;                   /* as the kernel sent it: a thread id */
 	bool established;
 	bool hashed;                 /* pc.exe_sha256 was asked for */
 	char exe[PATH_MAX];
+	char cgroup[PATH_MAX];
 };
 
 void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc);
 /*
- * Establish pid (the thread group id), exe path and, when want_hash, the
+ * Establish pid (the thread group id), exe path, cgroup v2 path (NULL
+ * when the process has none this daemon can name) and, when want_hash, the
  * sha256 of the executable the process runs. On any doubt pc.known stays
  * false, which the policy denies as caller-unknown. Calling it again only
  * adds the hash if it was not computed yet.
@@ -156,6 +158,7 @@ struct fs_value {
 	size_t len;
 	uint64_t ticket;              /* the resolve event; read syncs it first (durability = power) */
 	int64_t version;              /* of the secret the value belongs to */
+	uid_t uid;                    /* of the opener: counted against max_open_per_uid */
 	_Atomic bool synced;
 	struct fs_value *prev, *next; /* every live value, so shutdown wipes them */
 };
@@ -168,7 +171,11 @@ int fs_resolve_readdir(struct fs_req *rq, const struct fs_path *p, fs_fill_fn fn
 int fs_resolve_self(struct fs_req *rq, char *buf, size_t size);
 /* access(2)/chdir and opendir: mask of R_OK/W_OK/X_OK (F_OK = 0). */
 int fs_resolve_access(struct fs_req *rq, const struct fs_path *p, int mask);
-/* Decide, audit and decrypt one read-only open of a secret. */
+/*
+ * Decide, audit and decrypt one read-only open of a secret. A uid that
+ * already holds [mount] max_open_per_uid values gets -EMFILE (a `deny`
+ * with reason too-many-open) before anything is decided or decrypted.
+ */
 int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value **out);
 void fs_value_release(struct fs_value *v);
 /* Make the value's resolve event durable (durability = power); 0 or -EIO. */

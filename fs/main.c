@@ -429,6 +429,9 @@ int main(int argc, char **argv)
 	if (!mp_arg)
 		return fail("no mountpoint: give one or set [mount] mountpoint in %s",
 			    ctx.cfg.path[0] ? ctx.cfg.path : "the configuration");
+	/* the alert program runs as root: no other user may swap it on the way */
+	if (ctx.cfg.alert_exec[0] && store_check_path(ctx.cfg.alert_exec, true) < 0)
+		return fail("[alerts] exec: %s", store_error());
 	if (fs_alert_check(&ctx.cfg) < 0)   /* controls (issue 12): fs/alert.c */
 		return fail("[alerts] exec '%s' must be a regular executable owned by root and "
 			    "writable by no one else: %s", ctx.cfg.alert_exec, strerror(-fs_alert_check(&ctx.cfg)));

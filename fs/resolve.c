@@ -16,7 +16,9 @@
  * (recorded as a denial); a
  * disabled or unknown agent, a provider without candidates and a secret
  * that is not a candidate are ENOENT; a candidate without a live grant is
- * mode 0000 and EACCES on open; a store or audit failure is EIO.
+ * mode 0000 and EACCES on open; a uid already holding max_open_per_uid
+ * values gets EMFILE on open; a store or audit failure is EIO. `self` for
+ * a caller matching no agent or several is ENOENT, recorded as a denial.
  */
 #include "fs/fs.h"
 
@@ -180,17 +182,18 @@ void fs_path_format(const struct fs_path *p, char *buf, size_t size)
 
 struct fs_agent {
 	char name[POLICY_NAME_MAX + 1];
-	struct policy_agent pa;      /* pa.exe points into exe */
-	char exe[PATH_MAX];
+	struct policy_agent pa;      /* pa.exe, pa.cgroup point into exe, cgroup */
 	int64_t created;
+	char exe[PATH_MAX];
+	char cgroup[POLICY_CGROUP_MAX];
 };
 
 static void agent_copy(struct fs_agent *a, const struct store_agent_row *row)
 {
-	/* everything but the (large) exe buffer, which is only read when set */
+	/* everything but the (large) string buffers, which are only read when set */
 	memset(a, 0, offsetof(struct fs_agent, exe));
 	a->exe[0] = '\0';
-	a->created = 0;
+	a->cgroup[0] = '\0';
 	snprintf(a->name, sizeof(a->name), "%s", row->name);
 	a->pa.exists = true;
 	a->pa.enabled = row->enabled;
@@ -203,6 +206,10 @@ static void agent_copy(struct fs_agent *a, const struct store_agent_row *row)
 	}
 	a->pa.has_exe_sha256 = row->has_exe_sha256;
 	memcpy(a->pa.exe_sha256, row->exe_sha256, sizeof(a->pa.exe_sha256));
+	if (row->cgroup) {
+		snprintf(a->cgroup, sizeof(a->cgroup), "%s", row->cgroup);
+		a->pa.cgroup = a->cgroup;
+	}
 	a->created = row->created;
 }
 
@@ -285,20 +292,20 @@ static size_t agents_matching(struct fs_req *rq, struct agent_list *l, bool *mat
 
 /* ---- denials ---------------------------------------------------------------- */
 
-/* The one place a refusal is recorded: the store coalesces repeats. */
+/*
+ * The one place a refusal is recorded: the store coalesces repeats. The
+ * process is established first, even for a repeat: the store counts a
+ * repeat under the very process that made it (pid and exe are part of
+ * the key), so a second program's attempts are never written under the
+ * name of the first.
+ */
 static int deny(struct fs_req *rq, const struct fs_path *p, int64_t version,
 		enum policy_reason reason, int err)
 {
 	rq->why = policy_reason_name(reason);
-	/* a repeat inside the coalescing window is only counted: no /proc reads */
-	int rc = store_deny_repeat(rq->ctx->st, p->agent, p->provider, p->name, version,
-				   rq->caller.pc.uid, rq->caller.pc.gid, reason);
-	if (rc == 0) {
-		/* the trail names a process only once it has been established */
-		fs_caller_establish(&rq->caller, false);
-		rc = store_deny(rq->ctx->st, p->agent, p->provider, p->name, version,
-				&rq->caller.pc, reason);
-	}
+	fs_caller_establish(&rq->caller, false);
+	int rc = store_deny(rq->ctx->st, p->agent, p->provider, p->name, version,
+			    &rq->caller.pc, reason);
 	if (rc < 0)
 		fs_log_error("audit write failed: %s", store_error());
 	return err;
@@ -331,10 +338,11 @@ static int agent_enter(struct fs_req *rq, const struct fs_path *p, struct fs_age
 		return rc;
 	/*
 	 * Looking inside a directory needs only what the kernel vouches for
-	 * (uid, gid) unless the agent is bound to an executable; the process
-	 * itself is established for opens, which every read goes through.
+	 * (uid, gid) unless the agent is bound to an executable or a cgroup;
+	 * the process itself is established for opens, which every read goes
+	 * through.
 	 */
-	if (a->pa.exe || a->pa.has_exe_sha256)
+	if (a->pa.exe || a->pa.has_exe_sha256 || a->pa.cgroup)
 		fs_caller_establish(&rq->caller, a->pa.has_exe_sha256);
 	else
 		fs_caller_credentials(&rq->caller);
@@ -443,9 +451,14 @@ int fs_resolve_self(struct fs_req *rq, char *buf, size_t size)
 		rq->why = "allow";
 		rc = 0;
 	} else {
-		/* None or several: no single answer, so no link. */
-		rq->why = n ? "several agents match" : "no agent matches";
-		rc = -ENOENT;
+		/*
+		 * None or several: no single answer, so no link. Not a silent
+		 * miss: a caller walking MOUNT/self that no agent (or more than
+		 * one) matches is recorded, coalesced like any refusal.
+		 */
+		struct fs_path self = { .node = FS_NODE_SELF };
+		snprintf(self.agent, sizeof(self.agent), "%s", FS_SELF);
+		rc = deny(rq, &self, 0, n ? POLICY_AMBIGUOUS_AGENT : POLICY_NO_AGENT, -ENOENT);
 	}
 	free(match);
 	free(l.v);
@@ -613,6 +626,70 @@ int fs_resolve_access(struct fs_req *rq, const struct fs_path *p, int mask)
 static struct fs_value values = { .prev = &values, .next = &values };
 static pthread_mutex_t values_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * Open values per uid (under values_lock). Every value costs locked
+ * memory in the daemon, so one uid holding thousands open must not starve
+ * every other agent: beyond [mount] max_open_per_uid its opens are
+ * refused. Few uids hold values at once (only root makes new uids), so a
+ * short array searched in order is enough.
+ */
+struct uid_open {
+	uid_t uid;
+	size_t n;
+};
+static struct uid_open *uid_opens;
+static size_t uid_opens_n, uid_opens_cap;
+
+/* Count one more value for uid: 0, -EMFILE at the cap, -ENOMEM. */
+static int uid_open_take(uid_t uid, size_t max)
+{
+	int rc = 0;
+	size_t i;
+
+	pthread_mutex_lock(&values_lock);
+	for (i = 0; i < uid_opens_n && uid_opens[i].uid != uid; i++)
+		;
+	if (i == uid_opens_n) {
+		if (uid_opens_n == uid_opens_cap) {
+			size_t cap = uid_opens_cap ? 2 * uid_opens_cap : 16;
+			struct uid_open *v = realloc(uid_opens, cap * sizeof(*v));
+			if (!v) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			uid_opens = v;
+			uid_opens_cap = cap;
+		}
+		uid_opens[uid_opens_n++] = (struct uid_open){ .uid = uid, .n = 0 };
+	}
+	if (uid_opens[i].n >= max)
+		rc = -EMFILE;
+	else
+		uid_opens[i].n++;
+out:
+	pthread_mutex_unlock(&values_lock);
+	return rc;
+}
+
+/* One value of uid is gone (values_lock held). */
+static void uid_open_put_locked(uid_t uid)
+{
+	for (size_t i = 0; i < uid_opens_n; i++) {
+		if (uid_opens[i].uid != uid)
+			continue;
+		if (--uid_opens[i].n == 0)
+			uid_opens[i] = uid_opens[--uid_opens_n];
+		return;
+	}
+}
+
+static void uid_open_put(uid_t uid)
+{
+	pthread_mutex_lock(&values_lock);
+	uid_open_put_locked(uid);
+	pthread_mutex_unlock(&values_lock);
+}
+
 static void value_link(struct fs_value *v)
 {
 	pthread_mutex_lock(&values_lock);
@@ -642,6 +719,7 @@ void fs_value_release(struct fs_value *v)
 	pthread_mutex_lock(&values_lock);
 	v->prev->next = v->next;
 	v->next->prev = v->prev;
+	uid_open_put_locked(v->uid);
 	pthread_mutex_unlock(&values_lock);
 	store_value_free(v->data, v->len);
 	free(v);
@@ -673,12 +751,24 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 		return -ENOMEM;
 	}
 	/*
+	 * The cap comes first: a refused open decrypts nothing and records
+	 * no resolve, and a stranger's uid holds no values to hit it.
+	 */
+	int rc = uid_open_take(rq->caller.pc.uid, rq->ctx->cfg.max_open_per_uid);
+	if (rc < 0) {
+		free(f);
+		free(v);
+		if (rc == -EMFILE)
+			return deny(rq, p, 0, POLICY_TOO_MANY_OPEN, -EMFILE);
+		return rc;
+	}
+	v->uid = rq->caller.pc.uid;
+	/*
 	 * One trip to the store decides, decrypts and records. The
 	 * executable is hashed only for agents bound to a digest: when the
 	 * store answers that the digest is missing, hash and ask again.
 	 */
 	enum policy_reason why = POLICY_ALLOW;
-	int rc;
 	fs_caller_establish(&rq->caller, false);
 	for (;;) {
 		snprintf(f->agent_name, sizeof(f->agent_name), "%s", p->agent);
@@ -710,6 +800,7 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 		free(f);
 		return 0;
 	}
+	uid_open_put(v->uid);
 	free(v);
 	if (rc == -EACCES) {
 		rc = deny(rq, p, f->p.secret.version, why, reason_errno(why));

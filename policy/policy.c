@@ -11,6 +11,8 @@
 #include "policy/policy.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
 
 /*
  * Compare two hashes in time that does not depend on where they differ,
@@ -50,6 +52,9 @@ enum policy_reason policy_match(const struct policy_agent *agent,
 		return POLICY_UID_MISMATCH;
 	if (agent->has_gid && caller->gid != agent->gid)
 		return POLICY_GID_MISMATCH;
+	if (agent->cgroup &&
+	    (!caller->cgroup || !policy_cgroup_match(agent->cgroup, caller->cgroup)))
+		return POLICY_CGROUP_MISMATCH;
 	if (agent->exe && (!caller->exe || !policy_str_equal(agent->exe, caller->exe)))
 		return POLICY_EXE_MISMATCH;
 	if (agent->has_exe_sha256 &&
@@ -57,6 +62,86 @@ enum policy_reason policy_match(const struct policy_agent *agent,
 	     !policy_hash_equal(agent->exe_sha256, caller->exe_sha256)))
 		return POLICY_EXE_HASH_MISMATCH;
 	return POLICY_ALLOW;
+}
+
+int policy_cgroup_check(const char *path, bool as_binding)
+{
+	size_t len, comp = 0;
+
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	len = strlen(path);
+	if (len >= (as_binding ? (size_t)POLICY_CGROUP_MAX : (size_t)PATH_MAX))
+		return -EINVAL;
+	if (len == 1)
+		return 0;                /* the root */
+	for (size_t i = 1; i <= len; i++) {
+		unsigned char ch = (unsigned char)path[i];
+
+		if (ch == '/' || ch == '\0') {
+			size_t n = i - comp - 1;
+			const char *c = path + comp + 1;
+
+			/* a trailing '/' (subtree) is the one empty component allowed */
+			if (n == 0 && !(ch == '\0' && as_binding))
+				return -EINVAL;
+			if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+				return -EINVAL;
+			comp = i;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+bool policy_cgroup_match(const char *binding, const char *cgroup)
+{
+	size_t n;
+
+	if (!binding || !cgroup)
+		return false;
+	n = strlen(binding);
+	if (n <= 1 || binding[n - 1] != '/')
+		return policy_str_equal(binding, cgroup);
+	/* subtree "/a/": "/a" itself, or anything starting with "/a/" */
+	if (strncmp(binding, cgroup, n - 1) != 0)
+		return false;
+	return cgroup[n - 1] == '\0' || cgroup[n - 1] == '/';
+}
+
+/*
+ * File names of programs that run whatever script they are handed. A
+ * name matches when it is one of these, optionally followed by a
+ * version made of digits and dots ("python3.11", "ruby3.1", "php8.2").
+ */
+static const char *const policy_interpreters[] = {
+	"python", "pypy", "node", "nodejs", "deno", "bun", "bash", "sh", "dash", "zsh",
+	"ksh", "mksh", "fish", "busybox", "perl", "ruby", "java", "php", "lua", "luajit",
+	"tclsh", "wish", "Rscript", "R", "pwsh", "gawk", "awk", "mawk", "osascript",
+	"irb", "jshell", "guile", "racket", "sbcl", "erl", "elixir", "julia", NULL,
+};
+
+bool policy_exe_interpreter(const char *path)
+{
+	const char *base;
+
+	if (!path)
+		return false;
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	for (size_t i = 0; policy_interpreters[i]; i++) {
+		size_t n = strlen(policy_interpreters[i]);
+		const char *v = base + n;
+
+		if (strncmp(base, policy_interpreters[i], n) != 0)
+			continue;
+		while ((*v >= '0' && *v <= '9') || *v == '.')
+			v++;
+		if (*v == '\0')
+			return true;
+	}
+	return false;
 }
 
 bool policy_grant_live(const struct policy_grant *grant, int64_t now)
@@ -131,6 +216,7 @@ static const char *const policy_names[POLICY_REASON_COUNT] = {
 	[POLICY_NO_AGENT] = "no-agent",
 	[POLICY_UID_MISMATCH] = "uid",
 	[POLICY_GID_MISMATCH] = "gid",
+	[POLICY_CGROUP_MISMATCH] = "cgroup",
 	[POLICY_EXE_MISMATCH] = "exe",
 	[POLICY_EXE_HASH_MISMATCH] = "exe-sha256",
 	[POLICY_AGENT_DISABLED] = "disabled",
@@ -144,6 +230,8 @@ static const char *const policy_names[POLICY_REASON_COUNT] = {
 	[POLICY_VERSION_EXPIRED] = "version-expired",
 	[POLICY_RATE_LIMIT] = "rate-limit",
 	[POLICY_INTEGRITY] = "integrity",
+	[POLICY_AMBIGUOUS_AGENT] = "ambiguous-agent",
+	[POLICY_TOO_MANY_OPEN] = "too-many-open",
 };
 
 static const char *const policy_texts[POLICY_REASON_COUNT] = {
@@ -152,6 +240,7 @@ static const char *const policy_texts[POLICY_REASON_COUNT] = {
 	[POLICY_NO_AGENT] = "no such agent in this workspace",
 	[POLICY_UID_MISMATCH] = "caller uid does not match the agent's uid",
 	[POLICY_GID_MISMATCH] = "caller gid does not match the agent's gid",
+	[POLICY_CGROUP_MISMATCH] = "caller is not in the agent's cgroup",
 	[POLICY_EXE_MISMATCH] = "caller executable is not the agent's executable",
 	[POLICY_EXE_HASH_MISMATCH] = "caller executable's sha256 does not match the agent's",
 	[POLICY_AGENT_DISABLED] = "the agent is disabled",
@@ -165,6 +254,8 @@ static const char *const policy_texts[POLICY_REASON_COUNT] = {
 	[POLICY_VERSION_EXPIRED] = "the secret's current version has expired",
 	[POLICY_RATE_LIMIT] = "the agent's rate limit is spent for now",
 	[POLICY_INTEGRITY] = "the ciphertext failed its integrity check",
+	[POLICY_AMBIGUOUS_AGENT] = "the caller matches more than one agent",
+	[POLICY_TOO_MANY_OPEN] = "the caller's uid holds as many open secrets as allowed",
 };
 
 const char *policy_reason_name(enum policy_reason reason)

@@ -21,6 +21,7 @@
 
 #define POLICY_NAME_MAX 128          /* longest workspace/provider/secret/agent/project name */
 #define POLICY_SHA256_BYTES 32
+#define POLICY_CGROUP_MAX 1024       /* longest cgroup binding, in bytes */
 
 #if defined(__GNUC__)
 #define POLICY_WUR __attribute__((warn_unused_result))
@@ -40,6 +41,7 @@ enum policy_reason {
 	POLICY_NO_AGENT,          /* no such agent in this workspace */
 	POLICY_UID_MISMATCH,      /* caller uid is not the agent's uid (root is not special) */
 	POLICY_GID_MISMATCH,      /* agent bound to a gid and the caller's differs */
+	POLICY_CGROUP_MISMATCH,   /* agent bound to a cgroup and the caller is not in it */
 	POLICY_EXE_MISMATCH,      /* agent bound to an executable path and the caller runs another */
 	POLICY_EXE_HASH_MISMATCH, /* agent bound to a sha256 and the caller's executable differs */
 	POLICY_AGENT_DISABLED,    /* agent exists and matches but is disabled */
@@ -53,6 +55,8 @@ enum policy_reason {
 	POLICY_VERSION_EXPIRED,   /* current version's --expires has passed */
 	POLICY_RATE_LIMIT,        /* not decided here: the agent's --rate is spent (policy_rate_take) */
 	POLICY_INTEGRITY,         /* not decided here: ciphertext failed authentication */
+	POLICY_AMBIGUOUS_AGENT,   /* not decided here: the caller matches several agents (MOUNT/self) */
+	POLICY_TOO_MANY_OPEN,     /* not decided here: the caller's uid holds max_open_per_uid values */
 	POLICY_REASON_COUNT
 };
 
@@ -66,6 +70,7 @@ struct policy_agent {
 	const char *exe;          /* NULL: not bound to an executable path */
 	bool has_exe_sha256;
 	uint8_t exe_sha256[POLICY_SHA256_BYTES];
+	const char *cgroup;       /* NULL: not bound; "/a/b" exactly that cgroup, "/a/" the subtree */
 	int64_t rate_max;         /* --rate: resolves per rate_window seconds; 0 = none */
 	int64_t rate_window;
 };
@@ -109,6 +114,7 @@ struct policy_caller {
 	const char *exe;          /* resolved path of the executable, or NULL */
 	bool has_exe_sha256;
 	uint8_t exe_sha256[POLICY_SHA256_BYTES];
+	const char *cgroup;       /* cgroup v2 path (the "0::" line, as the daemon sees it), or NULL */
 };
 
 /* Does the caller satisfy every binding of the agent? (no grant checks) */
@@ -134,6 +140,32 @@ bool policy_grant_live(const struct policy_grant *grant, int64_t now);
  * secrets and non-candidates never qualify.
  */
 bool policy_reason_requestable(enum policy_reason reason);
+
+/*
+ * Is `path` a well-formed cgroup v2 path: absolute, components non-empty
+ * and neither "." nor "..", no control characters, shorter than
+ * POLICY_CGROUP_MAX (binding) or PATH_MAX (a process's path)? A binding
+ * (as_binding) may end in '/' to name a subtree; a process's own path
+ * never does, except the root "/". 0 or -EINVAL.
+ */
+int policy_cgroup_check(const char *path, bool as_binding) POLICY_WUR;
+/* What to say after "invalid cgroup 'X': " when policy_cgroup_check refuses a binding. */
+#define POLICY_CGROUP_HINT "use an absolute cgroup v2 path such as /system.slice/NAME.service," \
+	" ending in / for the whole subtree, without empty, . or .. components"
+/*
+ * Does the process cgroup `cgroup` satisfy `binding`? "/a/b" matches
+ * exactly "/a/b"; "/a/" matches "/a" and everything below it ("/a/b",
+ * never "/ab"); "/" matches the root cgroup only. Byte comparison, no
+ * normalisation: both sides must pass policy_cgroup_check.
+ */
+bool policy_cgroup_match(const char *binding, const char *cgroup);
+
+/*
+ * Is the executable at `path` an interpreter or a shell (python3.11,
+ * node, bash, sh, perl, ruby, java, ...), judged by its file name? A
+ * binding to one admits every script its uid runs with it.
+ */
+bool policy_exe_interpreter(const char *path);
 
 /* Stable short name of a reason, as written in audit rows: "allow", "uid", ... */
 const char *policy_reason_name(enum policy_reason reason);
@@ -205,5 +237,19 @@ int policy_when_parse(const char *s, int64_t now, int64_t *when) POLICY_WUR;
 
 /* Format unix seconds as "2027-01-31T12:00:00Z" into buf (>= 21 bytes). */
 void policy_time_format(int64_t t, char *buf, size_t len);
+
+/* ---- showing foreign strings (escape.c) ------------------------------------ */
+
+/* Room policy_escape() may need for a string of n bytes: each byte grows to 4 at most. */
+#define POLICY_ESCAPE_SIZE(n) (4 * (n) + 1)
+/*
+ * s as it is safe to show on a terminal, like snprintf into out (cap
+ * bytes, always NUL-terminated when cap > 0): C0 controls and DEL as
+ * \n \t \r or \xHH, C1 controls and bytes of invalid UTF-8 as \xHH,
+ * bidirectional controls as \uHHHH, a backslash as \\; valid printable
+ * UTF-8 unchanged. Returns the length of the whole escaped text (NULL
+ * shows as ""), so a result >= cap means it was cut short.
+ */
+size_t policy_escape(const char *s, char *out, size_t cap);
 
 #endif

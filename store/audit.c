@@ -15,8 +15,11 @@
  * may, so an operator can tell which version was read.
  *
  * Denials are coalesced in memory: the first of a run of identical
- * denials is written at once, the repeats are counted and written as one
- * event with a count, so a hostile loop cannot flood the trail.
+ * denials (same agent, secret, version, uid, gid, pid, exe and reason:
+ * everything the row shows) is written at once, the repeats are counted
+ * and written as one event with a count, so a hostile loop cannot flood
+ * the trail; a uid spawning a new process per attempt is bounded too (see
+ * store_deny).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +38,7 @@ void store_event_init(struct store *st, struct store_event *ev, const char *type
 	ev->secret = "";
 	ev->uid = ev->gid = ev->pid = -1;
 	ev->exe = "";
+	ev->cgroup = "";
 	ev->reason = "";
 	ev->count = 1;
 }
@@ -100,6 +104,13 @@ static void chain_fields(struct chain_buf *b, const uint8_t prev[STORE_HASH_BYTE
 	if (flag)
 		chain_put(b, ev->fingerprint, STORE_FINGERPRINT_BYTES);
 	chain_int(b, ev->count);
+	/*
+	 * Added with schema 8, after every older field and only when set, so
+	 * an event without a cgroup - every event written before - chains
+	 * exactly as it always did. The length prefix keeps it unambiguous.
+	 */
+	if (ev->cgroup && ev->cgroup[0])
+		chain_str(b, ev->cgroup);
 }
 
 void store_chain_hash(const uint8_t *key, const uint8_t prev[STORE_HASH_BYTES],
@@ -129,8 +140,9 @@ static int audit_insert(struct store *st, const struct store_event *ev,
 	int rc;
 
 	s = store_stmt(st, "INSERT INTO audit(seq, time, type, workspace, actor, agent, secret,"
-			   " version, uid, gid, pid, exe, reason, fingerprint, count, hash)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+			   " version, uid, gid, pid, exe, reason, fingerprint, count, hash, cgroup)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+			   " ?17)");
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, ev->seq);
@@ -152,6 +164,7 @@ static int audit_insert(struct store *st, const struct store_event *ev,
 		sqlite3_bind_null(s, 14);
 	sqlite3_bind_int64(s, 15, ev->count);
 	sqlite3_bind_blob(s, 16, hash, STORE_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(s, 17, ev->cgroup ? ev->cgroup : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
@@ -246,6 +259,7 @@ static void deny_event(struct store *st, struct store_event *ev, const struct st
 	ev->gid = d->gid;
 	ev->pid = d->pid;
 	ev->exe = d->exe;
+	ev->cgroup = d->cgroup;
 	ev->reason = policy_reason_name(d->reason);
 	ev->count = count;
 }
@@ -291,44 +305,48 @@ int store_deny_flush(struct store *st)
 	return rc;
 }
 
-int store_deny_repeat(struct store *st, const char *agent, const char *provider,
-		      const char *name, int64_t version, uid_t uid, gid_t gid,
-		      enum policy_reason reason)
+/* Does slot s hold exactly the facts of key k (everything its row shows)? */
+static bool deny_same(const struct store_deny_slot *s, const struct store_deny_slot *k)
 {
-	char secret[2 * POLICY_NAME_MAX + 2] = "";
-	int64_t now = store_now();
-	int i, rc = 0;
+	return s->used && s->reason == k->reason && s->uid == k->uid && s->gid == k->gid &&
+	       s->pid == k->pid && s->version == k->version && !strcmp(s->exe, k->exe) &&
+	       !strcmp(s->cgroup, k->cgroup) && !strcmp(s->agent, k->agent) && !strcmp(s->secret, k->secret);
+}
 
-	if (provider && *provider)
-		snprintf(secret, sizeof secret, "%s/%s", provider, name ? name : "");
-	if (!agent)
-		agent = "";
-	store_lock(st);
-	if (st->cfg.deny_coalesce_seconds <= 0)
-		goto out;
-	for (i = 0; i < STORE_DENY_SLOTS; i++) {
-		struct store_deny_slot *d = &st->deny[i];
-		if (!d->used || d->reason != reason || d->uid != (int64_t)uid || d->gid != (int64_t)gid ||
-		    strcmp(d->agent, agent) != 0 || strcmp(d->secret, secret) != 0)
-			continue;
-		if (now - d->window_start >= st->cfg.deny_coalesce_seconds)
-			break;          /* its window is over: the next one is a new event */
-		d->pending++;
-		d->version = version;
-		if (policy_reason_requestable(reason))
-			store_request_note(st, agent, secret, NULL, uid, gid);
-		if (!st->deny_oldest_pending)
-			st->deny_oldest_pending = d->window_start;
-		rc = 1;
-		if (store_burst_note(st, agent, secret, version, NULL, uid, gid, reason))
-			rc = -EIO;
-		if (now - st->deny_oldest_pending >= st->cfg.deny_coalesce_seconds && store_deny_flush_locked(st, false))
-			rc = -EIO;
-		break;
+static struct store_deny_slot *deny_find(struct store *st, const struct store_deny_slot *k)
+{
+	for (int i = 0; i < STORE_DENY_SLOTS; i++)
+		if (deny_same(&st->deny[i], k))
+			return &st->deny[i];
+	return NULL;
+}
+
+/* Processes of uid named in rows of the current window (the "*" row aside). */
+static int deny_named(struct store *st, int64_t uid, int64_t now, int64_t window)
+{
+	int n = 0;
+
+	for (int i = 0; i < STORE_DENY_SLOTS; i++) {
+		const struct store_deny_slot *s = &st->deny[i];
+		n += s->used && s->uid == uid && now - s->window_start < window &&
+		     strcmp(s->exe, STORE_DENY_MANY_EXE) != 0;
 	}
-out:
-	store_unlock(st);
-	return rc;
+	return n;
+}
+
+/* A slot for a new key: an unused one, else one whose window is over with nothing held. */
+static struct store_deny_slot *deny_free_slot(struct store *st, int64_t now, int64_t window)
+{
+	struct store_deny_slot *stale = NULL;
+
+	for (int i = 0; i < STORE_DENY_SLOTS; i++) {
+		struct store_deny_slot *s = &st->deny[i];
+		if (!s->used)
+			return s;
+		if (!stale && s->pending == 0 && now - s->window_start >= window)
+			stale = s;
+	}
+	return stale;
 }
 
 int store_deny(struct store *st, const char *agent, const char *provider,
@@ -338,7 +356,7 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	struct store_deny_slot key = { .used = true }, *d = NULL, *free_slot = NULL;
 	struct store_event ev;
 	int64_t now = store_now(), window;
-	int i, rc;
+	int rc;
 
 	snprintf(key.agent, sizeof key.agent, "%s", agent ? agent : "");
 	if (provider && *provider)
@@ -354,6 +372,8 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	key.pid = caller && caller->known && caller->pid ? (int64_t)caller->pid : -1;
 	snprintf(key.exe, sizeof key.exe, "%s",
 		 caller && caller->known && caller->exe ? caller->exe : "");
+	snprintf(key.cgroup, sizeof key.cgroup, "%s",
+		 caller && caller->known && caller->cgroup ? caller->cgroup : "");
 	key.reason = reason;
 
 	store_lock(st);
@@ -364,11 +384,42 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 		store_unlock(st);
 		return rc;
 	}
+	window = st->cfg.deny_coalesce_seconds;
+	if (window > 0) {
+		/*
+		 * The key is everything the row shows, so a repeat is counted
+		 * under its own process, never under whoever came first. A
+		 * uid that spawns process after process would make a row per
+		 * pid: past STORE_DENY_NAMED_PER_UID named processes in a
+		 * window its new ones share one row per target and reason,
+		 * pid -1 and exe "*".
+		 */
+		d = deny_find(st, &key);
+		if ((!d || now - d->window_start >= window) &&
+		    deny_named(st, key.uid, now, window) >= STORE_DENY_NAMED_PER_UID) {
+			key.pid = -1;
+			snprintf(key.exe, sizeof key.exe, STORE_DENY_MANY_EXE);
+			key.cgroup[0] = '\0';
+			d = deny_find(st, &key);
+		}
+		if (d && now - d->window_start < window) {
+			/* a repeat inside the window: only counted */
+			d->pending++;
+			if (!st->deny_oldest_pending)
+				st->deny_oldest_pending = d->window_start;
+			rc = 0;
+			if (now - st->deny_oldest_pending >= window)
+				rc = store_deny_flush_locked(st, false);
+			store_unlock(st);
+			return rc;
+		}
+	}
 	/*
 	 * A stranger refused on the way to a canary (its lookup fails before
 	 * any open reaches store_resolve) alerts too; the matched agent's own
-	 * opens alert in store_resolve. Repeats inside the coalescing window
-	 * are only counted (store_deny_repeat), as for the denial itself.
+	 * opens alert in store_resolve. Only a denial that makes a row
+	 * alerts: repeats inside the coalescing window are only counted, as
+	 * for the denial itself.
 	 */
 	if (reason >= POLICY_CALLER_UNKNOWN && reason <= POLICY_EXE_HASH_MISMATCH && name && *name &&
 	    provider && *provider && store_canary_locked(st, provider, name)) {
@@ -380,38 +431,6 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 			return rc;
 		}
 	}
-	window = st->cfg.deny_coalesce_seconds;
-	if (window > 0) {
-		for (i = 0; i < STORE_DENY_SLOTS; i++) {
-			struct store_deny_slot *s = &st->deny[i];
-			if (!s->used) {
-				if (!free_slot)
-					free_slot = s;
-				continue;
-			}
-			if (s->reason == key.reason && s->uid == key.uid && s->gid == key.gid &&
-			    !strcmp(s->agent, key.agent) && !strcmp(s->secret, key.secret)) {
-				d = s;
-				break;
-			}
-		}
-	}
-	if (d && now - d->window_start < window) {
-		/* a repeat inside the window: count it, keep the newest established facts */
-		d->pending++;
-		if (key.pid != -1) {
-			d->pid = key.pid;
-			memcpy(d->exe, key.exe, sizeof d->exe);
-		}
-		d->version = key.version;
-		if (!st->deny_oldest_pending)
-			st->deny_oldest_pending = d->window_start;
-		rc = 0;
-		if (now - st->deny_oldest_pending >= window)
-			rc = store_deny_flush_locked(st, false);
-		store_unlock(st);
-		return rc;
-	}
 	if (d) {
 		/* window over: one event for the repeats and this one */
 		key.window_start = now;
@@ -419,7 +438,7 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 		deny_event(st, &ev, &key, d->pending + 1);
 		*d = key;
 	} else {
-		if (window > 0 && !free_slot) {
+		if (window > 0 && !(free_slot = deny_free_slot(st, now, window))) {
 			/* table full: write everything out and start over */
 			if ((rc = store_deny_flush_locked(st, true))) {
 				store_unlock(st);
@@ -460,6 +479,8 @@ static void event_from_row(sqlite3_stmt *s, struct store_event *ev)
 		memcpy(ev->fingerprint, sqlite3_column_blob(s, 13), STORE_FINGERPRINT_BYTES);
 	}
 	ev->count = sqlite3_column_int64(s, 14);
+	ev->cgroup = (const char *)sqlite3_column_text(s, 16);
+	if (!ev->cgroup) ev->cgroup = "";
 	if (!ev->type) ev->type = "";
 	if (!ev->workspace) ev->workspace = "";
 	if (!ev->actor) ev->actor = "";
@@ -470,7 +491,7 @@ static void event_from_row(sqlite3_stmt *s, struct store_event *ev)
 }
 
 #define AUDIT_COLUMNS "seq, time, type, workspace, actor, agent, secret, version, uid, gid," \
-		      " pid, exe, reason, fingerprint, count, hash"
+		      " pid, exe, reason, fingerprint, count, hash, cgroup"
 
 int store_audit_query(struct store *st, const struct store_audit_filter *f,
 		      store_event_fn fn, void *ctx)

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/store_int.h"
 
@@ -29,7 +31,8 @@ static int config_copy(char *dst, size_t cap, const char *v)
 	return 0;
 }
 
-static int config_size(const char *v, size_t *out)
+/* A decimal count from 1 to max: no sign, no suffix, no blank. */
+static int config_count(const char *v, unsigned long long max, size_t *out)
 {
 	char *end;
 	unsigned long long n;
@@ -38,10 +41,15 @@ static int config_size(const char *v, size_t *out)
 		return -EINVAL;
 	errno = 0;
 	n = strtoull(v, &end, 10);
-	if (errno || *end || n == 0 || n > 16u * 1024 * 1024)
+	if (errno || *end || n == 0 || n > max)
 		return -EINVAL;
 	*out = (size_t)n;
 	return 0;
+}
+
+static int config_size(const char *v, size_t *out)
+{
+	return config_count(v, 16u * 1024 * 1024, out);
 }
 
 /* inih calls this per key; returning 0 makes ini_parse report the line. */
@@ -75,7 +83,9 @@ static int config_handler(void *user, const char *section, const char *key,
 				cfg->cache = STORE_CACHE_KERNEL;
 			else
 				rc = -EINVAL;
-		} else
+		} else if (strcmp(key, "max_open_per_uid") == 0)
+			rc = config_count(value, STORE_MAX_OPEN_PER_UID_LIMIT, &cfg->max_open_per_uid);
+		else
 			goto unknown_key;
 	} else if (strcmp(section, "audit") == 0) {
 		if (strcmp(key, "durability") == 0) {
@@ -135,6 +145,7 @@ static void config_defaults(struct store_config *cfg)
 	snprintf(cfg->workspace, sizeof cfg->workspace, STORE_DEFAULT_WORKSPACE);
 	cfg->max_value = STORE_DEFAULT_MAX_VALUE;
 	cfg->cache = STORE_CACHE_NONE;
+	cfg->max_open_per_uid = STORE_DEFAULT_MAX_OPEN_PER_UID;
 	cfg->durability = STORE_DURABLE_CRASH;
 	cfg->deny_coalesce_seconds = 60;
 	cfg->request_keep_seconds = 24 * 3600;
@@ -142,12 +153,37 @@ static void config_defaults(struct store_config *cfg)
 	cfg->alert_deny_burst = 20;
 }
 
+/*
+ * The configuration names the key and the store, so whoever may change it
+ * chooses them: it must belong to root or to the user running this and be
+ * writable by no one else (like sudoers and doas.conf). Checked on the
+ * open file, so it is the file that is then read.
+ */
+static int config_check_file(const char *path, FILE *f)
+{
+	struct stat sb;
+
+	if (fstat(fileno(f), &sb) < 0)
+		return store_fail(-errno, "cannot read config '%s': %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return store_fail(-EINVAL, "refusing config '%s': not a regular file", path);
+	if (sb.st_uid != 0 && sb.st_uid != geteuid())
+		return store_fail(-EACCES, "refusing config '%s': owned by uid %u, not by root or uid %u "
+				  "(the user running this)", path, (unsigned)sb.st_uid,
+				  (unsigned)geteuid());
+	if (sb.st_mode & (S_IWGRP | S_IWOTH))
+		return store_fail(-EACCES, "refusing config '%s': writable by group or others "
+				  "(mode %04o); run: chmod go-w %s", path,
+				  (unsigned)(sb.st_mode & 07777), path);
+	return 0;
+}
+
 int store_config_load(const char *path, struct store_config *cfg)
 {
 	struct config_ctx c = { .cfg = cfg };
 	const char *env = getenv("SCOPEHOLD_CONFIG");
 	FILE *f;
-	int line;
+	int line, rc;
 
 	config_defaults(cfg);
 	if (!path || !*path)
@@ -156,9 +192,15 @@ int store_config_load(const char *path, struct store_config *cfg)
 		return store_fail(-ENAMETOOLONG, "config path is too long");
 	snprintf(cfg->path, sizeof cfg->path, "%s", path);
 
+	if ((rc = store_check_path(path, true)))
+		return rc;
 	f = fopen(path, "re");
 	if (!f)
 		return store_fail(-errno, "cannot read config '%s': %s", path, strerror(errno));
+	if ((rc = config_check_file(path, f))) {
+		fclose(f);
+		return rc;
+	}
 	line = ini_parse_file(f, config_handler, &c);
 	fclose(f);
 	if (line < 0)

@@ -25,7 +25,7 @@
 #include "store/store_int.h"
 
 /*
- * Schema version 7. Every later change is a new entry appended to
+ * Schema version 8. Every later change is a new entry appended to
  * store_migrations[], run in order inside one transaction at open.
  */
 static const char *const store_migrations[] = {
@@ -175,6 +175,21 @@ static const char *const store_migrations[] = {
 	"  sha256 BLOB NOT NULL,"
 	"  first INTEGER NOT NULL,"
 	"  PRIMARY KEY (agent_id, sha256)) WITHOUT ROWID;",
+	/*
+	 * 7 -> 8: an agent's cgroup binding (policy_cgroup_match; NULL = none)
+	 * and the caller's cgroup in each event ('' = not established). An
+	 * event with an empty cgroup chains exactly as before (audit.c).
+	 */
+	"ALTER TABLE agents ADD COLUMN cgroup TEXT;"
+	"ALTER TABLE audit ADD COLUMN cgroup TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 8 -> 9: a version's expiry policy and its destruction (secret.c).
+	 * ttl: the --expires DURATION it was set with (0: a date or never),
+	 * carried to the next rotation; destroyed: when `secret destroy`
+	 * wiped its ciphertext (0: intact), the row itself stays.
+	 */
+	"ALTER TABLE versions ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE versions ADD COLUMN destroyed INTEGER NOT NULL DEFAULT 0;",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 
@@ -534,7 +549,10 @@ int store_lookup_id(struct store *st, const char *sql, const char *name,
 int store_check_file(const char *what, const char *path, bool must_exist)
 {
 	struct stat sb;
+	int rc;
 
+	if ((rc = store_check_path(path, false)))
+		return rc;
 	if (lstat(path, &sb) < 0) {
 		if (errno == ENOENT && !must_exist)
 			return -ENOENT;
@@ -581,10 +599,10 @@ static int store_mkdirs_for(const char *path)
 
 static int store_pragmas(struct store *st)
 {
-	char sql[128];
+	char sql[160];
 	int rc;
 
-	rc = sqlite3_busy_timeout(st->db, 10000);
+	rc = sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK)
 		return store_fail_db(st, rc, "store");
 	/* power durability syncs commits itself (group commit, store_sync_to) */
@@ -601,8 +619,14 @@ static int store_pragmas(struct store *st)
 	 * unlinked file under /var/tmp holding copies of store pages - half
 	 * a million writes for a 1e5-secret bulk load.
 	 */
+	/*
+	 * secure_delete = ON: a freed cell or page (a destroyed version's
+	 * ciphertext, a removed secret) is zeroed, not left in the file for
+	 * later; Debian builds it in, this does not rely on the build.
+	 */
 	snprintf(sql, sizeof sql, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
-		 " PRAGMA journal_size_limit = 4194304; PRAGMA temp_store = MEMORY;");
+		 " PRAGMA journal_size_limit = 4194304; PRAGMA temp_store = MEMORY;"
+		 " PRAGMA secure_delete = ON;");
 	return store_exec(st, sql);
 }
 
@@ -840,7 +864,16 @@ int store_init(const struct store_config *cfg, const char *actor)
 	if (!st)
 		return store_fail(-ENOMEM, "out of memory");
 	st->creating = true;
-	if ((rc = store_mkdirs_for(cfg->key_file)) || (rc = store_mkdirs_for(cfg->store_path)))
+	/*
+	 * Before and after creating the missing directories: one made by
+	 * someone else in the meantime (mkdir takes an existing one as done)
+	 * is caught by the second look.
+	 */
+	if ((rc = store_check_path(cfg->key_file, false)) ||
+	    (rc = store_check_path(cfg->store_path, false)) ||
+	    (rc = store_mkdirs_for(cfg->key_file)) || (rc = store_mkdirs_for(cfg->store_path)) ||
+	    (rc = store_check_path(cfg->key_file, false)) ||
+	    (rc = store_check_path(cfg->store_path, false)))
 		goto fail;
 	if ((rc = store_key_file_create(cfg->key_file, st->root_key)))
 		goto fail;

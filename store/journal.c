@@ -104,6 +104,9 @@ static void encode_event(struct jbuf *b, const struct store_event *ev)
 	if (flag)
 		jput(b, ev->fingerprint, STORE_FINGERPRINT_BYTES);
 	jput_int(b, ev->count);
+	/* optional and last, as in the chain: records without it read as before */
+	if (ev->cgroup && ev->cgroup[0])
+		jput_str(b, ev->cgroup);
 }
 
 /* Decoding copies strings into one scratch buffer the event points into. */
@@ -181,6 +184,12 @@ static int decode_event(const uint8_t *p, size_t len, char *strs, size_t slen,
 		d.bad = true;
 	}
 	ev->count = jget_int(&d);
+	ev->cgroup = "";
+	if (!d.bad && d.pos < d.len) {
+		ev->cgroup = jget_str(&d);
+		if (!ev->cgroup[0])
+			d.bad = true;    /* an empty one is never written: not ours */
+	}
 	return d.bad || d.pos != d.len || !*ev->type ? -EBADMSG : 0;
 }
 

@@ -379,32 +379,64 @@ static size_t value_ad(char *ad, size_t cap, const char *ws, const char *provide
  * (guard pages, mlock, MADV_DONTDUMP). Setting such a buffer up and
  * tearing it down costs an mmap, three mprotects, an mlock and a munmap,
  * each a TLB shootdown across the daemon's threads - more than the rest
- * of an open. So buffers for small values are kept in a pool: a freed
- * one is wiped (sodium_memzero) and parked, still locked and guarded,
- * for the next open. Larger values get a buffer of their own.
+ * of an open - and each live one is three more entries in the process's
+ * memory map, which vm.max_map_count caps: a reader holding thousands of
+ * values open once made every open of every agent fail. So small values
+ * are carved out of slabs: one sodium_malloc of VALUE_SLAB_SLOTS slots,
+ * guard pages around the whole slab, grown on demand. A freed slot is
+ * wiped at once (sodium_memzero over the whole slot); a slab that empties
+ * is given back unless it is the only empty one, so an open/close at a
+ * slab boundary does not map and unmap every time. Slots of one slab are
+ * not guarded from each other: a value is only ever read up to its own
+ * length (the mount's read path and every caller here). Values larger
+ * than a slot get a buffer of their own; the mount caps how many values
+ * one uid holds open ([mount] max_open_per_uid), which bounds those too.
  */
 #define VALUE_SLOT 4096
-#define VALUE_POOL 64
+#define VALUE_SLAB_SLOTS 64
 
-static uint8_t *value_pool[VALUE_POOL];   /* parked slots, all wiped */
-static int value_pool_n;
-static uint8_t *value_slots[VALUE_POOL];  /* every slot ever made (pointer identity) */
-static int value_slots_n;
+struct value_slab {
+	uint8_t *mem;                 /* sodium_malloc, VALUE_SLAB_SLOTS * VALUE_SLOT */
+	uint64_t used;                /* bit i: slot i is handed out */
+	struct value_slab *next;
+};
+
+static struct value_slab *value_slabs;
 static pthread_mutex_t value_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int value_slab_empties(void)
+{
+	int n = 0;
+
+	for (struct value_slab *b = value_slabs; b; b = b->next)
+		n += b->used == 0;
+	return n;
+}
 
 static uint8_t *value_alloc(size_t len)
 {
+	struct value_slab *b;
 	uint8_t *p = NULL;
 
 	if (len > VALUE_SLOT)
 		return sodium_malloc(len);
 	pthread_mutex_lock(&value_lock);
-	if (value_pool_n > 0) {
-		p = value_pool[--value_pool_n];
-	} else if (value_slots_n < VALUE_POOL) {
-		p = sodium_malloc(VALUE_SLOT);
-		if (p)
-			value_slots[value_slots_n++] = p;
+	for (b = value_slabs; b && b->used == UINT64_MAX; b = b->next)
+		;
+	if (!b && (b = calloc(1, sizeof *b))) {
+		b->mem = sodium_malloc((size_t)VALUE_SLAB_SLOTS * VALUE_SLOT);
+		if (b->mem) {
+			b->next = value_slabs;
+			value_slabs = b;
+		} else {
+			free(b);
+			b = NULL;
+		}
+	}
+	if (b) {
+		int i = __builtin_ctzll(~b->used);
+		b->used |= UINT64_C(1) << i;
+		p = b->mem + (size_t)i * VALUE_SLOT;
 	}
 	pthread_mutex_unlock(&value_lock);
 	return p ? p : sodium_malloc(len);
@@ -412,19 +444,25 @@ static uint8_t *value_alloc(size_t len)
 
 void store_value_free(uint8_t *value, size_t len)
 {
-	int i;
+	struct value_slab **link, *b;
 
 	(void)len;
 	if (!value)
 		return;
 	pthread_mutex_lock(&value_lock);
-	for (i = 0; i < value_slots_n; i++) {
-		if (value_slots[i] == value) {
-			sodium_memzero(value, VALUE_SLOT);
-			value_pool[value_pool_n++] = value;
-			pthread_mutex_unlock(&value_lock);
-			return;
+	for (link = &value_slabs; (b = *link); link = &b->next) {
+		if (value < b->mem || value >= b->mem + (size_t)VALUE_SLAB_SLOTS * VALUE_SLOT)
+			continue;
+		size_t i = (size_t)(value - b->mem) / VALUE_SLOT;
+		sodium_memzero(b->mem + i * VALUE_SLOT, VALUE_SLOT);
+		b->used &= ~(UINT64_C(1) << i);
+		if (b->used == 0 && value_slab_empties() > 1) {
+			*link = b->next;
+			sodium_free(b->mem);
+			free(b);
 		}
+		pthread_mutex_unlock(&value_lock);
+		return;
 	}
 	pthread_mutex_unlock(&value_lock);
 	sodium_free(value);     /* wipes the whole allocation */

@@ -25,6 +25,12 @@ int store_name_ok(const char *name, enum policy_name_kind kind)
 			  name ? name : "");
 }
 
+/* A cgroup binding policy_cgroup_check refused. */
+static int store_cgroup_invalid(const char *cgroup)
+{
+	return store_fail(-EINVAL, "invalid cgroup '%s': " POLICY_CGROUP_HINT, cgroup);
+}
+
 /* Append an event with the object fields most changes use. */
 int store_note(struct store *st, const char *type, const char *agent,
 	       const char *secret, const char *reason)
@@ -451,6 +457,8 @@ int store_agent_add(struct store *st, const struct store_agent_row *a)
 		return -EINVAL;
 	if (a->exe && a->exe[0] != '/')
 		return store_fail(-EINVAL, "executable '%s' is not an absolute path", a->exe);
+	if (a->cgroup && policy_cgroup_check(a->cgroup, true))
+		return store_cgroup_invalid(a->cgroup);
 	if ((rc = store_tx_start(st)))
 		return rc;
 	rc = exists(st, "SELECT 1 FROM agents WHERE ws_id = ?1 AND name = ?2", st->ws_id, a->name);
@@ -461,7 +469,8 @@ int store_agent_add(struct store *st, const struct store_agent_row *a)
 	if (a->rate_max < 0 || (a->rate_max > 0 && a->rate_window <= 0))
 		return store_tx_end(st, store_fail(-EINVAL, "a rate needs a count and a window"));
 	s = store_stmt(st, "INSERT INTO agents(ws_id, name, human, enabled, uid, gid, exe, exe_sha256, created,"
-			   " rate_max, rate_window) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+			   " rate_max, rate_window, cgroup)"
+			   " VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 	if (!s)
 		return store_tx_end(st, -EIO);
 	sqlite3_bind_int64(s, 1, st->ws_id);
@@ -477,6 +486,8 @@ int store_agent_add(struct store *st, const struct store_agent_row *a)
 	sqlite3_bind_int64(s, 8, store_now());
 	sqlite3_bind_int64(s, 9, a->rate_max);
 	sqlite3_bind_int64(s, 10, a->rate_max ? a->rate_window : 0);
+	if (a->cgroup)
+		sqlite3_bind_text(s, 11, a->cgroup, -1, SQLITE_STATIC);
 	rc = store_step_done(st, s, "cannot write the store");
 	if (!rc)
 		rc = store_note(st, "agent-add", a->name, NULL, NULL);
@@ -550,7 +561,107 @@ int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t wi
 	return store_tx_end(st, rc);
 }
 
-#define AGENT_COLUMNS "name, human, enabled, uid, gid, exe, exe_sha256, created, rate_max, rate_window"
+/* "name=value" appended to a growing reason; false when out of memory. */
+static bool reason_add(char **buf, size_t *len, const char *name, const char *value)
+{
+	size_t need = strlen(name) + strlen(value) + 3;
+	char *p = realloc(*buf, *len + need);
+
+	if (!p)
+		return false;
+	*buf = p;
+	*len += (size_t)snprintf(p + *len, need, "%s%s=%s", *len ? " " : "", name, value);
+	return true;
+}
+
+int store_agent_set(struct store *st, const char *name, const struct store_agent_change *ch)
+{
+	char num[24], hex[2 * POLICY_SHA256_BYTES + 1], *reason = NULL;
+	size_t rlen = 0;
+	bool ok = true;
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	if (store_name_ok(name, POLICY_NAME_AGENT))
+		return -EINVAL;
+	if (ch->set_exe && ch->exe && ch->exe[0] != '/')
+		return store_fail(-EINVAL, "executable '%s' is not an absolute path", ch->exe);
+	if (ch->set_cgroup && ch->cgroup && policy_cgroup_check(ch->cgroup, true))
+		return store_cgroup_invalid(ch->cgroup);
+	if (!ch->set_uid && !ch->set_gid && !ch->set_exe && !ch->set_exe_sha256 && !ch->set_cgroup &&
+	    !ch->set_human)
+		return store_fail(-EINVAL, "nothing to change for agent '%s'", name);
+	/* the event names what changed, in a fixed order, with the new values */
+	if (ch->set_uid) {
+		snprintf(num, sizeof num, "%lld", (long long)ch->uid);
+		ok = ok && reason_add(&reason, &rlen, "uid", num);
+	}
+	if (ch->set_gid) {
+		snprintf(num, sizeof num, "%lld", (long long)ch->gid);
+		ok = ok && reason_add(&reason, &rlen, "gid", ch->has_gid ? num : "-");
+	}
+	if (ch->set_exe)
+		ok = ok && reason_add(&reason, &rlen, "exe", ch->exe ? ch->exe : "-");
+	if (ch->set_exe_sha256) {
+		for (int i = 0; i < POLICY_SHA256_BYTES; i++)
+			snprintf(hex + 2 * i, 3, "%02x", ch->exe_sha256[i]);
+		ok = ok && reason_add(&reason, &rlen, "exe-sha256", ch->has_exe_sha256 ? hex : "-");
+	}
+	if (ch->set_cgroup)
+		ok = ok && reason_add(&reason, &rlen, "cgroup", ch->cgroup ? ch->cgroup : "-");
+	if (ch->set_human)
+		ok = ok && reason_add(&reason, &rlen, "kind", ch->human ? "human" : "agent");
+	if (!ok) {
+		free(reason);
+		return store_fail(-ENOMEM, "out of memory");
+	}
+	if ((rc = store_tx_start(st))) {
+		free(reason);
+		return rc;
+	}
+	if ((rc = store_agent_id(st, name, &id)))
+		goto out;
+	s = store_stmt(st, "UPDATE agents SET"
+			   " uid = CASE WHEN ?2 THEN ?3 ELSE uid END,"
+			   " gid = CASE WHEN ?4 THEN ?5 ELSE gid END,"
+			   " exe = CASE WHEN ?6 THEN ?7 ELSE exe END,"
+			   " exe_sha256 = CASE WHEN ?8 THEN ?9 ELSE exe_sha256 END,"
+			   " cgroup = CASE WHEN ?10 THEN ?11 ELSE cgroup END,"
+			   " human = CASE WHEN ?12 THEN ?13 ELSE human END"
+			   " WHERE id = ?1");
+	if (!s) {
+		rc = -EIO;
+		goto out;
+	}
+	/* an unbound value stays NULL: the binding is cleared */
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, ch->set_uid);
+	sqlite3_bind_int64(s, 3, (int64_t)ch->uid);
+	sqlite3_bind_int(s, 4, ch->set_gid);
+	if (ch->has_gid)
+		sqlite3_bind_int64(s, 5, (int64_t)ch->gid);
+	sqlite3_bind_int(s, 6, ch->set_exe);
+	if (ch->exe)
+		sqlite3_bind_text(s, 7, ch->exe, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 8, ch->set_exe_sha256);
+	if (ch->has_exe_sha256)
+		sqlite3_bind_blob(s, 9, ch->exe_sha256, POLICY_SHA256_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int(s, 10, ch->set_cgroup);
+	if (ch->cgroup)
+		sqlite3_bind_text(s, 11, ch->cgroup, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 12, ch->set_human);
+	sqlite3_bind_int(s, 13, ch->human);
+	rc = store_step_done(st, s, "cannot write the store");
+	if (!rc)
+		rc = store_note(st, "agent-set", name, NULL, reason);
+out:
+	free(reason);
+	return store_tx_end(st, rc);
+}
+
+#define AGENT_COLUMNS "name, human, enabled, uid, gid, exe, exe_sha256, created, rate_max, rate_window," \
+		      " cgroup"
 
 static void agent_from_row(sqlite3_stmt *s, struct store_agent_row *a)
 {
@@ -569,6 +680,7 @@ static void agent_from_row(sqlite3_stmt *s, struct store_agent_row *a)
 	a->created = sqlite3_column_int64(s, 7);
 	a->rate_max = sqlite3_column_int64(s, 8);
 	a->rate_window = sqlite3_column_int64(s, 9);
+	a->cgroup = (const char *)sqlite3_column_text(s, 10);
 }
 
 static int agent_row(void *arg, sqlite3_stmt *s)
@@ -596,18 +708,23 @@ int store_agent_list_enabled(struct store *st, store_agent_fn fn, void *ctx)
 			  " AND ?2 = ?2 ORDER BY name", st->ws_id, 0, agent_row, &w);
 }
 
-/* An agent row as the cache keeps it: the strings inside, the path sized to fit. */
+/*
+ * An agent row as the cache keeps it: the strings inside, the exe path
+ * then the cgroup in strs, sized to fit.
+ */
 struct agent_cached {
 	struct store_agent_row row;
 	char name[POLICY_NAME_MAX + 1];
-	bool has_exe;
-	char exe[];
+	bool has_exe, has_cgroup;
+	size_t cgroup_off;
+	char strs[];
 };
 
 static void agent_cached_row(struct agent_cached *c)
 {
 	c->row.name = c->name;
-	c->row.exe = c->has_exe ? c->exe : NULL;
+	c->row.exe = c->has_exe ? c->strs : NULL;
+	c->row.cgroup = c->has_cgroup ? c->strs + c->cgroup_off : NULL;
 }
 
 int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx)
@@ -643,7 +760,8 @@ int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void 
 		struct store_agent_row row;
 		agent_from_row(s, &row);
 		size_t exelen = row.exe ? strlen(row.exe) : 0;
-		c = calloc(1, sizeof *c + exelen + 1);
+		size_t cglen = row.cgroup ? strlen(row.cgroup) : 0;
+		c = calloc(1, sizeof *c + exelen + 1 + cglen + 1);
 		if (!c) {
 			sqlite3_reset(s);
 			store_unlock(st);
@@ -652,10 +770,14 @@ int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void 
 		c->row = row;
 		snprintf(c->name, sizeof c->name, "%s", row.name);
 		c->has_exe = row.exe != NULL;
-		memcpy(c->exe, row.exe ? row.exe : "", exelen + 1);
+		memcpy(c->strs, row.exe ? row.exe : "", exelen + 1);
+		c->has_cgroup = row.cgroup != NULL;
+		c->cgroup_off = exelen + 1;
+		memcpy(c->strs + c->cgroup_off, row.cgroup ? row.cgroup : "", cglen + 1);
 		sqlite3_reset(s);
 		agent_cached_row(c);
-		store_cache_put(st, gen, STORE_CACHE_AGENT, name, 0, c, sizeof *c + exelen + 1);
+		store_cache_put(st, gen, STORE_CACHE_AGENT, name, 0, c,
+				sizeof *c + exelen + 1 + cglen + 1);
 		rc = fn(ctx, &c->row);
 		free(c);
 	} else if (rc == SQLITE_DONE) {
@@ -895,6 +1017,85 @@ int store_grant_list(struct store *st, const char *agent, store_grant_fn fn, voi
 				" JOIN secrets s ON s.id = g.secret_id JOIN providers p ON p.id = s.provider_id"
 				" WHERE a.ws_id = ?1 AND (?2 = 0 OR a.id = ?2) ORDER BY a.name, p.name, s.name",
 				st->ws_id, aid, grant_row, &w);
+	store_unlock(st);
+	return rc;
+}
+
+/* ---- what a removal drops ----------------------------------------------- */
+
+/* count(*) of `sql` with ?1 = id, ?2 = now. */
+static int count_of(struct store *st, const char *sql, int64_t id, int64_t now, int64_t *n)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	rc = sqlite3_step(s);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : store_fail_db(st, rc, "cannot read the store");
+}
+
+/* A grant that still lets its agent read: what an operator would miss. */
+#define LIVE_GRANT " g.revoked = 0 AND (g.expires = 0 OR g.expires > ?2)" \
+		   " AND (g.max_uses = 0 OR g.uses < g.max_uses)"
+
+int store_rm_drops(struct store *st, enum store_object kind, const char *name,
+		   struct store_drops *out)
+{
+	char provider[POLICY_NAME_MAX + 1], sname[POLICY_NAME_MAX + 1];
+	int64_t id = 0, prov, now = store_now();
+	const char *grants = NULL, *assignments = NULL, *attachments = NULL;
+	bool began;
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	if (kind == STORE_OBJ_SECRET) {
+		if (policy_ref_parse(name, false, provider, sname))
+			return store_fail(-EINVAL, "invalid secret '%s': use PROVIDER/NAME", name);
+	} else if (store_name_ok(name, kind == STORE_OBJ_AGENT ? POLICY_NAME_AGENT :
+				 kind == STORE_OBJ_PROJECT ? POLICY_NAME_PROJECT : POLICY_NAME_PROVIDER)) {
+		return -EINVAL;
+	}
+	store_lock(st);
+	began = store_read_begin(st, &rc);
+	if (rc) {
+		store_unlock(st);
+		return rc;
+	}
+	switch (kind) {
+	case STORE_OBJ_SECRET:
+		rc = store_secret_id(st, provider, sname, &prov, &id);
+		grants = "SELECT count(*) FROM grants g WHERE g.secret_id = ?1 AND" LIVE_GRANT;
+		attachments = "SELECT count(*) FROM attachments WHERE secret_id = ?1 AND ?2 = ?2";
+		break;
+	case STORE_OBJ_AGENT:
+		rc = store_agent_id(st, name, &id);
+		grants = "SELECT count(*) FROM grants g WHERE g.agent_id = ?1 AND" LIVE_GRANT;
+		assignments = "SELECT count(*) FROM assignments WHERE agent_id = ?1 AND ?2 = ?2";
+		break;
+	case STORE_OBJ_PROJECT:
+		rc = store_project_id(st, name, &id);
+		assignments = "SELECT count(*) FROM assignments WHERE project_id = ?1 AND ?2 = ?2";
+		attachments = "SELECT count(*) FROM attachments WHERE project_id = ?1 AND ?2 = ?2";
+		break;
+	case STORE_OBJ_PROVIDER:
+		rc = store_provider_id(st, name, &id);
+		grants = "SELECT count(*) FROM grants g JOIN secrets s ON s.id = g.secret_id"
+			 " WHERE s.provider_id = ?1 AND" LIVE_GRANT;
+		attachments = "SELECT count(*) FROM attachments WHERE provider_id = ?1 AND ?2 = ?2";
+		break;
+	}
+	if (!rc && grants)
+		rc = count_of(st, grants, id, now, &out->grants);
+	if (!rc && assignments)
+		rc = count_of(st, assignments, id, now, &out->assignments);
+	if (!rc && attachments)
+		rc = count_of(st, attachments, id, now, &out->attachments);
+	store_read_end(st, began);
 	store_unlock(st);
 	return rc;
 }

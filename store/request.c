@@ -7,8 +7,8 @@
  * request for access. The open stays refused; the operator answers with
  * `shadm approve` (which grants) or `shadm reject`.
  *
- * Requests ride on the denial path: store_deny() and store_deny_repeat()
- * count them in memory (no SQLite, no /proc read - a looping caller
+ * Requests ride on the denial path: store_deny() counts them in memory
+ * (no SQLite - a looping caller
  * costs others nothing more than its denials already do), and
  * store_deny_flush(), which the mount runs about once a second, writes
  * them coalesced into one row per (agent, secret) with the first and

@@ -43,8 +43,8 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 	snprintf(f->name, sizeof f->name, "%s", name ? name : "");
 
 	if (policy_name_check(f->agent_name, POLICY_NAME_AGENT) == 0) {
-		s = store_stmt(st, "SELECT id, enabled, uid, gid, exe, exe_sha256, rate_max, rate_window"
-				   " FROM agents WHERE ws_id = ?1 AND name = ?2");
+		s = store_stmt(st, "SELECT id, enabled, uid, gid, exe, exe_sha256, rate_max, rate_window,"
+				   " cgroup FROM agents WHERE ws_id = ?1 AND name = ?2");
 		if (!s)
 			return -EIO;
 		sqlite3_bind_int64(s, 1, st->ws_id);
@@ -68,6 +68,10 @@ int store_facts_load_locked(struct store *st, const char *agent, const char *pro
 			}
 			p->agent.rate_max = sqlite3_column_int64(s, 6);
 			p->agent.rate_window = sqlite3_column_int64(s, 7);
+			if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
+				snprintf(f->cgroup, sizeof f->cgroup, "%s", sqlite3_column_text(s, 8));
+				p->agent.cgroup = f->cgroup;
+			}
 		}
 		sqlite3_reset(s);
 	}
@@ -415,6 +419,8 @@ static void caller_event(struct store *st, struct store_event *ev, const char *t
 		ev->pid = (int64_t)c->pid;
 	if (c && c->exe)
 		ev->exe = c->exe;
+	if (c && c->known && c->cgroup)
+		ev->cgroup = c->cgroup;
 }
 
 /* Commit the open resolve batch for every member and wake them (mu held). */
@@ -480,6 +486,8 @@ static int resolve_locked(struct store *st, struct store_facts *f0,
 	*f0 = f;
 	if (f.p.agent.exe)
 		f0->p.agent.exe = f0->exe;
+	if (f.p.agent.cgroup)
+		f0->p.agent.cgroup = f0->cgroup;
 	why = policy_decide(&f.p, caller, store_now());
 	if (why == POLICY_ALLOW && f.p.agent.rate_max && !store_rate_take(st, &f, &f0->rate_first_refusal))
 		why = POLICY_RATE_LIMIT;
@@ -610,11 +618,13 @@ struct facts_cached {
 	uint8_t ct[];
 };
 
-/* Point a copied facts struct at its own executable string. */
+/* Point a copied facts struct at its own executable and cgroup strings. */
 static void facts_fixup(struct store_facts *f)
 {
 	if (f->p.agent.exe)
 		f->p.agent.exe = f->exe;
+	if (f->p.agent.cgroup)
+		f->p.agent.cgroup = f->cgroup;
 }
 
 /*

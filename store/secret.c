@@ -1,11 +1,14 @@
 /*
  * secret.c - secret versions and the keys that protect them: set (create
- * or rotate), list, reveal, rm, data-key rotation and root-key
- * replacement.
+ * or rotate, with the expiry policy carried from version to version),
+ * list, reveal, versions, rollback, destroy, rm, data-key rotation and
+ * root-key replacement.
  *
  * A value is sealed into a heap buffer that holds only ciphertext, and
  * the plaintext it came from is never copied: the only plaintext this
- * file allocates is what reveal returns, in sodium_malloc memory.
+ * file allocates is what reveal returns and what rollback re-seals, in
+ * sodium_malloc memory. A destroyed version keeps its row (number,
+ * length, dates) and loses its ciphertext for good.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,64 +28,113 @@ static int check_ref(const char *provider, const char *name)
 	return 0;
 }
 
-int store_secret_set(struct store *st, const char *provider, const char *name,
-		     const uint8_t *value, size_t len, int64_t expires, int64_t *version_out)
+/*
+ * The expiry of a new version from exp and the secret's current version
+ * (cur_expires, cur_ttl; cur_version 0 for a new secret): *expires and
+ * the ttl to record with it.
+ */
+static int expiry_choose(const char *ref, const struct store_expiry *exp, int64_t now,
+			 int64_t cur_version, int64_t cur_expires, int64_t cur_ttl,
+			 int64_t *expires, int64_t *ttl)
+{
+	char when[32];
+
+	*expires = 0;
+	*ttl = 0;
+	switch (exp ? exp->kind : STORE_EXPIRY_KEEP) {
+	case STORE_EXPIRY_KEEP:
+		if (cur_version == 0 || (cur_ttl == 0 && cur_expires == 0))
+			return 0;
+		if (cur_ttl > 0) {
+			/* a duration starts again: the new value gets as long as the old one did */
+			if (now > INT64_MAX - cur_ttl)
+				return store_fail(-EINVAL, "expiry is out of range");
+			*expires = now + cur_ttl;
+			*ttl = cur_ttl;
+			return 0;
+		}
+		/* a date stays that date; a passed one would make a new value born expired */
+		if (cur_expires <= now) {
+			policy_time_format(cur_expires, when, sizeof when);
+			return store_fail(-EINVAL, "'%s' expired at %s and a rotation keeps that date: "
+					  "give a new expiry", ref, when);
+		}
+		*expires = cur_expires;
+		return 0;
+	case STORE_EXPIRY_NEVER:
+		return 0;
+	case STORE_EXPIRY_AT:
+		if (exp->value <= 0)
+			return store_fail(-EINVAL, "expiry must be a positive time");
+		*expires = exp->value;
+		return 0;
+	case STORE_EXPIRY_TTL:
+		if (exp->value <= 0 || now > INT64_MAX - exp->value)
+			return store_fail(-EINVAL, "expiry must be a positive duration");
+		*expires = now + exp->value;
+		*ttl = exp->value;
+		return 0;
+	}
+	return store_fail(-EINVAL, "unknown expiry kind");
+}
+
+/*
+ * Inside a transaction: add the next version of secret sid (created here
+ * when sid is 0) holding value, with its expiry chosen from exp. The
+ * caller appends the audit event.
+ */
+static int version_add(struct store *st, const char *provider, const char *name, int64_t prov,
+		       int64_t sid, const uint8_t *value, size_t len, const struct store_expiry *exp,
+		       int64_t *version_out, int64_t *expires_out)
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
-	int64_t prov, sid = 0, version = 1, key_id, now;
-	struct store_event ev;
+	int64_t version = 1, key_id, now = store_now(), cur_expires = 0, cur_ttl = 0;
+	int64_t expires, ttl;
 	uint8_t *ct = NULL;
 	size_t ctlen;
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = check_ref(provider, name)))
-		return rc;
-	if (len > st->cfg.max_value)
-		return store_fail(-EFBIG, "value is larger than the limit of %zu bytes", st->cfg.max_value);
-	if (expires < 0)
-		return store_fail(-EINVAL, "expiry must not be negative");
 	snprintf(ref, sizeof ref, "%s/%s", provider, name);
-	if ((rc = store_tx_start(st)))
-		return rc;
-	now = store_now();
-	if ((rc = store_provider_id(st, provider, &prov)))
-		return store_tx_end(st, rc);
-	s = store_stmt(st, "SELECT s.id, (SELECT max(version) FROM versions v WHERE v.secret_id = s.id)"
-			   " FROM secrets s WHERE s.provider_id = ?1 AND s.name = ?2");
-	if (!s)
-		return store_tx_end(st, -EIO);
-	sqlite3_bind_int64(s, 1, prov);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		sid = sqlite3_column_int64(s, 0);
-		version = sqlite3_column_int64(s, 1) + 1;
+	if (sid) {
+		s = store_stmt(st, "SELECT version, expires, ttl FROM versions WHERE secret_id = ?1"
+				   " ORDER BY version DESC LIMIT 1");
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, sid);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			version = sqlite3_column_int64(s, 0) + 1;
+			cur_expires = sqlite3_column_int64(s, 1);
+			cur_ttl = sqlite3_column_int64(s, 2);
+		}
+		sqlite3_reset(s);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return store_fail_db(st, rc, "cannot read the store");
 	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
+	if ((rc = expiry_choose(ref, exp, now, version - 1, cur_expires, cur_ttl, &expires, &ttl)))
+		return rc;
 	if (!sid) {
 		s = store_stmt(st, "INSERT INTO secrets(provider_id, name, created) VALUES (?1, ?2, ?3)");
 		if (!s)
-			return store_tx_end(st, -EIO);
+			return -EIO;
 		sqlite3_bind_int64(s, 1, prov);
 		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 3, now);
 		if ((rc = store_step_done(st, s, "cannot write the store")))
-			return store_tx_end(st, rc);
+			return rc;
 		sid = sqlite3_last_insert_rowid(st->db);
 	}
 	if ((rc = store_data_key_current(st, &key_id)))
-		return store_tx_end(st, rc);
+		return rc;
 	if ((rc = store_value_seal(st, st->ws_name, provider, name, version, key_id, value, len,
 				   &ct, &ctlen)))
-		return store_tx_end(st, rc);
-	s = store_stmt(st, "INSERT INTO versions(secret_id, version, key_id, ct, length, created, expires)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+		return rc;
+	s = store_stmt(st, "INSERT INTO versions(secret_id, version, key_id, ct, length, created, expires, ttl)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
 	if (!s) {
 		free(ct);
-		return store_tx_end(st, -EIO);
+		return -EIO;
 	}
 	sqlite3_bind_int64(s, 1, sid);
 	sqlite3_bind_int64(s, 2, version);
@@ -91,8 +143,47 @@ int store_secret_set(struct store *st, const char *provider, const char *name,
 	sqlite3_bind_int64(s, 5, (int64_t)len);
 	sqlite3_bind_int64(s, 6, now);
 	sqlite3_bind_int64(s, 7, expires);
+	sqlite3_bind_int64(s, 8, ttl);
 	rc = store_step_done(st, s, "cannot write the store");
 	free(ct);
+	if (!rc) {
+		*version_out = version;
+		*expires_out = expires;
+	}
+	return rc;
+}
+
+int store_secret_set_with(struct store *st, const char *provider, const char *name,
+			  const uint8_t *value, size_t len, const struct store_expiry *exp,
+			  int64_t *version_out, int64_t *expires_out)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	int64_t prov, sid = 0, version = 0, expires = 0;
+	struct store_event ev;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = check_ref(provider, name)))
+		return rc;
+	if (len > st->cfg.max_value)
+		return store_fail(-EFBIG, "value is larger than the limit of %zu bytes", st->cfg.max_value);
+	snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_provider_id(st, provider, &prov)))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "SELECT id FROM secrets WHERE provider_id = ?1 AND name = ?2");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, prov);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		sid = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
+	rc = version_add(st, provider, name, prov, sid, value, len, exp, &version, &expires);
 	if (!rc) {
 		store_event_init(st, &ev, version == 1 ? "create" : "rotate");
 		ev.secret = ref;
@@ -103,7 +194,24 @@ int store_secret_set(struct store *st, const char *provider, const char *name,
 	}
 	if (!rc && version_out)
 		*version_out = version;
+	if (!rc && expires_out)
+		*expires_out = expires;
 	return store_tx_end(st, rc);
+}
+
+int store_secret_set(struct store *st, const char *provider, const char *name,
+		     const uint8_t *value, size_t len, int64_t expires, int64_t *version_out)
+{
+	struct store_expiry exp = { STORE_EXPIRY_KEEP, 0 };
+
+	/* past dates are the caller's business here (tests make expired versions) */
+	if (expires < 0)
+		return store_fail(-EINVAL, "expiry must not be negative");
+	if (expires > 0) {
+		exp.kind = STORE_EXPIRY_AT;
+		exp.value = expires;
+	}
+	return store_secret_set_with(st, provider, name, value, len, &exp, version_out, NULL);
 }
 
 static int secret_row(void *arg, sqlite3_stmt *s)
@@ -144,6 +252,15 @@ int store_secret_list(struct store *st, const char *provider, store_secret_fn fn
 	return rc;
 }
 
+/* The one message for a version whose ciphertext `secret destroy` wiped. */
+static int destroyed_fail(const char *ref, int64_t version, int64_t when)
+{
+	char t[32];
+
+	policy_time_format(when, t, sizeof t);
+	return store_fail(-ENOENT, "version %lld of '%s' was destroyed at %s", (long long)version, ref, t);
+}
+
 int store_secret_reveal(struct store *st, const char *provider, const char *name,
 			int64_t version, uint8_t **value, size_t *len)
 {
@@ -166,7 +283,7 @@ int store_secret_reveal(struct store *st, const char *provider, const char *name
 		return rc;
 	if ((rc = store_secret_id(st, provider, name, &prov, &sid)))
 		return store_tx_end(st, rc);
-	s = store_stmt(st, "SELECT version, key_id, ct FROM versions WHERE secret_id = ?1"
+	s = store_stmt(st, "SELECT version, key_id, ct, destroyed FROM versions WHERE secret_id = ?1"
 			   " AND (?2 = 0 OR version = ?2) ORDER BY version DESC LIMIT 1");
 	if (!s)
 		return store_tx_end(st, -EIO);
@@ -181,6 +298,11 @@ int store_secret_reveal(struct store *st, const char *provider, const char *name
 	}
 	v = sqlite3_column_int64(s, 0);
 	key_id = sqlite3_column_int64(s, 1);
+	if (sqlite3_column_int64(s, 3)) {
+		rc = destroyed_fail(ref, v, sqlite3_column_int64(s, 3));
+		sqlite3_reset(s);
+		return store_tx_end(st, rc);
+	}
 	rc = store_value_open(st, st->ws_name, provider, name, v, key_id,
 			      sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
 			      &out, &outlen);
@@ -225,6 +347,200 @@ int store_secret_rm(struct store *st, const char *provider, const char *name)
 						   "rm", NULL, ref));
 }
 
+/* ---- versions ---------------------------------------------------------- */
+
+static int version_row(void *arg, sqlite3_stmt *s)
+{
+	struct walk *w = arg;
+	struct store_version_row row = {
+		.version = sqlite3_column_int64(s, 0),
+		.length = (size_t)sqlite3_column_int64(s, 1),
+		.created = sqlite3_column_int64(s, 2),
+		.expires = sqlite3_column_int64(s, 3),
+		.ttl = sqlite3_column_int64(s, 4),
+		.destroyed = sqlite3_column_int64(s, 5),
+		.current = sqlite3_column_int(s, 6) != 0,
+	};
+	return ((store_version_fn)w->fn)(w->ctx, &row);
+}
+
+int store_secret_versions(struct store *st, const char *provider, const char *name,
+			  store_version_fn fn, void *ctx)
+{
+	struct walk w = { (void *)fn, ctx };
+	int64_t prov, sid;
+	int rc;
+
+	if ((rc = check_ref(provider, name)))
+		return rc;
+	store_lock(st);
+	rc = store_secret_id(st, provider, name, &prov, &sid);
+	if (!rc)
+		rc = store_walk(st, "SELECT version, length, created, expires, ttl, destroyed,"
+				" version = (SELECT max(version) FROM versions m WHERE m.secret_id = ?1)"
+				" FROM versions WHERE secret_id = ?1 AND ?2 = ?2 ORDER BY version",
+				sid, 0, version_row, &w);
+	store_unlock(st);
+	return rc;
+}
+
+/*
+ * Inside a transaction: the row of version `version` of secret sid, and
+ * whether it is the current one. -ENOENT when there is no such version.
+ */
+static int version_find(struct store *st, const char *ref, int64_t sid, int64_t version,
+			int64_t *row_id, int64_t *destroyed, bool *current)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = store_stmt(st, "SELECT id, destroyed, version = (SELECT max(version) FROM versions m"
+			   " WHERE m.secret_id = ?1) FROM versions WHERE secret_id = ?1 AND version = ?2");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, sid);
+	sqlite3_bind_int64(s, 2, version);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*row_id = sqlite3_column_int64(s, 0);
+		*destroyed = sqlite3_column_int64(s, 1);
+		*current = sqlite3_column_int(s, 2) != 0;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return store_fail(-ENOENT, "no version %lld of '%s'", (long long)version, ref);
+	return store_fail_db(st, rc, "cannot read the store");
+}
+
+int store_secret_rollback(struct store *st, const char *provider, const char *name,
+			  int64_t version, int64_t *version_out)
+{
+	char ref[2 * POLICY_NAME_MAX + 2], reason[64];
+	int64_t prov, sid, row_id, destroyed, newv = 0, expires;
+	struct store_event ev;
+	struct store_expiry keep = { STORE_EXPIRY_KEEP, 0 };
+	sqlite3_stmt *s;
+	uint8_t *val = NULL;
+	size_t len = 0;
+	bool current;
+	int rc;
+
+	if ((rc = check_ref(provider, name)))
+		return rc;
+	if (version <= 0)
+		return store_fail(-EINVAL, "version must be a positive number");
+	snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_secret_id(st, provider, name, &prov, &sid)) ||
+	    (rc = version_find(st, ref, sid, version, &row_id, &destroyed, &current)))
+		return store_tx_end(st, rc);
+	if (destroyed)
+		return store_tx_end(st, destroyed_fail(ref, version, destroyed));
+	if (current)
+		return store_tx_end(st, store_fail(-EINVAL, "version %lld is already the current version of '%s'",
+						   (long long)version, ref));
+	s = store_stmt(st, "SELECT key_id, ct FROM versions WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, row_id);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return store_tx_end(st, store_fail_db(st, rc, "cannot read the store"));
+	}
+	/* the old value exists only in sodium_malloc memory, and only until it is sealed again */
+	rc = store_value_open(st, st->ws_name, provider, name, version, sqlite3_column_int64(s, 0),
+			      sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), &val, &len);
+	sqlite3_reset(s);
+	if (rc)
+		return store_tx_end(st, rc);
+	rc = version_add(st, provider, name, prov, sid, val, len, &keep, &newv, &expires);
+	if (!rc) {
+		snprintf(reason, sizeof reason, "value of version %lld", (long long)version);
+		store_event_init(st, &ev, "rollback");
+		ev.secret = ref;
+		ev.version = newv;
+		ev.reason = reason;
+		store_fingerprint(st, val, len, ev.fingerprint);
+		ev.has_fingerprint = true;
+		rc = store_audit_append(st, &ev);
+	}
+	store_value_free(val, len);
+	if (!rc && version_out)
+		*version_out = newv;
+	return store_tx_end(st, rc);
+}
+
+int store_secret_destroy(struct store *st, const char *provider, const char *name,
+			 int64_t version)
+{
+	char ref[2 * POLICY_NAME_MAX + 2];
+	int64_t prov, sid, row_id, destroyed, now;
+	struct store_event ev;
+	sqlite3_stmt *s;
+	bool current;
+	int rc;
+
+	if ((rc = check_ref(provider, name)))
+		return rc;
+	if (version <= 0)
+		return store_fail(-EINVAL, "version must be a positive number");
+	snprintf(ref, sizeof ref, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_secret_id(st, provider, name, &prov, &sid)) ||
+	    (rc = version_find(st, ref, sid, version, &row_id, &destroyed, &current)))
+		return store_tx_end(st, rc);
+	if (destroyed)
+		return store_tx_end(st, destroyed_fail(ref, version, destroyed));
+	if (current)
+		return store_tx_end(st, store_fail(-EBUSY, "version %lld is the current version of '%s': "
+						   "set a new value or roll back first", (long long)version, ref));
+	now = store_now();
+	/*
+	 * Overwrite in place first, then shrink: the cell is rewritten with
+	 * zeros before it is freed, and secure_delete zeroes what is freed.
+	 * ct stays NOT NULL: an empty blob, which no sealed value can be.
+	 */
+	s = store_stmt(st, "UPDATE versions SET ct = zeroblob(length(ct)) WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, row_id);
+	if ((rc = store_step_done(st, s, "cannot write the store")))
+		return store_tx_end(st, rc);
+	s = store_stmt(st, "UPDATE versions SET ct = X'', destroyed = ?2 WHERE id = ?1");
+	if (!s)
+		return store_tx_end(st, -EIO);
+	sqlite3_bind_int64(s, 1, row_id);
+	sqlite3_bind_int64(s, 2, now > 0 ? now : 1);
+	if ((rc = store_step_done(st, s, "cannot write the store")))
+		return store_tx_end(st, rc);
+	store_event_init(st, &ev, "destroy");
+	ev.secret = ref;
+	ev.version = version;
+	rc = store_tx_end(st, store_audit_append(st, &ev));
+	if (rc)
+		return rc;
+	/*
+	 * The old page images may still sit in the WAL: copy the WAL into
+	 * the database and cut it to zero bytes. A reader that holds an old
+	 * snapshot (the mount mid-read) can stop it; the next checkpoint
+	 * then finishes the job. Best effort: the change is committed, so
+	 * wait for readers one second, not the writers' ten.
+	 */
+	store_lock(st);
+	if (!st->batch && !st->gc_open) {
+		(void)sqlite3_busy_timeout(st->db, 1000);
+		(void)sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		(void)sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	}
+	store_unlock(st);
+	return 0;
+}
+
 /* ---- keys -------------------------------------------------------------- */
 
 /* Re-encrypt every version of every workspace under data key `key_id`. */
@@ -240,7 +556,7 @@ static int rewrap_all(struct store *st, int64_t key_id, int64_t *count)
 				"SELECT v.id, w.name, p.name, s.name, v.version, v.key_id, v.ct"
 				" FROM versions v JOIN secrets s ON s.id = v.secret_id"
 				" JOIN providers p ON p.id = s.provider_id JOIN workspaces w ON w.id = p.ws_id"
-				" WHERE v.key_id != ?1", -1, &s, NULL);
+				" WHERE v.key_id != ?1 AND v.destroyed = 0", -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return store_fail_db(st, rc, "cannot read the store");
 	sqlite3_bind_int64(s, 1, key_id);

@@ -20,6 +20,7 @@
  *   -EBADMSG  ciphertext or store failed an integrity check
  *   -EFBIG    value larger than the configured limit
  *   -ENOTEMPTY removing something still in use
+ *   -EBUSY    destroying the current version of a secret
  *   -EIO      SQLite or I/O failure (including a full disk)
  *   -ENOMEM
  * Nothing is changed by a call that fails: every change is one transaction.
@@ -48,6 +49,8 @@
 #define STORE_DEFAULT_CONFIG "/etc/scopehold/scopehold.ini"
 #define STORE_DEFAULT_WORKSPACE "default"
 #define STORE_DEFAULT_MAX_VALUE (64 * 1024)
+#define STORE_DEFAULT_MAX_OPEN_PER_UID 256
+#define STORE_MAX_OPEN_PER_UID_LIMIT 65536   /* largest max_open_per_uid accepted */
 #define STORE_KEY_BYTES 32
 #define STORE_FINGERPRINT_BYTES 16
 
@@ -69,6 +72,7 @@ struct store_config {
 	char mountpoint[PATH_MAX];  /* mountpoint = */
 	char workspace[POLICY_NAME_MAX + 1]; /* workspace = ; default "default" */
 	enum store_cache_mode cache;         /* cache = none|kernel */
+	size_t max_open_per_uid;             /* max_open_per_uid = N open values per uid; default 256 */
 	/* [audit] */
 	enum store_durability durability;    /* durability = crash|power */
 	int64_t deny_coalesce_seconds;       /* coalesce_denials = DURATION; default 60s, 0 = off */
@@ -89,6 +93,18 @@ int store_config_load(const char *path, struct store_config *cfg) STORE_WUR;
 
 /* The message of the last failure in this thread ("" if none). */
 const char *store_error(void);
+
+/*
+ * trust.c: 0 when no directory on the way to path (each component of the
+ * canonical path and the directory of each symlink followed; the last
+ * component too when follow_last) is owned by anyone but root and the
+ * effective uid or writable by anyone else, sticky directories of a
+ * trusted owner excepted; else -EACCES (-ELOOP, -ENAMETOOLONG) with
+ * "refusing 'PATH': directory 'DIR' is writable by ..." in store_error().
+ * The key file, store, journal and configuration are checked with it
+ * inside the store; the mount checks its alert program too.
+ */
+int store_check_path(const char *path, bool follow_last);
 
 /* ---- lifecycle --------------------------------------------------------- */
 
@@ -154,6 +170,7 @@ struct store_agent_row {
 	const char *exe;           /* NULL if unbound */
 	bool has_exe_sha256;
 	uint8_t exe_sha256[POLICY_SHA256_BYTES];
+	const char *cgroup;        /* NULL if unbound; "/a/" binds the subtree (policy_cgroup_match) */
 	int64_t created;
 	int64_t rate_max;          /* --rate: resolves per rate_window seconds; 0 = none */
 	int64_t rate_window;
@@ -215,11 +232,33 @@ int store_attachment_list(struct store *st, const char *project,
 			  store_attachment_fn fn, void *ctx) STORE_WUR;
 
 /*
- * Add a version to PROVIDER/NAME (creating the secret at version 1, a
- * rotation after). The provider must exist. expires: unix seconds, 0 =
- * never. len may be 0; len > cfg max_value is -EFBIG. Audited as
- * `create` or `rotate`.
+ * When a new version stops being served. KEEP: a new secret never
+ * expires; a rotation keeps the current version's policy - a duration
+ * (TTL) starts again from now, a date stays that date (-EINVAL when the
+ * date has passed: a rotation must not make a value born expired).
+ * NEVER; AT: value = unix seconds; TTL: value = seconds from now, and
+ * later KEEP rotations restart it.
  */
+enum store_expiry_kind {
+	STORE_EXPIRY_KEEP = 0,
+	STORE_EXPIRY_NEVER,
+	STORE_EXPIRY_AT,
+	STORE_EXPIRY_TTL,
+};
+struct store_expiry {
+	enum store_expiry_kind kind;
+	int64_t value;
+};
+/*
+ * Add a version to PROVIDER/NAME (creating the secret at version 1, a
+ * rotation after). The provider must exist. exp NULL is KEEP. len may be
+ * 0; len > cfg max_value is -EFBIG. Audited as `create` or `rotate`.
+ * *expires_out (may be NULL): the new version's expiry, 0 = never.
+ */
+int store_secret_set_with(struct store *st, const char *provider, const char *name,
+			  const uint8_t *value, size_t len, const struct store_expiry *exp,
+			  int64_t *version_out, int64_t *expires_out) STORE_WUR;
+/* The same with expires: unix seconds (AT, a past time allowed), 0 = KEEP. */
 int store_secret_set(struct store *st, const char *provider, const char *name,
 		     const uint8_t *value, size_t len, int64_t expires,
 		     int64_t *version_out) STORE_WUR;
@@ -234,6 +273,54 @@ int store_secret_list(struct store *st, const char *provider,
 int store_secret_reveal(struct store *st, const char *provider, const char *name,
 			int64_t version, uint8_t **value, size_t *len) STORE_WUR;
 int store_secret_rm(struct store *st, const char *provider, const char *name) STORE_WUR;
+
+/* One version of a secret (store_secret_versions), oldest first. */
+struct store_version_row {
+	int64_t version;
+	size_t length;
+	int64_t created;
+	int64_t expires;           /* 0 = never */
+	int64_t ttl;               /* the duration it was set with; 0 = a date or never */
+	int64_t destroyed;         /* when its ciphertext was wiped; 0 = intact */
+	bool current;              /* the version the mount serves */
+};
+typedef int (*store_version_fn)(void *ctx, const struct store_version_row *row);
+int store_secret_versions(struct store *st, const char *provider, const char *name,
+			  store_version_fn fn, void *ctx) STORE_WUR;
+/*
+ * Make a new current version holding the value of `version` (decrypted
+ * into sodium_malloc memory only, sealed again, wiped), with the expiry
+ * policy kept as for a rotation. Refuses the current version (-EINVAL)
+ * and a destroyed one (-ENOENT). Audited as `rollback` (version: the new
+ * one, reason "value of version N", the value's fingerprint).
+ */
+int store_secret_rollback(struct store *st, const char *provider, const char *name,
+			  int64_t version, int64_t *version_out) STORE_WUR;
+/*
+ * Wipe the ciphertext of an old version for good: overwritten with
+ * zeros, then emptied (secure_delete zeroes freed space), the WAL
+ * checkpointed and truncated when no reader holds it; its row (number,
+ * length, dates) stays. Refuses the current version (-EBUSY); reading a
+ * destroyed version is -ENOENT "version N of 'P/N' was destroyed at T".
+ * Audited as `destroy`.
+ */
+int store_secret_destroy(struct store *st, const char *provider, const char *name,
+			 int64_t version) STORE_WUR;
+
+/*
+ * What removing an object would take with it (for a confirmation):
+ * grants still live (not revoked, expired or used up), assignments of
+ * agents to projects, attachments of secrets to projects. For a secret
+ * (name "PROVIDER/NAME"), agent, project or provider; -ENOENT if unknown.
+ */
+struct store_drops {
+	int64_t grants;
+	int64_t assignments;
+	int64_t attachments;
+};
+enum store_object { STORE_OBJ_SECRET, STORE_OBJ_AGENT, STORE_OBJ_PROJECT, STORE_OBJ_PROVIDER };
+int store_rm_drops(struct store *st, enum store_object kind, const char *name,
+		   struct store_drops *out) STORE_WUR;
 /*
  * Mark PROVIDER/NAME as a canary (a honeytoken) or clear the mark. A
  * canary is attached, granted and served like any other secret and looks
@@ -255,12 +342,28 @@ int store_agent_enable(struct store *st, const char *name, bool enabled) STORE_W
  */
 int store_agent_rate(struct store *st, const char *name, int64_t max, int64_t window) STORE_WUR;
 /*
- * Replace the process binding of the existing agent a->name: human, uid,
- * gid, exe and exe_sha256 as in store_agent_add (the other fields are
- * ignored). Its assignments, grants and counters stay. Audited as
- * `agent-bind` with the new binding as reason.
+ * Change the bindings of an existing agent in place (`shadm agent set`):
+ * each set_* flag says the field is changed - to the value given, or
+ * cleared when the value is NULL / its has_* flag false. Grants,
+ * assignments and the rate limit stay. The mount obeys the change from
+ * its next request. Audited as one `agent-set` event whose reason lists
+ * the changed fields with their new values ("uid=1001 exe=- cgroup=/a/").
  */
-int store_agent_bind(struct store *st, const struct store_agent_row *a) STORE_WUR;
+struct store_agent_change {
+	bool set_uid;
+	uid_t uid;
+	bool set_gid, has_gid;
+	gid_t gid;
+	bool set_exe;
+	const char *exe;           /* absolute, or NULL to unbind */
+	bool set_exe_sha256, has_exe_sha256;
+	uint8_t exe_sha256[POLICY_SHA256_BYTES];
+	bool set_cgroup;
+	const char *cgroup;        /* policy_cgroup_check as a binding, or NULL to unbind */
+	bool set_human, human;
+};
+int store_agent_set(struct store *st, const char *name,
+		    const struct store_agent_change *change) STORE_WUR;
 int store_agent_list(struct store *st, store_agent_fn fn, void *ctx) STORE_WUR;
 /* Calls fn once for the named agent; -ENOENT if unknown. */
 int store_agent_get(struct store *st, const char *name, store_agent_fn fn, void *ctx) STORE_WUR;
@@ -346,7 +449,7 @@ int store_request_decide(struct store *st, const char *agent, const char *provid
 /*
  * The facts policy_decide() needs for AGENT and PROVIDER/NAME, read in one
  * transaction. A missing agent or secret is not an error: it shows as
- * exists=false. Strings inside (agent.exe) point into `f` itself.
+ * exists=false. Strings inside (agent.exe, agent.cgroup) point into `f` itself.
  */
 struct store_facts {
 	struct policy_facts p;
@@ -354,6 +457,7 @@ struct store_facts {
 	char provider[POLICY_NAME_MAX + 1];
 	char name[POLICY_NAME_MAX + 1];
 	char exe[PATH_MAX];
+	char cgroup[POLICY_CGROUP_MAX];
 	int64_t agent_id, secret_id, grant_id, version_id;  /* 0 when absent */
 	uint64_t grant_pid_start;  /* with p.grant.pid: the process's start time */
 	bool rate_first_refusal;   /* store_resolve: refused for rate-limit, the first in its window */
@@ -440,23 +544,17 @@ int store_resolve_sync(struct store *st, uint64_t ticket) STORE_WUR;
 
 /*
  * A refused open: record a `deny` event. Identical denials (same agent,
- * secret, uid, reason) within deny_coalesce_seconds are counted in memory
- * and written as one event with a count, so a hostile loop cannot flood
- * the trail. agent/provider/name may be NULL or "".
+ * secret, version, uid, gid, pid, exe and reason: everything the row
+ * shows) within deny_coalesce_seconds are counted in memory and written
+ * as one event with a count, so a hostile loop cannot flood the trail.
+ * Past 8 distinct processes of one uid in a window, its further
+ * processes share one row per target and reason with pid -1 and exe "*",
+ * so a uid spawning a process per attempt cannot flood it either.
+ * agent/provider/name may be NULL or "".
  */
 int store_deny(struct store *st, const char *agent, const char *provider,
 	       const char *name, int64_t version,
 	       const struct policy_caller *caller, enum policy_reason reason) STORE_WUR;
-/*
- * Count a refusal as a repeat of an identical one (agent, secret, uid,
- * gid, reason) already recorded in the coalescing window, without the
- * caller's process facts: 1 when counted; 0 when it is not a repeat -
- * establish the caller and record it with store_deny(); -EIO when a
- * flush it triggered failed. A refusal loop costs no /proc reads.
- */
-int store_deny_repeat(struct store *st, const char *agent, const char *provider,
-		      const char *name, int64_t version, uid_t uid, gid_t gid,
-		      enum policy_reason reason) STORE_WUR;
 /*
  * Write out every pending coalesced denial now. store_deny() also flushes
  * on its own once the oldest pending one is older than the window, and
@@ -478,6 +576,7 @@ struct store_event {
 	int64_t version;           /* 0 if none */
 	int64_t uid, gid, pid;     /* -1 if unknown */
 	const char *exe;           /* "" if unknown */
+	const char *cgroup;        /* the caller's cgroup v2 path; "" if unknown */
 	const char *reason;        /* "" if none */
 	bool has_fingerprint;
 	uint8_t fingerprint[STORE_FINGERPRINT_BYTES]; /* keyed hash of the value delivered */

@@ -19,18 +19,27 @@
 
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 #define STORE_APPLICATION_ID 0x53484c44  /* "SHLD" */
 #define STORE_STMT_CACHE 96
 #define STORE_DATA_KEY_CACHE 64
 #define STORE_DENY_SLOTS 256
+/*
+ * Distinct processes of one uid named in deny rows per coalescing
+ * window; beyond it they share one row per target and reason with pid -1
+ * and exe STORE_DENY_MANY_EXE (never an absolute path, so never a real
+ * executable).
+ */
+#define STORE_DENY_NAMED_PER_UID 8
+#define STORE_DENY_MANY_EXE "*"
 #define STORE_HASH_BYTES 32
+#define STORE_BUSY_TIMEOUT_MS 10000   /* writers queue this long for the write lock */
 
 struct store_stmt_slot { const char *sql; sqlite3_stmt *stmt; };
 
 struct store_data_key { int64_t id; uint8_t *key; /* sodium_malloc, 32 bytes */ };
 
-/* One coalesced denial: identical requests counted in memory, written later. */
+/* One coalesced denial: identical requests counted in memory, written later. The key is every field but the last two. */
 struct store_deny_slot {
 	bool used;
 	char agent[POLICY_NAME_MAX + 1];
@@ -38,6 +47,7 @@ struct store_deny_slot {
 	int64_t version;
 	int64_t uid, gid, pid;
 	char exe[PATH_MAX];
+	char cgroup[PATH_MAX];
 	enum policy_reason reason;
 	int64_t window_start;     /* when the last row for this key was written */
 	int64_t pending;          /* denials counted since then, not yet written */
@@ -241,6 +251,11 @@ int store_walk(struct store *st, const char *sql, int64_t a, int64_t b,
 struct walk { void *fn; void *ctx; };
 /* Run a prepared statement that returns no rows; 0 or -errno. */
 int store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
+/*
+ * A key file, store or journal: path safe from other users (store_check_path),
+ * and the file, when it exists, a regular file of ours, mode 0600 or less.
+ * -ENOENT quietly when it is missing and !must_exist.
+ */
 int store_check_file(const char *what, const char *path, bool must_exist);
 int store_lookup_id(struct store *st, const char *sql, const char *name,
 		    const char *kind, int64_t *id);

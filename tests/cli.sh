@@ -179,7 +179,11 @@ test_secrets() {
 		shadm secret reveal openai/key --version 3
 	expect_run "reveal of an unknown secret" 1 "shadm: no secret 'openai/nope'" shadm secret reveal openai/nope
 
-	expect_run "secret set of an empty value" 0 "" shadm secret set openai/empty </dev/null
+	expect_run "secret set of an empty value is refused" 1 \
+		"shadm: the value is empty: nothing stored (--allow-empty stores an empty value)" \
+		shadm secret set openai/empty </dev/null
+	check "the refused empty value stored nothing" no grep -qw empty <<<"$(shadm secret list 2>&1)"
+	expect_run "secret set --allow-empty of an empty value" 0 "" shadm secret set openai/empty --allow-empty </dev/null
 	expect_eq "empty value reveals as empty" "$(shadm secret reveal openai/empty 2>/dev/null | wc -c)" 0
 
 	head -c 65536 /dev/urandom >"$in/max"

@@ -62,10 +62,21 @@ expect_eq "shadm: every command" "$(comp _shadm "$S" '')" \
 expect_eq "shadm: commands by prefix" "$(comp _shadm "$S" gr)" "grant grants"
 expect_eq "shadm: global options" "$(comp _shadm "$S" --)" "--config --help --json --version --workspace"
 expect_eq "shadm: the command after global options" "$(comp _shadm "$S" --json -c c.ini pro)" "project provider"
-expect_eq "shadm secret: subcommands" "$(comp _shadm "$S" secret '')" "list reveal rm set"
-expect_eq "shadm agent: subcommands" "$(comp _shadm "$S" agent '')" "add disable enable list rm show"
+expect_eq "shadm secret: subcommands" "$(comp _shadm "$S" secret '')" "destroy list reveal rm rollback set versions"
+expect_eq "shadm secret set: options" "$(comp _shadm "$S" secret set github/x --)" "--allow-empty --expires --from-file --help"
+expect_eq "shadm secret rm: --yes" "$(comp _shadm "$S" secret rm github/token --)" "--help --yes"
+expect_eq "shadm agent rm: --yes" "$(comp _shadm "$S" agent rm bot --)" "--help --yes"
+expect_eq "shadm secret rollback: the secret, then nothing for VERSION" \
+	"$(comp _shadm "$S" secret rollback openai/key '')" ""
+expect_eq "shadm secret versions: PROVIDER/NAME" "$(comp _shadm "$S" secret versions o)" "openai/key"
+expect_eq "shadm agent: subcommands" "$(comp _shadm "$S" agent '')" "add disable enable list rm set show"
 expect_eq "shadm agent add: options" "$(comp _shadm "$S" agent add bot2 --)" \
-	"--exe --exe-sha256 --gid --help --human --uid"
+	"--cgroup --exe --exe-sha256 --gid --help --human --rate --uid"
+expect_eq "shadm agent set: options" "$(comp _shadm "$S" agent set bot --)" \
+	"--agent --cgroup --exe --exe-sha256 --gid --help --human --no-cgroup --no-exe --no-exe-sha256 --no-gid --rate --uid"
+expect_eq "shadm agent set: agents from the store" "$(comp _shadm "$S" agent set b)" "bot builder"
+expect_eq "shadm check: options" "$(comp _shadm "$S" check bot x/y --)" \
+	"--cgroup --exe --gid --help --uid"
 expect_eq "shadm import: options (the import command)" "$(comp _shadm "$S" import --)" \
 	"--dry-run --env-file --expires --help --provider"
 expect_eq "shadm apply: options" "$(comp _shadm "$S" apply --)" "--dry-run --help"

@@ -190,7 +190,9 @@ done
 expect_run "rate: agent add with a bad rate is refused" 1 "$(printf "$RATE_ERR" 0/1m)" \
 	sa agent add rl2 --uid 23599 --rate 0/1m
 expect_run "rate: ... and adds no agent" 1 "shadm: no agent 'rl2'" sa agent show rl2
-expect_run "rate: agent set without --rate is a usage error" 2 "shadm: agent set needs --rate" sa agent set rl
+expect_run "rate: agent set without a change is a usage error" 2 \
+	"shadm: agent set needs --uid, --gid, --no-gid, --exe, --no-exe, --exe-sha256, --no-exe-sha256, --cgroup, --no-cgroup, --human, --agent or --rate" \
+	sa agent set rl
 expect_run "rate: agent set of an unknown agent fails" 1 "shadm: no agent 'ghost'" \
 	sa agent set ghost --rate 1/1m
 expect_eq "rate: the refused changes left 1/1s" "$(sa --json agent show rl | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["rate"])')" "1/1s"

@@ -29,7 +29,7 @@ expect_ge "manpages: the pages were found" "$n" 3
 P5=$ROOT/docs/scopehold.ini.5
 keys=$(grep -o 'strcmp(key, "[a-z_]*")' "$ROOT/store/config.c" | sed 's/.*"\(.*\)".*/\1/' | sort)
 expect_eq "config.c accepts the keys this test knows" "$(echo $keys)" \
-	"cache coalesce_denials deny_burst durability exec keep key_file max_value_bytes mountpoint path timeout workspace"
+	"cache coalesce_denials deny_burst durability exec keep key_file max_open_per_uid max_value_bytes mountpoint path timeout workspace"
 for k in $keys; do
 	check "scopehold.ini(5) documents '$k'" grep -q "^\.B[IR]* $k\b" "$P5"
 done
@@ -45,7 +45,9 @@ done
 expect_eq "config_defaults(): 64 KiB, crash, none, 60 s" \
 	"$(echo "$defaults" | grep -c -e 'STORE_DEFAULT_MAX_VALUE;' -e 'STORE_DURABLE_CRASH;' -e 'STORE_CACHE_NONE;' -e 'deny_coalesce_seconds = 60;')" "4"
 expect_eq "STORE_DEFAULT_MAX_VALUE is 64 KiB" "$(grep -c 'define STORE_DEFAULT_MAX_VALUE (64 \* 1024)' "$ROOT/store/store.h")" "1"
-for d in "65536" "crash" "none" "60s" "default"; do
+expect_eq "config_defaults(): max_open_per_uid 256" \
+	"$(echo "$defaults" | grep -c 'STORE_DEFAULT_MAX_OPEN_PER_UID;') $(grep -c 'define STORE_DEFAULT_MAX_OPEN_PER_UID 256$' "$ROOT/store/store.h")" "1 1"
+for d in "65536" "crash" "none" "60s" "default" "256"; do
 	check "scopehold.ini(5) gives the default $d" grep -q "^\.BR\? $d \?\.\?$" "$P5"
 done
 # the EXAMPLES block (every key at its default) is a configuration shadm accepts

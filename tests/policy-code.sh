@@ -112,6 +112,7 @@ a["bot"]["grants"]["gh/token"]["uses"]=None
 del a["bot"]["grants"]["oa/key"]
 a["hum"]["projects"]=[]
 a["hum"]["enabled"]=True
+a["hum"]["cgroup"]="/pc/"
 a["new"]={"uid":'"$U4"',"projects":["web"],"grants":{"gh/token":{}}}
 d["projects"]["web"]["attach"].remove("oa/key")
 d["projects"]["lab"]={"attach":["oa"]}
@@ -123,6 +124,7 @@ PLAN="+ provider aws
 + attachment lab oa
 - attachment web oa/key
 ~ agent bot: gid $U1 -> $U3, uid $U1 -> $U3
+~ agent hum: cgroup - -> /pc/
 ~ agent hum: enabled false -> true
 + agent new: uid $U4
 - assignment hum ops
@@ -135,18 +137,19 @@ n0=$(nev) s0=$(sum)
 expect_run "apply --dry-run of an edited export exits 0" 0 "" sa apply --dry-run "$E"
 expect_eq "apply --dry-run prints the plan, one line per change, and says nothing was applied" \
 	"$OUT" "$PLAN
-dry run: 14 changes, nothing applied"
+dry run: 15 changes, nothing applied"
 expect_eq "apply --dry-run records no event and changes no byte of the store" "$(nev) $(sum)" "$n0 $s0"
 expect_run "apply of the edited export exits 0" 0 "" sa apply "$E"
 expect_eq "apply prints the same plan and the count applied" "$OUT" "$PLAN
-applied 14 changes"
+applied 15 changes"
 expect_eq "apply: each change is its own event, as the shadm commands write them" \
-	"$(last_events 14)" "provider-add - aws -
+	"$(last_events 15)" "provider-add - aws -
 canary - oa/key off
 project-add - lab -
 attach - oa project lab
 detach - oa/key project web
-agent-bind bot - uid $U3 gid $U3 exe $PYREAL sha256 $(sha256sum "$PYREAL" | cut -c1-12)
+agent-set bot - uid=$U3 gid=$U3
+agent-set hum - cgroup=/pc/
 agent-enable hum - -
 agent-add new - -
 unassign hum - project ops
@@ -155,7 +158,7 @@ grant bot gh/other 2 uses, until 2031-06-01T00:00:00Z
 grant bot gh/token -
 revoke bot oa/key -
 grant new gh/token -"
-expect_eq "apply: exactly those 14 events were added" "$(nev)" "$((n0 + 14))"
+expect_eq "apply: exactly those 15 events were added" "$(nev)" "$((n0 + 15))"
 expect_eq "apply: shadm grants shows the new limits and the revocation" \
 	"$(sa grants | awk 'NR > 1 {print $1, $2, $5, $6}')" \
 	"bot gh/other 0/2 live
@@ -170,11 +173,14 @@ web"
 expect_eq "apply: the store's model is now the file's" \
 	"$(sa export)" \
 	"$(edit "$E" /dev/stdout '
-d["agents"]["new"].update({"enabled":True,"exe":None,"exe_sha256":None,"gid":None,"human":False,"rate":None})
+d["agents"]["new"].update({"cgroup":None,"enabled":True,"exe":None,"exe_sha256":None,"gid":None,"human":False,"rate":None})
 d["agents"]["new"]["grants"]["gh/token"]={"expires":None,"uses":None}
 d["agents"]["bot"]["grants"]["gh/other"]["expires"]="2031-06-01T00:00:00Z"')"
 expect_run "apply of the same file again exits 0" 0 "" sa apply "$E"
 expect_eq "apply of the same file again says 'no changes'" "$OUT" "no changes"
+edit "$E" "$T_TMP/link.json" 'd["agents"]["bot"]["exe"]="'"$PY"'"'
+expect_run "an executable named by a link is compared by its canonical path" 0 "" sa apply "$T_TMP/link.json"
+expect_eq "an executable named by a link that resolves to the bound one: no changes" "$OUT" "no changes"
 expect_verify "apply: the audit chain is intact"
 
 # ---- removals: apply never removes providers or secrets ----------------------------------
@@ -196,7 +202,7 @@ expect_run "apply --json prints one object per change" 0 "" sa --json apply --dr
 expect_eq "apply --json: a removed grant and the summary" \
 	"$(echo "$OUT" | grep '"name":"bot gh/other"'; echo "$OUT" | tail -n 1)" \
 	'{"op":"remove","object":"grant","name":"bot gh/other","detail":null}
-{"ok":true,"changes":10,"dry_run":true}'
+{"ok":true,"changes":11,"dry_run":true}'
 
 # ---- bad files: one line naming the line, exit 2, nothing changed -----------------------
 sa export >"$P"
@@ -215,6 +221,9 @@ bad "a uid that is not a number names its line" 2 \
 edit "$P" policy.json 'd["agents"]["bot"]["exe_sha256"]="abc"'
 bad "an invalid exe digest names its line" 2 \
 	"shadm: policy.json:$(grep -n '"exe_sha256": "abc"' policy.json | cut -d: -f1): agent 'bot': exe_sha256 must be null or 64 hex digits" policy.json
+edit "$P" policy.json 'd["agents"]["bot"]["exe"]="/nonexistent/pc-bin"'
+bad "an executable that does not resolve is refused, as agent add refuses it" 1 \
+	"shadm: policy.json:$(grep -n '"/nonexistent/pc-bin"' policy.json | cut -d: -f1): agent 'bot': cannot resolve executable '/nonexistent/pc-bin': no such file or directory" policy.json
 edit "$P" policy.json 'd["agents"]["hum"]["humane"]=True'
 bad "an unknown key names its line" 2 \
 	"shadm: policy.json:$(grep -n '"humane"' policy.json | cut -d: -f1): agent 'hum': unknown key 'humane'" policy.json

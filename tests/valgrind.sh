@@ -65,10 +65,17 @@ vg "provider add github"           0 $N provider add github
 vg "provider list"                 0 $N provider list
 vg "secret set (stdin)"            0 "$E/value" secret set openai/key
 vg "secret set --from-file --expires" 0 $N secret set openai/key --from-file "$E/value2" --expires 30d
-vg "secret set empty value"        0 "$E/empty" secret set github/token --expires 2099-01-01
+vg "secret set empty value"        1 "$E/empty" secret set github/token --expires 2099-01-01
+vg "secret set --allow-empty"      0 "$E/empty" secret set github/token --expires 2099-01-01 --allow-empty
+vg "secret set a past date"        1 "$E/value" secret set github/old --expires 2020-01-01
 vg "secret list --json"            0 $N --json secret list
 vg "secret reveal"                 0 $N secret reveal openai/key
 vg "secret reveal --version 1"     0 $N secret reveal openai/key --version 1
+vg "secret rollback"               0 $N secret rollback openai/key 1
+vg "secret destroy"                0 $N secret destroy openai/key 2
+vg "secret versions --json"        0 $N --json secret versions openai/key
+vg "secret reveal of a destroyed version" 1 $N secret reveal openai/key --version 2
+vg "secret destroy of the current version" 1 $N secret destroy openai/key 3
 vg "project add"                   0 $N project add proj
 vg "project attach"                0 $N project attach proj openai
 vg "agent add"                     0 $N agent add bot --uid 1000 --gid 1000 --exe /usr/bin/true
@@ -84,6 +91,7 @@ vg "audit"                         0 $N audit
 vg "audit --json --limit"          0 $N --json audit --limit 3 --event create
 vg "audit verify"                  0 $N audit verify
 vg "audit head"                    0 $N audit head
+vg "agent rm without --yes (an assignment)" 1 $N agent rm bot
 vg "key rotate --rewrap"           0 $N key rotate --rewrap
 vg "key rekey"                     0 $N key rekey --new-key-file "$E/new.key"
 vg "secret reveal after rekey"     0 $N secret reveal openai/key

@@ -157,7 +157,31 @@ void cmd_close(struct cmd_ctx *c);
 /* Who acts, for audit rows: $SUDO_USER, else the login name, else "uid:N". */
 const char *cmd_actor(void);
 
+/*
+ * Before `WHAT NAME` ("agent rm", "bot") removes an object: when it would
+ * drop live grants or assignments (store_rm_drops; attachments going
+ * with them are named too, alone they need no confirmation), ask on
+ * a terminal ("... Drop them? [y/N]") or, when standard input is not a
+ * terminal, refuse unless `yes` (--yes) with one line naming what would
+ * go. Opens the store. 0 to go on, or 1 after printing (nothing changed).
+ */
+int cmd_confirm_drops(struct cmd_ctx *c, const char *what, enum store_object kind,
+		      const char *name, bool yes);
+
 /* ---- output ------------------------------------------------------------------ */
+
+/*
+ * A string shown to a person that this program did not write itself (an
+ * executable path, a name, a note, a path or value quoted in a message):
+ * control characters, DEL, C1 controls and invalid UTF-8 as visible
+ * escapes (\n, \x1b), a backslash as \\ (policy_escape()). Returns s
+ * itself when nothing needs escaping, else a buffer that stays valid for
+ * the next 7 calls, so one printf may escape several arguments. NULL
+ * stays NULL. Tables, cmd_fail/cmd_usage and cmd_done escape their text
+ * already; use this for every other human print of such a string. JSON
+ * output is escaped by jansson and must get the original bytes.
+ */
+const char *cmd_esc(const char *s);
 
 struct cmd_table;
 /* A table with a header line; columns are aligned when printed. */

@@ -126,14 +126,17 @@ static int prov_list(struct cmd_ctx *c, int argc, char **argv)
 static int prov_add_rm(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "NAME", NULL };
-	bool add = strcmp(argv[0], "add") == 0;
+	bool add = strcmp(argv[0], "add") == 0, yes = false;
+	const struct cmd_opt rm_opts[] = { { "--yes", NULL, &yes }, { NULL, NULL, NULL } };
 	const char *p[1];
 	int rc;
 
-	CMD_PARSE(c, add ? "provider add" : "provider rm", argc, argv, NULL, pos, 1, p);
+	CMD_PARSE(c, add ? "provider add" : "provider rm", argc, argv, add ? NULL : rm_opts, pos, 1, p);
 	if (cmd_check_name(p[0], POLICY_NAME_PROVIDER))
 		return CMD_EXIT_FAIL;
 	if ((rc = cmd_open(c)))
+		return rc;
+	if (!add && (rc = cmd_confirm_drops(c, "provider rm", STORE_OBJ_PROVIDER, p[0], yes)))
 		return rc;
 	rc = add ? store_provider_add(c->st, p[0]) : store_provider_rm(c->st, p[0]);
 	if (rc < 0)
@@ -189,14 +192,17 @@ static int proj_list(struct cmd_ctx *c, int argc, char **argv)
 static int proj_add_rm(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "NAME", NULL };
-	bool add = strcmp(argv[0], "add") == 0;
+	bool add = strcmp(argv[0], "add") == 0, yes = false;
+	const struct cmd_opt rm_opts[] = { { "--yes", NULL, &yes }, { NULL, NULL, NULL } };
 	const char *p[1];
 	int rc;
 
-	CMD_PARSE(c, add ? "project add" : "project rm", argc, argv, NULL, pos, 1, p);
+	CMD_PARSE(c, add ? "project add" : "project rm", argc, argv, add ? NULL : rm_opts, pos, 1, p);
 	if (cmd_check_name(p[0], POLICY_NAME_PROJECT))
 		return CMD_EXIT_FAIL;
 	if ((rc = cmd_open(c)))
+		return rc;
+	if (!add && (rc = cmd_confirm_drops(c, "project rm", STORE_OBJ_PROJECT, p[0], yes)))
 		return rc;
 	rc = add ? store_project_add(c->st, p[0]) : store_project_rm(c->st, p[0]);
 	if (rc < 0)
@@ -284,7 +290,7 @@ static void proj_show_line(const char *label, json_t *arr)
 	if (json_array_size(arr) == 0)
 		fputs("-", stdout);
 	json_array_foreach(arr, i, v) {
-		printf("%s%s", i ? ", " : "", json_string_value(v));
+		printf("%s%s", i ? ", " : "", cmd_esc(json_string_value(v)));
 	}
 	putchar('\n');
 }

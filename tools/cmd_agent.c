@@ -6,12 +6,19 @@
  * `check` builds the same struct policy_caller the mount builds from a
  * FUSE request, but from flags, and asks the same policy_decide(); it
  * reads facts only, so it consumes no use and records no event.
+ *
+ * An executable is bound by its canonical path (realpath), because that
+ * is what the mount reads from /proc/PID/exe: a binding to the symlink
+ * /usr/bin/python3 would refuse the very process it names, which runs as
+ * /usr/bin/python3.11. `check` resolves --exe (and the agent's own bound
+ * path) the same way, so it cannot say allow where the mount refuses.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,24 +75,87 @@ static int rate_arg(const char *s, int64_t *max, int64_t *window)
 	return 0;
 }
 
+/* --exe PATH -> the canonical path the mount will see: 0, or an exit status after printing. */
+static int exe_arg(const char *exe, char out[PATH_MAX])
+{
+	struct stat sb;
+
+	/* The mount compares /proc/PID/exe, which is always absolute and resolved. */
+	if (exe[0] != '/')
+		return cmd_fail("invalid executable '%s': use an absolute path", exe);
+	if (strlen(exe) >= PATH_MAX)
+		return cmd_fail("invalid executable '%s': path too long", exe);
+	if (!realpath(exe, out))
+		return cmd_fail("cannot resolve executable '%s': %s", exe, cmd_strerror(errno));
+	if (stat(out, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return cmd_fail("invalid executable '%s': not a regular file", exe);
+	return 0;
+}
+
+/* --exe-sha256 HEX: 0, or an exit status after printing. */
+static int sha_arg(const char *s, uint8_t out[POLICY_SHA256_BYTES])
+{
+	if (strlen(s) != 2 * POLICY_SHA256_BYTES)
+		return cmd_fail("invalid sha256 '%s': use 64 hex digits", s);
+	for (int i = 0; i < POLICY_SHA256_BYTES; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return cmd_fail("invalid sha256 '%s': use 64 hex digits", s);
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* --cgroup PATH (a binding, "/a/" for a subtree): 0, or an exit status after printing. */
+static int cgroup_arg(const char *s)
+{
+	if (policy_cgroup_check(s, true))
+		return cmd_fail("invalid cgroup '%s': " POLICY_CGROUP_HINT, s);
+	return 0;
+}
+
+/*
+ * The one warning an agent's final bindings deserve, if any. An
+ * interpreter admits every script its uid runs (a cgroup narrows that to
+ * one service or container); a path alone is weak, as any process of the
+ * uid can bind-mount another binary over that path in a user and mount
+ * namespace of its own.
+ */
+static void agent_warn(const struct store_agent_row *a)
+{
+	if (!a->exe)
+		return;
+	if (policy_exe_interpreter(a->exe) && !a->cgroup)
+		fprintf(stderr, "shadm: warning: agent '%s' is bound to the interpreter %s, which admits "
+			"every script uid %llu runs with it; bind a --cgroup or give the agent a uid of "
+			"its own\n", a->name, cmd_esc(a->exe), (unsigned long long)a->uid);
+	else if (!a->has_exe_sha256)
+		fprintf(stderr, "shadm: warning: agent '%s' is bound to %s by path only; "
+			"add --exe-sha256 so a different binary at that path is refused\n", a->name, cmd_esc(a->exe));
+}
+
 static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "NAME", NULL };
 	const char *uid_s = NULL, *gid_s = NULL, *exe = NULL, *sha_s = NULL, *rate_s = NULL;
+	const char *cgroup = NULL;
 	bool human = false;
 	const struct cmd_opt opts[] = {
 		{ "--uid", &uid_s, NULL },
 		{ "--gid", &gid_s, NULL },
 		{ "--exe", &exe, NULL },
 		{ "--exe-sha256", &sha_s, NULL },
+		{ "--cgroup", &cgroup, NULL },
 		{ "--human", NULL, &human },
 		{ "--rate", &rate_s, NULL },
 		{ NULL, NULL, NULL },
 	};
 	struct store_agent_row a;
 	uint64_t uid = 0, gid = 0;
+	char canon[PATH_MAX], resolved[PATH_MAX + 64] = "";
 	const char *p[1];
-	int rc, i;
+	int rc;
 
 	CMD_PARSE(c, "agent add", argc, argv, opts, pos, 1, p);
 	if (!uid_s)
@@ -100,25 +170,20 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 	if (rate_s && rate_arg(rate_s, &a.rate_max, &a.rate_window))
 		return CMD_EXIT_FAIL;
 	if (exe) {
-		/* The mount compares /proc/PID/exe, which is always absolute and resolved. */
-		if (exe[0] != '/')
-			return cmd_fail("invalid executable '%s': use an absolute path", exe);
-		if (strlen(exe) >= PATH_MAX)
-			return cmd_fail("invalid executable '%s': path too long", exe);
-		a.exe = exe;
+		if ((rc = exe_arg(exe, canon)))
+			return rc;
+		a.exe = canon;
+		if (strcmp(exe, canon) != 0)
+			snprintf(resolved, sizeof(resolved), "; executable %s resolved to %s", exe, canon);
 	}
 	if (sha_s) {
-		if (strlen(sha_s) != 2 * POLICY_SHA256_BYTES)
-			return cmd_fail("invalid sha256 '%s': use 64 hex digits", sha_s);
-		for (i = 0; i < POLICY_SHA256_BYTES; i++) {
-			int hi = hex_digit(sha_s[2 * i]), lo = hex_digit(sha_s[2 * i + 1]);
-
-			if (hi < 0 || lo < 0)
-				return cmd_fail("invalid sha256 '%s': use 64 hex digits", sha_s);
-			a.exe_sha256[i] = (uint8_t)(hi << 4 | lo);
-		}
+		if ((rc = sha_arg(sha_s, a.exe_sha256)))
+			return rc;
 		a.has_exe_sha256 = true;
 	}
+	if (cgroup && (rc = cgroup_arg(cgroup)))
+		return rc;
+	a.cgroup = cgroup;
 	a.name = p[0];
 	a.human = human;
 	a.enabled = true;
@@ -130,16 +195,11 @@ static int agent_add(struct cmd_ctx *c, int argc, char **argv)
 	rc = store_agent_add(c->st, &a);
 	if (rc < 0)
 		return cmd_store_fail(rc);
-	/*
-	 * A path alone is weak: any process of the uid can bind-mount another
-	 * binary over that path in a user and mount namespace of its own.
-	 */
-	if (a.exe && !a.has_exe_sha256)
-		fprintf(stderr, "shadm: warning: agent '%s' is bound to %s by path only; "
-			"add --exe-sha256 so a different binary at that path is refused\n", p[0], a.exe);
-	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:I}", "ok", 1, "action", "agent-add",
-				     "agent", p[0], "uid", (json_int_t)uid),
-			"added agent %s (uid %llu)", p[0], (unsigned long long)uid);
+	agent_warn(&a);
+	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:I,s:s?,s:s?}", "ok", 1, "action", "agent-add",
+				     "agent", p[0], "uid", (json_int_t)uid, "exe", a.exe,
+				     "cgroup", a.cgroup),
+			"added agent %s (uid %llu)%s", p[0], (unsigned long long)uid, resolved);
 }
 
 /* ---- agent list / show ------------------------------------------------------------------- */
@@ -151,12 +211,13 @@ static json_t *agent_json(const struct store_agent_row *row)
 	if (row->has_exe_sha256)
 		cmd_hex(row->exe_sha256, POLICY_SHA256_BYTES, hex);
 	cmd_rate_format(row->rate_max, row->rate_window, rate, sizeof(rate));
-	return json_pack("{s:s,s:s,s:b,s:I,s:o,s:s?,s:s?,s:o,s:s?}",
+	return json_pack("{s:s,s:s,s:b,s:I,s:o,s:s?,s:s?,s:s?,s:o,s:s?}",
 			 "name", row->name, "kind", row->human ? "human" : "agent",
 			 "enabled", row->enabled, "uid", (json_int_t)row->uid,
 			 "gid", row->has_gid ? json_integer((json_int_t)row->gid) : json_null(),
 			 "exe", row->exe && row->exe[0] ? row->exe : NULL,
 			 "exe_sha256", row->has_exe_sha256 ? hex : NULL,
+			 "cgroup", row->cgroup,
 			 "created", cmd_json_time(row->created),
 			 "rate", row->rate_max ? rate : NULL);
 }
@@ -179,7 +240,7 @@ static int agent_row(void *ctx, const struct store_agent_row *row)
 		      row->enabled ? "enabled" : "disabled",
 		      cmd_i64((int64_t)row->uid, uid, sizeof(uid)),
 		      row->has_gid ? cmd_i64((int64_t)row->gid, gid, sizeof(gid)) : NULL,
-		      row->exe, hex, t,
+		      row->exe, hex, row->cgroup, t,
 		      row->rate_max ? cmd_rate_format(row->rate_max, row->rate_window, rate, sizeof(rate)) : NULL);
 	return 0;
 }
@@ -194,8 +255,8 @@ static int agent_list(struct cmd_ctx *c, int argc, char **argv)
 	if ((rc = cmd_open(c)))
 		return rc;
 	if (!c->json)
-		c->table = cmd_table_new(9, "NAME", "KIND", "STATE", "UID", "GID", "EXE",
-					 "SHA256", "CREATED", "RATE");
+		c->table = cmd_table_new(10, "NAME", "KIND", "STATE", "UID", "GID", "EXE",
+					 "SHA256", "CGROUP", "CREATED", "RATE");
 	rc = store_agent_list(c->st, agent_row, c);
 	return cmd_list_end(c, rc);
 }
@@ -287,7 +348,7 @@ static int agent_show_grant(void *ctx, const struct store_grant_row *g)
 
 static void show_field(const char *label, const char *value)
 {
-	printf("%-10s%s\n", label, value && value[0] ? value : "-");
+	printf("%-10s%s\n", label, value && value[0] ? cmd_esc(value) : "-");
 }
 
 static int agent_show(struct cmd_ctx *c, int argc, char **argv)
@@ -344,13 +405,14 @@ static int agent_show(struct cmd_ctx *c, int argc, char **argv)
 		show_field("gid:", NULL);
 	show_field("exe:", json_string_value(json_object_get(s.agent, "exe")));
 	show_field("sha256:", json_string_value(json_object_get(s.agent, "exe_sha256")));
+	show_field("cgroup:", json_string_value(json_object_get(s.agent, "cgroup")));
 	show_field("created:", json_string_value(json_object_get(s.agent, "created")));
 	show_field("rate:", json_string_value(json_object_get(s.agent, "rate")));
 	printf("%-10s", "projects:");
 	if (json_array_size(s.projects) == 0)
 		fputs("-", stdout);
 	json_array_foreach(s.projects, i, v) {
-		printf("%s%s", i ? ", " : "", json_string_value(v));
+		printf("%s%s", i ? ", " : "", cmd_esc(json_string_value(v)));
 	}
 	putchar('\n');
 	if (json_array_size(s.grants) == 0) {
@@ -372,17 +434,21 @@ static int agent_change(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "NAME", NULL };
 	const char *sub = argv[0], *done;
+	bool rm = strcmp(sub, "rm") == 0, yes = false;
+	const struct cmd_opt rm_opts[] = { { "--yes", NULL, &yes }, { NULL, NULL, NULL } };
 	char what[32];
 	const char *p[1];
 	int rc;
 
 	snprintf(what, sizeof(what), "agent %s", sub);
-	CMD_PARSE(c, what, argc, argv, NULL, pos, 1, p);
+	CMD_PARSE(c, what, argc, argv, rm ? rm_opts : NULL, pos, 1, p);
 	if (cmd_check_name(p[0], POLICY_NAME_AGENT))
 		return CMD_EXIT_FAIL;
 	if ((rc = cmd_open(c)))
 		return rc;
-	if (strcmp(sub, "rm") == 0) {
+	if (rm) {
+		if ((rc = cmd_confirm_drops(c, "agent rm", STORE_OBJ_AGENT, p[0], yes)))
+			return rc;
 		rc = store_agent_rm(c->st, p[0]);
 		done = "removed";
 	} else {
@@ -400,33 +466,175 @@ static int agent_change(struct cmd_ctx *c, int argc, char **argv)
 
 /* ---- agent set ------------------------------------------------------------------------------ */
 
+/* The agent as it stands after a change, for the warnings. */
+struct agent_after {
+	struct store_agent_row row;
+	char name[POLICY_NAME_MAX + 1];
+	char exe[PATH_MAX];
+	char cgroup[POLICY_CGROUP_MAX];
+	bool found;
+};
+
+static int agent_after_get(void *ctx, const struct store_agent_row *row)
+{
+	struct agent_after *a = ctx;
+
+	a->row = *row;
+	snprintf(a->name, sizeof(a->name), "%s", row->name);
+	a->row.name = a->name;
+	if (row->exe) {
+		snprintf(a->exe, sizeof(a->exe), "%s", row->exe);
+		a->row.exe = a->exe;
+	}
+	if (row->cgroup) {
+		snprintf(a->cgroup, sizeof(a->cgroup), "%s", row->cgroup);
+		a->row.cgroup = a->cgroup;
+	}
+	a->found = true;
+	return 0;
+}
+
+/* Append ", LABEL VALUE" (the first without the comma) to a description of the change. */
+static void said(char *buf, size_t len, const char *label, const char *value)
+{
+	size_t n = strlen(buf);
+
+	if (n < len)
+		snprintf(buf + n, len - n, "%s%s %s", n ? ", " : "", label, value);
+}
+
+/*
+ * Change an agent's bindings (and/or its rate) in place: grants and
+ * assignments stay, so an upgraded binary needs only its new hash. The
+ * store records one `agent-set` event naming the changed fields; with
+ * --rate as well, both changes commit together or not at all.
+ */
 static int agent_set(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "NAME", NULL };
-	const char *rate_s = NULL;
+	const char *rate_s = NULL, *uid_s = NULL, *gid_s = NULL, *exe = NULL, *sha_s = NULL;
+	const char *cgroup = NULL;
+	bool no_gid = false, no_exe = false, no_sha = false, no_cgroup = false;
+	bool human = false, agent = false;
 	const struct cmd_opt opts[] = {
+		{ "--uid", &uid_s, NULL },
+		{ "--gid", &gid_s, NULL },
+		{ "--no-gid", NULL, &no_gid },
+		{ "--exe", &exe, NULL },
+		{ "--no-exe", NULL, &no_exe },
+		{ "--exe-sha256", &sha_s, NULL },
+		{ "--no-exe-sha256", NULL, &no_sha },
+		{ "--cgroup", &cgroup, NULL },
+		{ "--no-cgroup", NULL, &no_cgroup },
+		{ "--human", NULL, &human },
+		{ "--agent", NULL, &agent },
 		{ "--rate", &rate_s, NULL },
 		{ NULL, NULL, NULL },
 	};
-	char rate[48];
+	struct store_agent_change ch;
+	struct agent_after after;
+	char rate[48], canon[PATH_MAX], text[2 * PATH_MAX + 256] = "", num[24];
 	int64_t max = 0, window = 0;
+	uint64_t uid = 0, gid = 0;
 	const char *p[1];
+	json_t *changed;
 	int rc;
 
 	CMD_PARSE(c, "agent set", argc, argv, opts, pos, 1, p);
-	if (!rate_s)
-		return cmd_usage("agent set needs --rate");
-	if (cmd_check_name(p[0], POLICY_NAME_AGENT) || rate_arg(rate_s, &max, &window))
+	if ((gid_s && no_gid) || (exe && no_exe) || (sha_s && no_sha) || (cgroup && no_cgroup) ||
+	    (human && agent))
+		return cmd_usage("agent set: give a binding or its --no- option, not both "
+				 "(and --human or --agent, not both)");
+	memset(&ch, 0, sizeof(ch));
+	ch.set_uid = uid_s != NULL;
+	ch.set_gid = gid_s || no_gid;
+	ch.set_exe = exe || no_exe;
+	ch.set_exe_sha256 = sha_s || no_sha;
+	ch.set_cgroup = cgroup || no_cgroup;
+	ch.set_human = human || agent;
+	bool bindings = ch.set_uid || ch.set_gid || ch.set_exe || ch.set_exe_sha256 || ch.set_cgroup ||
+			ch.set_human;
+	if (!bindings && !rate_s)
+		return cmd_usage("agent set needs --uid, --gid, --no-gid, --exe, --no-exe, --exe-sha256, "
+				 "--no-exe-sha256, --cgroup, --no-cgroup, --human, --agent or --rate");
+	if (uid_s && (rc = cmd_number("--uid", uid_s, AGENT_ID_MAX, false, &uid)))
+		return rc;
+	if (gid_s && (rc = cmd_number("--gid", gid_s, AGENT_ID_MAX, false, &gid)))
+		return rc;
+	if (cmd_check_name(p[0], POLICY_NAME_AGENT) || (rate_s && rate_arg(rate_s, &max, &window)))
 		return CMD_EXIT_FAIL;
+	if (exe && (rc = exe_arg(exe, canon)))
+		return rc;
+	if (sha_s && (rc = sha_arg(sha_s, ch.exe_sha256)))
+		return rc;
+	if (cgroup && (rc = cgroup_arg(cgroup)))
+		return rc;
+	ch.uid = (uid_t)uid;
+	ch.has_gid = gid_s != NULL;
+	ch.gid = (gid_t)gid;
+	ch.exe = exe ? canon : NULL;
+	ch.has_exe_sha256 = sha_s != NULL;
+	ch.cgroup = cgroup;
+	ch.human = human;
 	if ((rc = cmd_open(c)))
 		return rc;
-	if ((rc = store_agent_rate(c->st, p[0], max, window)) < 0)
+	if (!bindings) {
+		if ((rc = store_agent_rate(c->st, p[0], max, window)) < 0)
+			return cmd_store_fail(rc);
+		cmd_rate_format(max, window, rate, sizeof(rate));
+		return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s}", "ok", 1, "action", "agent-rate",
+					     "agent", p[0], "rate", rate),
+				max ? "agent %s: rate limit %s" : "agent %s: no rate limit%s", p[0],
+				max ? rate : "");
+	}
+	if ((rc = store_batch_begin(c->st)) < 0)
 		return cmd_store_fail(rc);
-	cmd_rate_format(max, window, rate, sizeof(rate));
-	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:s}", "ok", 1, "action", "agent-rate",
-				     "agent", p[0], "rate", rate),
-			max ? "agent %s: rate limit %s" : "agent %s: no rate limit%s", p[0],
-			max ? rate : "");
+	rc = store_agent_set(c->st, p[0], &ch);
+	if (rc == 0 && rate_s)
+		rc = store_agent_rate(c->st, p[0], max, window);
+	if ((rc = store_batch_end(c->st, rc)) < 0)
+		return cmd_store_fail(rc);
+
+	changed = json_array();
+	if (!changed)
+		cmd_oom();
+	if (ch.set_uid) {
+		said(text, sizeof(text), "uid", cmd_i64((int64_t)uid, num, sizeof(num)));
+		json_array_append_new(changed, json_string("uid"));
+	}
+	if (ch.set_gid) {
+		said(text, sizeof(text), "gid", ch.has_gid ? cmd_i64((int64_t)gid, num, sizeof(num)) : "unbound");
+		json_array_append_new(changed, json_string("gid"));
+	}
+	if (ch.set_exe) {
+		said(text, sizeof(text), "exe", ch.exe ? ch.exe : "unbound");
+		json_array_append_new(changed, json_string("exe"));
+	}
+	if (ch.set_exe_sha256) {
+		said(text, sizeof(text), "exe-sha256", ch.has_exe_sha256 ? sha_s : "unbound");
+		json_array_append_new(changed, json_string("exe_sha256"));
+	}
+	if (ch.set_cgroup) {
+		said(text, sizeof(text), "cgroup", ch.cgroup ? ch.cgroup : "unbound");
+		json_array_append_new(changed, json_string("cgroup"));
+	}
+	if (ch.set_human) {
+		said(text, sizeof(text), "kind", human ? "human" : "agent");
+		json_array_append_new(changed, json_string("kind"));
+	}
+	if (rate_s) {
+		said(text, sizeof(text), "rate", cmd_rate_format(max, window, rate, sizeof(rate)));
+		json_array_append_new(changed, json_string("rate"));
+	}
+	if (exe && strcmp(exe, canon) != 0)
+		said(text, sizeof(text), "resolved from", exe);
+	/* warn on what the agent is bound to now, not only on what changed */
+	memset(&after, 0, sizeof(after));
+	if (store_agent_get(c->st, p[0], agent_after_get, &after) == 0 && after.found)
+		agent_warn(&after.row);
+	return cmd_done(c, json_pack("{s:b,s:s,s:s,s:o}", "ok", 1, "action", "agent-set",
+				     "agent", p[0], "changed", changed),
+			"changed agent %s: %s", p[0], text);
 }
 
 int cmd_agent(struct cmd_ctx *c, int argc, char **argv)
@@ -650,14 +858,16 @@ static int check_hash_file(const char *path, uint8_t out[POLICY_SHA256_BYTES])
 int cmd_check(struct cmd_ctx *c, int argc, char **argv)
 {
 	static const char *const pos[] = { "AGENT", "PROVIDER/NAME", NULL };
-	const char *uid_s = NULL, *gid_s = NULL, *exe_s = NULL;
+	const char *uid_s = NULL, *gid_s = NULL, *exe_s = NULL, *cgroup_s = NULL;
 	const struct cmd_opt opts[] = {
 		{ "--uid", &uid_s, NULL },
 		{ "--gid", &gid_s, NULL },
 		{ "--exe", &exe_s, NULL },
+		{ "--cgroup", &cgroup_s, NULL },
 		{ NULL, NULL, NULL },
 	};
 	char provider[POLICY_NAME_MAX + 1], name[POLICY_NAME_MAX + 1], exe[PATH_MAX];
+	char cgroup[POLICY_CGROUP_MAX];
 	struct store_facts f;
 	struct policy_caller caller;
 	enum policy_reason reason;
@@ -672,7 +882,13 @@ int cmd_check(struct cmd_ctx *c, int argc, char **argv)
 		return rc;
 	if (cmd_check_name(p[0], POLICY_NAME_AGENT) || cmd_check_ref(p[1], false, provider, name))
 		return CMD_EXIT_FAIL;
+	/* a process's own cgroup, as the mount reads it: never a subtree */
+	if (cgroup_s && policy_cgroup_check(cgroup_s, false))
+		return cmd_fail("invalid cgroup '%s': use the absolute cgroup v2 path of a process, "
+				"as in /proc/PID/cgroup (no trailing /, no empty, . or .. components)",
+				cgroup_s);
 	memset(&caller, 0, sizeof(caller));
+	caller.cgroup = cgroup_s;
 	if (exe_s) {
 		/* As the mount sees it: /proc/PID/exe is the resolved path. */
 		if (!realpath(exe_s, exe))
@@ -708,23 +924,44 @@ int cmd_check(struct cmd_ctx *c, int argc, char **argv)
 		caller.exe = f.p.agent.exe;
 		caller.has_exe_sha256 = f.p.agent.has_exe_sha256;
 		memcpy(caller.exe_sha256, f.p.agent.exe_sha256, POLICY_SHA256_BYTES);
+		/*
+		 * A process started from the bound path runs the file it resolves
+		 * to, and the mount sees that: a binding made to a symlink (before
+		 * agent add resolved paths) is refused there, and so here.
+		 */
+		if (f.p.agent.exe && realpath(f.p.agent.exe, exe))
+			caller.exe = exe;
 		if (f.p.agent.exe && f.p.agent.has_exe_sha256 &&
-		    hash_file_quiet(f.p.agent.exe, caller.exe_sha256) != 0)
+		    hash_file_quiet(caller.exe, caller.exe_sha256) != 0)
 			memcpy(caller.exe_sha256, f.p.agent.exe_sha256, POLICY_SHA256_BYTES);
+	}
+	if (!cgroup_s && f.p.agent.exists && f.p.agent.cgroup) {
+		/* No --cgroup: the caller runs in the bound cgroup (the root of a subtree). */
+		size_t n = strlen(f.p.agent.cgroup);
+
+		snprintf(cgroup, sizeof(cgroup), "%s", f.p.agent.cgroup);
+		if (n > 1 && cgroup[n - 1] == '/')
+			cgroup[n - 1] = '\0';
+		caller.cgroup = cgroup;
 	}
 	reason = policy_decide(&f.p, &caller, (int64_t)time(NULL));
 	if (c->json) {
 		char rate[48];
 
 		cmd_rate_format(f.p.agent.rate_max, f.p.agent.rate_window, rate, sizeof(rate));
-		cmd_json_print(json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s?,s:s?,s:b}",
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s?,s:s?,s:b}",
 					 "decision", reason == POLICY_ALLOW ? "allow" : "deny",
 					 "reason", policy_reason_name(reason),
 					 "text", policy_reason_text(reason),
 					 "agent", p[0], "secret", p[1],
 					 "uid", (json_int_t)caller.uid, "gid", (json_int_t)caller.gid,
 					 "exe", caller.exe, "rate", f.p.agent.rate_max ? rate : NULL,
-					 "canary", f.p.secret.canary));
+					 "canary", f.p.secret.canary);
+
+		/* only when bound or given: the object is otherwise what it always was */
+		if (o && caller.cgroup)
+			json_object_set_new(o, "cgroup", json_string(caller.cgroup));
+		cmd_json_print(o);
 	} else {
 		if (reason == POLICY_ALLOW)
 			puts("allow");

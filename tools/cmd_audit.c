@@ -28,14 +28,14 @@ static int audit_row(void *ctx, const struct store_event *ev)
 {
 	struct audit_list *l = ctx;
 	struct cmd_ctx *c = l->c;
-	char seq[24], t[32], ver[24], caller[PATH_MAX + 96], reason[96];
+	char seq[24], t[32], ver[24], caller[2 * PATH_MAX + 96], reason[2 * PATH_MAX + 96];
 	char fp[2 * STORE_FINGERPRINT_BYTES + 1];
 
 	if (c->json) {
 		if (ev->has_fingerprint)
 			cmd_hex(ev->fingerprint, STORE_FINGERPRINT_BYTES, fp);
 		policy_time_format(ev->time, t, sizeof(t));
-		cmd_json_print(json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s?,s:I}",
+		cmd_json_print(json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:s?,s:I}",
 					 "seq", (json_int_t)ev->seq, "time", t,
 					 "type", ev->type ? ev->type : "",
 					 "workspace", ev->workspace ? ev->workspace : "",
@@ -46,6 +46,7 @@ static int audit_row(void *ctx, const struct store_event *ev)
 					 "uid", (json_int_t)ev->uid, "gid", (json_int_t)ev->gid,
 					 "pid", (json_int_t)ev->pid,
 					 "exe", ev->exe ? ev->exe : "",
+					 "cgroup", ev->cgroup ? ev->cgroup : "",
 					 "reason", ev->reason ? ev->reason : "",
 					 "fingerprint", ev->has_fingerprint ? fp : NULL,
 					 "count", (json_int_t)ev->count));
@@ -66,7 +67,9 @@ static int audit_row(void *ctx, const struct store_event *ev)
 		if (ev->pid >= 0 && n < sizeof(caller))
 			n += (size_t)snprintf(caller + n, sizeof(caller) - n, " pid=%lld", (long long)ev->pid);
 		if (ev->exe && ev->exe[0] && n < sizeof(caller))
-			snprintf(caller + n, sizeof(caller) - n, " exe=%s", ev->exe);
+			n += (size_t)snprintf(caller + n, sizeof(caller) - n, " exe=%s", ev->exe);
+		if (ev->cgroup && ev->cgroup[0] && n < sizeof(caller))
+			snprintf(caller + n, sizeof(caller) - n, " cgroup=%s", ev->cgroup);
 		memmove(caller, caller + 1, strlen(caller));
 	}
 	/* A coalesced denial stands for `count` refused opens. */

@@ -30,6 +30,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,7 +64,8 @@ static json_t *pc_agent_json(const struct store_agent_row *a)
 	if (a->has_exe_sha256)
 		cmd_hex(a->exe_sha256, POLICY_SHA256_BYTES, hex);
 	cmd_rate_format(a->rate_max, a->rate_window, rate, sizeof(rate));
-	return json_pack("{s:b,s:o,s:o,s:o,s:{},s:b,s:[],s:o,s:I}",
+	return json_pack("{s:o,s:b,s:o,s:o,s:o,s:{},s:b,s:[],s:o,s:I}",
+			 "cgroup", a->cgroup && a->cgroup[0] ? json_string(a->cgroup) : json_null(),
 			 "enabled", a->enabled,
 			 "exe", a->exe && a->exe[0] ? json_string(a->exe) : json_null(),
 			 "exe_sha256", a->has_exe_sha256 ? json_string(hex) : json_null(),
@@ -588,6 +590,7 @@ static int pc_check_human(struct pc_field_ctx *x, json_t *v, json_t **out)
 static int pc_check_exe(struct pc_field_ctx *x, json_t *v, json_t **out)
 {
 	const char *s = json_string_value(v);
+	char canon[PATH_MAX];
 
 	if (!v || json_is_null(v)) {
 		*out = json_null();
@@ -596,6 +599,25 @@ static int pc_check_exe(struct pc_field_ctx *x, json_t *v, json_t **out)
 	/* the mount compares /proc/PID/exe, which is always absolute */
 	if (!s || s[0] != '/' || strlen(s) >= PATH_MAX)
 		return pc_bad(x, "exe", "null or an absolute path");
+	/*
+	 * Bound by its canonical path, as agent add binds it. A path that does
+	 * not resolve here stays as written: it compares equal to the store's
+	 * (an export made where the binary was), and setting it fails later.
+	 */
+	*out = json_string(realpath(s, canon) ? canon : s);
+	return 0;
+}
+
+static int pc_check_cgroup(struct pc_field_ctx *x, json_t *v, json_t **out)
+{
+	const char *s = json_string_value(v);
+
+	if (!v || json_is_null(v)) {
+		*out = json_null();
+		return 0;
+	}
+	if (!s || policy_cgroup_check(s, true))
+		return pc_bad(x, "cgroup", "null or a cgroup v2 path (/a/b, or /a/ for the subtree)");
 	*out = json_string(s);
 	return 0;
 }
@@ -697,6 +719,7 @@ static const struct pc_agent_field {
 	pc_check_fn check;
 	enum pc_how how;
 } pc_agent_fields[] = {
+	{ "cgroup", pc_check_cgroup, PC_BIND },
 	{ "enabled", pc_check_enabled, PC_ENABLED },
 	{ "exe", pc_check_exe, PC_BIND },
 	{ "exe_sha256", pc_check_sha, PC_BIND },
@@ -1014,7 +1037,7 @@ static int pc_projects(struct pc_apply *ap)
 	return rc;
 }
 
-/* The binding of agent `name` as the file has it, for store_agent_add/bind. */
+/* The binding of agent `name` as the file has it, for store_agent_add/set. */
 static void pc_agent_row(const char *name, json_t *a, struct store_agent_row *row)
 {
 	const char *sha = json_string_value(json_object_get(a, "exe_sha256"));
@@ -1029,6 +1052,7 @@ static void pc_agent_row(const char *name, json_t *a, struct store_agent_row *ro
 	row->has_gid = json_is_integer(gid);
 	row->gid = (gid_t)json_integer_value(gid);
 	row->exe = json_string_value(json_object_get(a, "exe"));
+	row->cgroup = json_string_value(json_object_get(a, "cgroup"));
 	if (sha) {
 		row->has_exe_sha256 = true;
 		for (int i = 0; i < POLICY_SHA256_BYTES; i++) {
@@ -1060,6 +1084,49 @@ static bool pc_agent_diff(json_t *w, json_t *c, enum pc_how how, char *buf, size
 		n = strlen(buf);
 	}
 	return n > 0;
+}
+
+/* The fields of the binding that differ, as one store_agent_set change. */
+static void pc_agent_change(json_t *w, json_t *c, const struct store_agent_row *row,
+			    struct store_agent_change *ch)
+{
+#define PC_DIFF(key) (!json_equal(json_object_get(w, key), json_object_get(c, key)))
+	memset(ch, 0, sizeof(*ch));
+	if ((ch->set_uid = PC_DIFF("uid")))
+		ch->uid = row->uid;
+	if ((ch->set_gid = PC_DIFF("gid"))) {
+		ch->has_gid = row->has_gid;
+		ch->gid = row->gid;
+	}
+	if ((ch->set_exe = PC_DIFF("exe")))
+		ch->exe = row->exe;
+	if ((ch->set_exe_sha256 = PC_DIFF("exe_sha256"))) {
+		ch->has_exe_sha256 = row->has_exe_sha256;
+		memcpy(ch->exe_sha256, row->exe_sha256, POLICY_SHA256_BYTES);
+	}
+	if ((ch->set_cgroup = PC_DIFF("cgroup")))
+		ch->cgroup = row->cgroup;
+	if ((ch->set_human = PC_DIFF("human")))
+		ch->human = row->human;
+#undef PC_DIFF
+}
+
+/* An executable apply binds must be a regular file, as for agent add. 0, or 1 after printing. */
+static int pc_exe_ok(struct pc_apply *ap, const char *agent, const char *exe)
+{
+	char canon[PATH_MAX];
+	struct stat sb;
+
+	if (!exe)
+		return 0;
+	if (!realpath(exe, canon))
+		return pc_fail(ap->f, CMD_EXIT_FAIL, pc_line(ap->f, "agents", agent, "exe", NULL),
+			       "agent '%s': cannot resolve executable '%s': %s", agent, exe,
+			       cmd_strerror(errno));
+	if (stat(canon, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return pc_fail(ap->f, CMD_EXIT_FAIL, pc_line(ap->f, "agents", agent, "exe", NULL),
+			       "agent '%s': invalid executable '%s': not a regular file", agent, exe);
+	return 0;
 }
 
 static int pc_agents(struct pc_apply *ap)
@@ -1094,7 +1161,9 @@ static int pc_agents(struct pc_apply *ap)
 			}
 			json_decref(dflt);
 			pc_plan(ap, '+', "agent", name, "%s", detail);
-			rc = pc_did(ap, store_agent_add(ap->c->st, &row), line);
+			rc = pc_exe_ok(ap, name, row.exe);
+			if (!rc)
+				rc = pc_did(ap, store_agent_add(ap->c->st, &row), line);
 			if (!rc && !row.enabled) {
 				pc_plan(ap, '~', "agent", name, "enabled true -> false");
 				rc = pc_did(ap, store_agent_enable(ap->c->st, name, false), line);
@@ -1102,8 +1171,13 @@ static int pc_agents(struct pc_apply *ap)
 			continue;
 		}
 		if (pc_agent_diff(w, c, PC_BIND, detail, sizeof(detail))) {
+			struct store_agent_change ch;
+
+			pc_agent_change(w, c, &row, &ch);
 			pc_plan(ap, '~', "agent", name, "%s", detail);
-			rc = pc_did(ap, store_agent_bind(ap->c->st, &row), line);
+			rc = pc_exe_ok(ap, name, ch.set_exe ? row.exe : NULL);
+			if (!rc)
+				rc = pc_did(ap, store_agent_set(ap->c->st, name, &ch), line);
 		}
 		if (!rc && pc_agent_diff(w, c, PC_ENABLED, detail, sizeof(detail))) {
 			pc_plan(ap, '~', "agent", name, "%s", detail);

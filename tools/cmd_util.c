@@ -14,17 +14,68 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tools/cmd.h"
+
+/* ---- escaping ---------------------------------------------------------------- */
+
+#define CMD_ESC_SLOTS 8
+
+const char *cmd_esc(const char *s)
+{
+	static char *slot[CMD_ESC_SLOTS];
+	static unsigned next;
+	const unsigned char *p;
+	size_t need;
+	char *buf;
+
+	if (!s)
+		return NULL;
+	/* The common case, plain ASCII text, needs no copy. */
+	for (p = (const unsigned char *)s; *p >= 0x20 && *p < 0x7f && *p != '\\'; p++)
+		;
+	if (!*p)
+		return s;
+	need = policy_escape(s, NULL, 0) + 1;
+	buf = malloc(need);
+	if (!buf)
+		cmd_oom();
+	policy_escape(s, buf, need);
+	free(slot[next]);
+	slot[next] = buf;
+	next = (next + 1) % CMD_ESC_SLOTS;
+	return buf;
+}
+
+/*
+ * printf into a new string, for messages and lines that are escaped as a
+ * whole: a message is one line, whatever the strings it quotes hold.
+ */
+static char *cmd_vformat(const char *fmt, va_list ap)
+{
+	va_list ap2;
+	char *s;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0 || !(s = malloc((size_t)n + 1)))
+		cmd_oom();
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
 
 /* ---- errors ----------------------------------------------------------------- */
 
 static void cmd_vmsg(const char *fmt, va_list ap)
 {
-	fputs("shadm: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char *msg = cmd_vformat(fmt, ap);
+
+	fprintf(stderr, "shadm: %s\n", cmd_esc(msg));
+	free(msg);
 }
 
 int cmd_fail(const char *fmt, ...)
@@ -377,7 +428,7 @@ static void cmd_table_vadd(struct cmd_table *t, va_list ap)
 	for (i = 0; i < t->ncols; i++) {
 		const char *s = va_arg(ap, const char *);
 		/* An empty field reads as a hole in a table: show "-". */
-		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = cmd_strdup(s && *s ? s : "-");
+		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = cmd_strdup(s && *s ? cmd_esc(s) : "-");
 	}
 	t->nrows++;
 }
@@ -479,6 +530,7 @@ void cmd_json_print(json_t *obj)
 int cmd_done(struct cmd_ctx *c, json_t *obj, const char *fmt, ...)
 {
 	va_list ap;
+	char *line;
 
 	if (c->json) {
 		cmd_json_print(obj ? obj : json_pack("{s:b}", "ok", 1));
@@ -486,9 +538,10 @@ int cmd_done(struct cmd_ctx *c, json_t *obj, const char *fmt, ...)
 	}
 	json_decref(obj);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	line = cmd_vformat(fmt, ap);
 	va_end(ap);
-	putchar('\n');
+	printf("%s\n", cmd_esc(line));
+	free(line);
 	return CMD_EXIT_OK;
 }
 
@@ -527,4 +580,52 @@ const char *cmd_i64(int64_t v, char *buf, size_t len)
 {
 	snprintf(buf, len, "%lld", (long long)v);
 	return buf;
+}
+
+/* ---- confirming a removal ---------------------------------------------------------- */
+
+/* "2 live grants" / "1 assignment" appended to buf, joined with ", " and " and ". */
+static void cmd_drop_part(char *buf, size_t len, int64_t n, const char *one, const char *many,
+			  int *parts, int total)
+{
+	size_t used = strlen(buf);
+
+	if (n <= 0)
+		return;
+	(*parts)++;
+	snprintf(buf + used, len - used, "%s%lld %s",
+		 *parts == 1 ? "" : *parts == total ? " and " : ", ",
+		 (long long)n, n == 1 ? one : many);
+}
+
+int cmd_confirm_drops(struct cmd_ctx *c, const char *what, enum store_object kind,
+		      const char *name, bool yes)
+{
+	struct store_drops d;
+	char drops[160] = "", answer[16];
+	int rc, parts = 0, total;
+
+	if ((rc = cmd_open(c)))
+		return rc;
+	if ((rc = store_rm_drops(c->st, kind, name, &d)) < 0)
+		return cmd_store_fail(rc);
+	/* attachments alone give nobody access: only live access needs a yes */
+	if ((d.grants == 0 && d.assignments == 0) || yes)
+		return 0;
+	total = (d.grants > 0) + (d.assignments > 0) + (d.attachments > 0);
+	cmd_drop_part(drops, sizeof drops, d.grants, "live grant", "live grants", &parts, total);
+	cmd_drop_part(drops, sizeof drops, d.assignments, "assignment", "assignments", &parts, total);
+	cmd_drop_part(drops, sizeof drops, d.attachments, "attachment", "attachments", &parts, total);
+	/* Without a person to ask, a script must say --yes: live access never goes by accident. */
+	if (!isatty(STDIN_FILENO))
+		return cmd_fail("'%s %s' would drop %s: nothing removed (pass --yes to confirm)",
+				what, name, drops);
+	fprintf(stderr, "shadm: '%s %s' drops %s. Drop them? [y/N] ", what, name, drops);
+	fflush(stderr);
+	if (!fgets(answer, sizeof answer, stdin))
+		answer[0] = '\0';
+	answer[strcspn(answer, "\r\n")] = '\0';
+	if (strcasecmp(answer, "y") == 0 || strcasecmp(answer, "yes") == 0)
+		return 0;
+	return cmd_fail("nothing removed");
 }

@@ -27,7 +27,7 @@ static const struct cmd_entry cmd_table[] = {
 	  "  shadm project add NAME\n"
 	  "  shadm project list\n"
 	  "  shadm project show NAME\n"
-	  "  shadm project rm NAME\n"
+	  "  shadm project rm NAME [--yes]\n"
 	  "  shadm project attach PROJECT PROVIDER[/NAME]\n"
 	  "  shadm project detach PROJECT PROVIDER[/NAME]\n"
 	  "      A project groups candidate secrets: a whole provider or single\n"
@@ -35,21 +35,30 @@ static const struct cmd_entry cmd_table[] = {
 	{ "provider", cmd_provider,
 	  "  shadm provider add NAME\n"
 	  "  shadm provider list\n"
-	  "  shadm provider rm NAME\n"
+	  "  shadm provider rm NAME [--yes]\n"
 	  "      A provider is a namespace of secrets (openai, github, aws). It must\n"
 	  "      hold no secrets before it is removed.\n" },
 	{ "secret", cmd_secret,
-	  "  shadm secret set PROVIDER/NAME [--expires DURATION|DATE] [--from-file PATH] [--canary]\n"
+	  "  shadm secret set PROVIDER/NAME [--expires DURATION|DATE|never] [--from-file PATH]\n"
+	  "                  [--allow-empty] [--canary]\n"
 	  "      Store a new version, read from standard input (or PATH) byte for\n"
-	  "      byte. The first version creates the secret, later ones rotate it.\n"
+	  "      byte; on a terminal, typed twice without echo. The first version\n"
+	  "      creates the secret, later ones rotate it and keep its expiry policy\n"
+	  "      unless --expires is given. An empty value needs --allow-empty.\n"
 	  "      --canary marks it a honeytoken: every open through the mount alerts.\n"
+	  "  shadm secret versions PROVIDER/NAME\n"
+	  "      Every version: length, dates, expiry, current or destroyed.\n"
+	  "  shadm secret rollback PROVIDER/NAME VERSION\n"
+	  "      Make a new current version with the value of VERSION.\n"
+	  "  shadm secret destroy PROVIDER/NAME VERSION\n"
+	  "      Wipe an old version's ciphertext for good; its metadata stays.\n"
 	  "  shadm secret canary PROVIDER/NAME on|off\n"
 	  "      Mark or unmark a canary.\n"
 	  "  shadm secret list [PROVIDER]\n"
 	  "      Names, versions, lengths, expiry and the canary mark; never values.\n"
 	  "  shadm secret reveal PROVIDER/NAME [--version N]\n"
 	  "      Write exactly the value to standard output (audited as reveal).\n"
-	  "  shadm secret rm PROVIDER/NAME\n"
+	  "  shadm secret rm PROVIDER/NAME [--yes]\n"
 	  "      Remove the secret with all its versions and grants.\n" },
 	{ "import", cmd_import,
 	  "  shadm import --env-file FILE --provider PROVIDER [--dry-run] [--expires DURATION|DATE]\n"
@@ -58,15 +67,20 @@ static const struct cmd_entry cmd_table[] = {
 	  "      value replaced by scopehold://PROVIDER/KEY, for 'scopehold run\n"
 	  "      --env-file'. --dry-run checks everything and stores nothing.\n" },
 	{ "agent", cmd_agent,
-	  "  shadm agent add NAME --uid UID [--gid GID] [--exe PATH] [--exe-sha256 HEX] [--human]\n"
-	  "                 [--rate N/DURATION]\n"
+	  "  shadm agent add NAME --uid UID [--gid GID] [--exe PATH] [--exe-sha256 HEX]\n"
+	  "                 [--cgroup PATH] [--human] [--rate N/DURATION]\n"
 	  "      An agent is a runtime identity bound to process facts: the uid, and\n"
-	  "      optionally the gid, the executable path and its sha256.\n"
-	  "  shadm agent set NAME --rate N/DURATION|off\n"
-	  "      At most N resolves per DURATION (sliding window) through the mount.\n"
+	  "      optionally the gid, the executable (stored resolved, as the kernel\n"
+	  "      reports it), its sha256 and the cgroup v2 path (a trailing / binds\n"
+	  "      the subtree). Bind interpreted agents by --cgroup or a uid of their own.\n"
+	  "  shadm agent set NAME [--uid UID] [--gid GID|--no-gid] [--exe PATH|--no-exe]\n"
+	  "                 [--exe-sha256 HEX|--no-exe-sha256] [--cgroup PATH|--no-cgroup]\n"
+	  "                 [--human|--agent] [--rate N/DURATION|off]\n"
+	  "      Change bindings in place (grants and assignments stay); --rate: at\n"
+	  "      most N resolves per DURATION (sliding window) through the mount.\n"
 	  "  shadm agent list\n"
 	  "  shadm agent show NAME\n"
-	  "  shadm agent rm NAME\n"
+	  "  shadm agent rm NAME [--yes]\n"
 	  "  shadm agent disable NAME\n"
 	  "  shadm agent enable NAME\n" },
 	{ "assign", cmd_assign,
@@ -84,7 +98,7 @@ static const struct cmd_entry cmd_table[] = {
 	  "  shadm grants [AGENT]\n"
 	  "      List grants with their time limit, uses and state.\n" },
 	{ "check", cmd_check,
-	  "  shadm check AGENT PROVIDER/NAME [--uid UID] [--gid GID] [--exe PATH]\n"
+	  "  shadm check AGENT PROVIDER/NAME [--uid UID] [--gid GID] [--exe PATH] [--cgroup PATH]\n"
 	  "      Dry run of the mount's decision: print 'allow' or 'deny: REASON (TEXT)'.\n"
 	  "      Exit 0 on allow, 1 on deny. Consumes no use and records no event.\n" },
 	{ "audit", cmd_audit,
@@ -170,7 +184,8 @@ static void shadm_help(void)
 	      "Names are 1-128 characters of A-Z a-z 0-9 . _ -, not starting with . or -;\n"
 	      "the agent name 'self' is reserved. Durations: 30s, 15m, 2h, 7d. Dates:\n"
 	      "2027-01-31 or 2027-01-31T12:00:00Z (UTC). Secret values never go on the\n"
-	      "command line.\n"
+	      "command line. An rm that would drop live grants or assignments asks on a\n"
+	      "terminal, and needs --yes otherwise.\n"
 	      "\n"
 	      "Exit status: 0 success, 1 failure or deny, 2 usage error.\n"
 	      "See shadm(1) for more.\n", stdout);

@@ -175,9 +175,9 @@ static void test_requests(void)
 	T_EQ_STR(q.what[0], "bot p/a pending 1 1000 4242 /usr/bin/agent",
 		 "requests: agent, secret, state, count and the caller's facts");
 
-	/* repeats coalesce: counted in memory (store_deny_repeat) and by store_deny */
+	/* repeats coalesce: counted in memory by store_deny */
 	for (int i = 0; i < 5; i++)
-		T_OK(store_deny_repeat(e.st, "bot", "p", "a", 1, 1000, 1000, POLICY_NO_GRANT) == 1,
+		T_OK(store_deny(e.st, "bot", "p", "a", 1, &bot_caller, POLICY_NO_GRANT) == 0,
 		     "requests: repeat %d is counted", i);
 	T_EQ_INT(mount_open(e.st, "a", &bot_caller, &why), -EACCES, "requests: another refusal");
 	T_EQ_INT(store_deny_flush(e.st), 0, "requests: flush again");
@@ -472,7 +472,7 @@ static void test_canary(bool serving)
 	T_EQ_STR(h.last, "canary bot p/a v1 uid=1001 pid=4242 exe=/usr/bin/agent uid",
 		 "%s: ... and alerts once, from the denial", how);
 	T_EQ_INT(h.n, 3, "%s: three alerts so far", how);
-	T_EQ_INT(store_deny_repeat(e.st, "bot", "p", "a", 1, 1001, 1000, POLICY_UID_MISMATCH), 1,
+	T_EQ_INT(store_deny(e.st, "bot", "p", "a", 1, &stranger, POLICY_UID_MISMATCH), 0,
 		 "%s: a stranger's repeat is only counted", how);
 	T_EQ_INT(h.n, 3, "%s: ... without an alert", how);
 	T_EQ_STR(alert_reasons(e.st, &r), "canary: allow,canary: no-grant,canary: uid",
@@ -537,11 +537,11 @@ static void test_alerts(void)
 		T_EQ_INT(store_deny(e.st, "bot", "p", i % 2 ? "a" : "b", 1, &stranger, POLICY_UID_MISMATCH), 0,
 			 "deny-burst: refusal %d", i + 1);
 	T_EQ_INT(h.n, 3, "deny-burst: 4 refusals raise nothing");
-	T_EQ_INT(store_deny_repeat(e.st, "bot", "p", "b", 1, 1005, 1000, POLICY_UID_MISMATCH), 1,
+	T_EQ_INT(store_deny(e.st, "bot", "p", "b", 1, &stranger, POLICY_UID_MISMATCH), 0,
 		 "deny-burst: the 5th, a counted repeat");
 	T_EQ_INT(h.n, 4, "deny-burst: ... raises the alert");
-	T_EQ_STR(h.last, "deny-burst bot p/b v1 uid=1005 pid=-1 exe= uid",
-		 "deny-burst: the alert names the uid and the reason (a repeat names no process)");
+	T_EQ_STR(h.last, "deny-burst bot p/b v1 uid=1005 pid=4242 exe=/usr/bin/agent uid",
+		 "deny-burst: the alert names the uid, the process of the 5th and the reason");
 	int fails = 0;
 	for (int i = 0; i < 10; i++)
 		fails += store_deny(e.st, "bot", "p", "a", 1, &stranger, POLICY_UID_MISMATCH) != 0;

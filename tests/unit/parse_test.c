@@ -214,6 +214,56 @@ static void test_time_format(void)
 	}
 }
 
+/*
+ * What a person sees of a foreign string: every control, DEL, C1 control,
+ * bidirectional control and invalid UTF-8 byte as a visible escape, and
+ * a backslash doubled, so the escaped text names exactly one original.
+ */
+static void test_escape(void)
+{
+	static const struct {
+		const char *in, *want, *what;
+	} cases[] = {
+		{ "/usr/bin/cat", "/usr/bin/cat", "plain ASCII unchanged" },
+		{ "", "", "empty string" },
+		{ "a\nb", "a\\nb", "newline as \\n" },
+		{ "a\tb\rc", "a\\tb\\rc", "tab and carriage return" },
+		{ "\x1b[2K\r", "\\x1b[2K\\r", "ESC erase-line sequence" },
+		{ "\x01\x1f\x7f", "\\x01\\x1f\\x7f", "other C0 controls and DEL" },
+		{ "a\\nb", "a\\\\nb", "a literal backslash-n differs from a newline" },
+		{ "\xc2\x9b" "31m", "\\xc2\\x9b31m", "C1 CSI (U+009B) in UTF-8" },
+		{ "\xc2\x85", "\\xc2\\x85", "C1 NEL (U+0085)" },
+		{ "\x9b", "\\x9b", "a lone C1 byte (invalid UTF-8)" },
+		{ "caf\xc3\xa9", "caf\xc3\xa9", "valid two-byte UTF-8 unchanged" },
+		{ "\xe2\x82\xac \xf0\x9f\x94\x91", "\xe2\x82\xac \xf0\x9f\x94\x91",
+		  "valid three- and four-byte UTF-8 unchanged" },
+		{ "\xc2\xa0", "\xc2\xa0", "U+00A0, the first code point after C1, unchanged" },
+		{ "x\xff", "x\\xff", "byte 0xff" },
+		{ "\xc3", "\\xc3", "a sequence cut short at the end" },
+		{ "\xc3(", "\\xc3(", "a lead byte without its continuation" },
+		{ "\xc0\xaf", "\\xc0\\xaf", "overlong '/'" },
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80", "a UTF-16 surrogate" },
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80", "above U+10FFFF" },
+		{ "a\xe2\x80\xae" "b", "a\\u202eb", "right-to-left override" },
+		{ "\xe2\x81\xa6", "\\u2066", "left-to-right isolate" },
+	};
+	char buf[64];
+	size_t i, n;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		n = policy_escape(cases[i].in, buf, sizeof buf);
+		T_EQ_STR(buf, cases[i].want, "escape: %s", cases[i].what);
+		T_EQ_INT(n, strlen(cases[i].want), "escape: %s: length", cases[i].what);
+	}
+	n = policy_escape("a\nbcdef", buf, 4);
+	T_EQ_STR(buf, "a\\n", "escape: cut to the buffer, NUL-terminated");
+	T_EQ_INT(n, 8, "escape: the result says how long the whole text is");
+	T_EQ_INT(policy_escape("\xff\xff", NULL, 0), 8, "escape: size query with no buffer");
+	n = policy_escape(NULL, buf, sizeof buf);
+	T_OK(n == 0 && buf[0] == '\0', "escape: NULL shows as the empty string");
+	T_OK(strlen("\x01\x02") * 4 + 1 == POLICY_ESCAPE_SIZE(2), "escape: size bound");
+}
+
 int main(void)
 {
 	test_names();
@@ -221,5 +271,6 @@ int main(void)
 	test_durations();
 	test_dates();
 	test_time_format();
+	test_escape();
 	return t_done();
 }

@@ -47,6 +47,14 @@ enum mod {
 	M_GID_BOUND_MATCH,
 	M_GID_BOUND_DIFFER,
 	M_GID_UNBOUND_DIFFER,    /* caller gid differs but agent has no gid binding */
+	M_CGROUP_EXACT,          /* bound to "/svc/a.service", caller in it */
+	M_CGROUP_EXACT_CHILD,    /* exact binding, caller one level below: deny */
+	M_CGROUP_SUBTREE_SELF,   /* "/svc/" matches "/svc" itself */
+	M_CGROUP_SUBTREE_CHILD,  /* "/svc/" matches "/svc/a/b" */
+	M_CGROUP_SUBTREE_SIBLING,/* "/svc/" never matches "/svcx" */
+	M_CGROUP_CALLER_NULL,    /* bound, caller's cgroup unknown */
+	M_CGROUP_ROOT_CALLER_NS, /* bound to "/", caller elsewhere */
+	M_CGROUP_AND_EXE,        /* cgroup reported before exe */
 	M_EXE_BOUND_MATCH,
 	M_EXE_BOUND_DIFFER,
 	M_EXE_BOUND_CALLER_NULL,
@@ -95,6 +103,14 @@ static const struct decide_case decide_cases[] = {
 	{ "gid binding matches: allow", M_GID_BOUND_MATCH, POLICY_ALLOW },
 	{ "gid binding differs: deny", M_GID_BOUND_DIFFER, POLICY_GID_MISMATCH },
 	{ "no gid binding: caller gid ignored", M_GID_UNBOUND_DIFFER, POLICY_ALLOW },
+	{ "cgroup exact binding matches: allow", M_CGROUP_EXACT, POLICY_ALLOW },
+	{ "cgroup exact binding, caller below it: deny", M_CGROUP_EXACT_CHILD, POLICY_CGROUP_MISMATCH },
+	{ "cgroup subtree matches its own root", M_CGROUP_SUBTREE_SELF, POLICY_ALLOW },
+	{ "cgroup subtree matches a descendant", M_CGROUP_SUBTREE_CHILD, POLICY_ALLOW },
+	{ "cgroup subtree is by component, not prefix", M_CGROUP_SUBTREE_SIBLING, POLICY_CGROUP_MISMATCH },
+	{ "cgroup binding, caller cgroup unknown: deny", M_CGROUP_CALLER_NULL, POLICY_CGROUP_MISMATCH },
+	{ "cgroup \"/\" is the root only", M_CGROUP_ROOT_CALLER_NS, POLICY_CGROUP_MISMATCH },
+	{ "cgroup mismatch reported before exe", M_CGROUP_AND_EXE, POLICY_CGROUP_MISMATCH },
 	{ "exe binding matches: allow", M_EXE_BOUND_MATCH, POLICY_ALLOW },
 	{ "exe binding differs: deny", M_EXE_BOUND_DIFFER, POLICY_EXE_MISMATCH },
 	{ "exe binding, caller exe unknown: deny", M_EXE_BOUND_CALLER_NULL, POLICY_EXE_MISMATCH },
@@ -139,6 +155,17 @@ static void apply(enum mod m, struct policy_facts *f, struct policy_caller *c)
 	case M_GID_BOUND_MATCH: f->agent.has_gid = true; f->agent.gid = AGENT_GID; break;
 	case M_GID_BOUND_DIFFER: f->agent.has_gid = true; f->agent.gid = AGENT_GID; c->gid = 0; break;
 	case M_GID_UNBOUND_DIFFER: f->agent.gid = AGENT_GID; c->gid = 4000; break;
+	case M_CGROUP_EXACT: f->agent.cgroup = "/svc/a.service"; c->cgroup = "/svc/a.service"; break;
+	case M_CGROUP_EXACT_CHILD: f->agent.cgroup = "/svc/a.service"; c->cgroup = "/svc/a.service/x"; break;
+	case M_CGROUP_SUBTREE_SELF: f->agent.cgroup = "/svc/"; c->cgroup = "/svc"; break;
+	case M_CGROUP_SUBTREE_CHILD: f->agent.cgroup = "/svc/"; c->cgroup = "/svc/a/b"; break;
+	case M_CGROUP_SUBTREE_SIBLING: f->agent.cgroup = "/svc/"; c->cgroup = "/svcx"; break;
+	case M_CGROUP_CALLER_NULL: f->agent.cgroup = "/svc/"; c->cgroup = NULL; break;
+	case M_CGROUP_ROOT_CALLER_NS: f->agent.cgroup = "/"; c->cgroup = "/svc/a.service"; break;
+	case M_CGROUP_AND_EXE:
+		f->agent.cgroup = "/svc/"; c->cgroup = "/other";
+		f->agent.exe = "/usr/bin/agent"; c->exe = "/usr/bin/python3";
+		break;
 	case M_EXE_BOUND_MATCH: f->agent.exe = "/usr/bin/agent"; break;
 	case M_EXE_BOUND_DIFFER: f->agent.exe = "/usr/bin/agent"; c->exe = "/usr/bin/python3"; break;
 	case M_EXE_BOUND_CALLER_NULL: f->agent.exe = "/usr/bin/agent"; c->exe = NULL; break;
@@ -207,8 +234,9 @@ static void test_decide(void)
 	}
 	/* Every reason policy_decide can give must be reached by some row. */
 	for (int r = 0; r < POLICY_REASON_COUNT; r++) {
-		if (r == POLICY_INTEGRITY || r == POLICY_RATE_LIMIT)
-			continue; /* decided by the store (rate: with policy_rate_take), not here */
+		if (r == POLICY_INTEGRITY || r == POLICY_RATE_LIMIT || r == POLICY_AMBIGUOUS_AGENT ||
+		    r == POLICY_TOO_MANY_OPEN)
+			continue; /* decided by the store or the mount (rate: with policy_rate_take), not here */
 		T_OK(seen[r], "decide: table reaches reason %s", policy_reason_name((enum policy_reason)r));
 	}
 	T_EQ_INT(policy_decide(NULL, NULL, NOW), POLICY_CALLER_UNKNOWN, "decide: NULL caller is denied");
@@ -239,6 +267,8 @@ static void test_match(void)
 		{ "match: root caller, root agent", M_ROOT_AGENT_ROOT_CALLER, POLICY_ALLOW },
 		{ "match: gid differs", M_GID_BOUND_DIFFER, POLICY_GID_MISMATCH },
 		{ "match: exe differs", M_EXE_BOUND_DIFFER, POLICY_EXE_MISMATCH },
+		{ "match: cgroup subtree holds", M_CGROUP_SUBTREE_CHILD, POLICY_ALLOW },
+		{ "match: cgroup differs", M_CGROUP_SUBTREE_SIBLING, POLICY_CGROUP_MISMATCH },
 		{ "match: sha256 differs", M_SHA_DIFFER, POLICY_EXE_HASH_MISMATCH },
 		{ "match: sha256 matches", M_SHA_MATCH, POLICY_ALLOW },
 		/* Not bindings: match ignores them. */
@@ -255,6 +285,97 @@ static void test_match(void)
 			 policy_reason_name(cases[i].want), "%s", cases[i].what);
 	}
 	T_EQ_INT(policy_match(NULL, NULL), POLICY_CALLER_UNKNOWN, "match: NULL caller");
+}
+
+static void test_cgroup(void)
+{
+	static const struct {
+		const char *path;
+		int binding, process;    /* policy_cgroup_check as a binding / as a process path */
+	} checks[] = {
+		{ "/", 0, 0 },
+		{ "/system.slice/codex-agent.service", 0, 0 },
+		{ "/system.slice/", 0, -EINVAL },
+		{ "/system.slice/docker-1f2e.scope", 0, 0 },
+		{ "relative/path", -EINVAL, -EINVAL },
+		{ "", -EINVAL, -EINVAL },
+		{ "//", -EINVAL, -EINVAL },
+		{ "/a//b", -EINVAL, -EINVAL },
+		{ "/a/../b", -EINVAL, -EINVAL },
+		{ "/a/..", -EINVAL, -EINVAL },
+		{ "/../a", -EINVAL, -EINVAL },
+		{ "/a/./b", -EINVAL, -EINVAL },
+		{ "/a/b/.", -EINVAL, -EINVAL },
+		{ "/a/..b/...", 0, 0 },
+		{ "/a\nb", -EINVAL, -EINVAL },
+		{ "/a\x7f", -EINVAL, -EINVAL },
+		{ "/a b (deleted)", 0, 0 },
+	};
+	static const struct {
+		const char *binding, *cgroup;
+		bool want;
+	} matches[] = {
+		{ "/a/b", "/a/b", true },
+		{ "/a/b", "/a/b/c", false },
+		{ "/a/b", "/a", false },
+		{ "/a/b", "/a/bc", false },
+		{ "/a/", "/a", true },
+		{ "/a/", "/a/b/c", true },
+		{ "/a/", "/ab", false },
+		{ "/a/", "/", false },
+		{ "/", "/", true },
+		{ "/", "/a", false },
+		{ "/a", NULL, false },
+		{ NULL, "/a", false },
+	};
+	char long_path[POLICY_CGROUP_MAX + 2];
+
+	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+		/* a control character would split the test's output line */
+		const char *shown = strpbrk(checks[i].path, "\n\x7f") ? "(control character)" : checks[i].path;
+
+		T_EQ_INT(policy_cgroup_check(checks[i].path, true), checks[i].binding,
+			 "cgroup binding check \"%s\"", shown);
+		T_EQ_INT(policy_cgroup_check(checks[i].path, false), checks[i].process,
+			 "cgroup process path check \"%s\"", shown);
+	}
+	T_EQ_INT(policy_cgroup_check(NULL, true), -EINVAL, "cgroup check: NULL");
+	memset(long_path, 'x', sizeof long_path);
+	long_path[0] = '/';
+	long_path[POLICY_CGROUP_MAX] = '\0';
+	T_EQ_INT(policy_cgroup_check(long_path, true), -EINVAL, "cgroup binding of %d bytes is too long",
+		 POLICY_CGROUP_MAX);
+	T_EQ_INT(policy_cgroup_check(long_path, false), 0, "a process path of %d bytes is fine",
+		 POLICY_CGROUP_MAX);
+	long_path[POLICY_CGROUP_MAX - 1] = '\0';
+	T_EQ_INT(policy_cgroup_check(long_path, true), 0, "cgroup binding of %d bytes is fine",
+		 POLICY_CGROUP_MAX - 1);
+	for (size_t i = 0; i < sizeof matches / sizeof matches[0]; i++)
+		T_EQ_INT(policy_cgroup_match(matches[i].binding, matches[i].cgroup), matches[i].want,
+			 "cgroup \"%s\" %s \"%s\"", matches[i].binding ? matches[i].binding : "(null)",
+			 matches[i].want ? "matches" : "does not match",
+			 matches[i].cgroup ? matches[i].cgroup : "(null)");
+}
+
+static void test_interpreter(void)
+{
+	static const struct {
+		const char *path;
+		bool want;
+	} cases[] = {
+		{ "/usr/bin/python3.11", true }, { "/usr/bin/python3", true }, { "/usr/bin/python", true },
+		{ "/usr/bin/node", true }, { "/usr/bin/bash", true }, { "/bin/sh", true },
+		{ "/usr/bin/dash", true }, { "/usr/bin/perl", true }, { "/usr/bin/perl5.36.0", true },
+		{ "/usr/bin/ruby3.1", true }, { "/usr/lib/jvm/java-17/bin/java", true },
+		{ "/usr/bin/php8.2", true }, { "/usr/bin/busybox", true },
+		{ "/usr/bin/cat", false }, { "/usr/bin/codex", false }, { "/usr/bin/shadm", false },
+		{ "/usr/bin/python3-config", false }, { "/usr/bin/nodejs-agent", false },
+		{ "/opt/bashful", false }, { "/usr/bin/sha256sum", false }, { NULL, false },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		T_EQ_INT(policy_exe_interpreter(cases[i].path), cases[i].want, "%s %s an interpreter",
+			 cases[i].path ? cases[i].path : "(null)", cases[i].want ? "is" : "is not");
 }
 
 static void test_grant_live(void)
@@ -285,9 +406,10 @@ static void test_grant_live(void)
 static void test_names(void)
 {
 	static const char *const want[POLICY_REASON_COUNT] = {
-		"allow", "caller-unknown", "no-agent", "uid", "gid", "exe", "exe-sha256",
+		"allow", "caller-unknown", "no-agent", "uid", "gid", "cgroup", "exe", "exe-sha256",
 		"disabled", "no-secret", "not-candidate", "no-grant", "revoked",
 		"grant-expired", "used-up", "task-ended", "version-expired", "rate-limit", "integrity",
+		"ambiguous-agent", "too-many-open",
 	};
 
 	for (int r = 0; r < POLICY_REASON_COUNT; r++) {
@@ -323,13 +445,15 @@ static void test_requestable(void)
 	} cases[] = {
 		{ POLICY_ALLOW, false }, { POLICY_CALLER_UNKNOWN, false }, { POLICY_NO_AGENT, false },
 		{ POLICY_UID_MISMATCH, false }, { POLICY_GID_MISMATCH, false },
+		{ POLICY_CGROUP_MISMATCH, false },
 		{ POLICY_EXE_MISMATCH, false }, { POLICY_EXE_HASH_MISMATCH, false },
 		{ POLICY_AGENT_DISABLED, false }, { POLICY_NO_SECRET, false },
 		{ POLICY_NOT_CANDIDATE, false }, { POLICY_NO_GRANT, true },
 		{ POLICY_GRANT_REVOKED, true }, { POLICY_GRANT_EXPIRED, true },
 		{ POLICY_GRANT_USED_UP, true }, { POLICY_TASK_ENDED, true },
 		{ POLICY_VERSION_EXPIRED, false }, { POLICY_RATE_LIMIT, false },
-		{ POLICY_INTEGRITY, false }, { POLICY_REASON_COUNT, false },
+		{ POLICY_INTEGRITY, false }, { POLICY_AMBIGUOUS_AGENT, false },
+		{ POLICY_TOO_MANY_OPEN, false }, { POLICY_REASON_COUNT, false },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -401,6 +525,8 @@ int main(void)
 	test_requestable();
 	test_decide();
 	test_match();
+	test_cgroup();
+	test_interpreter();
 	test_grant_live();
 	test_names();
 	return t_done();
