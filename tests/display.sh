@@ -89,6 +89,11 @@ sa audit --all-workspaces >"$T_TMP/audit-all.txt" 2>&1
 expect_eq "audit --all-workspaces: no raw control byte either" "$(raw "$T_TMP/audit-all.txt")" ""
 
 # ---- requests, agent list and show ------------------------------------------------------
+# the mount writes requests about once a second: wait (up to 5 s) for the one of agent-a
+for _ in $(seq 50); do
+	sa --json requests 2>/dev/null | grep -q '"agent":"agent-a"' && break
+	sleep 0.1
+done
 sa requests >"$T_TMP/req.txt" 2>&1
 expect_eq "requests: no raw control byte" "$(raw "$T_TMP/req.txt")" ""
 expect_eq "requests: the agent's request shows the executable escaped" \
