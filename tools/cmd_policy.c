@@ -55,7 +55,8 @@ static json_t *pc_time(int64_t t)
 
 /*
  * One agent as the file holds it. A new binding field is one more key
- * here, one more row in pc_agent_fields and one more line in pc_agent_row.
+ * here, one more row in pc_agent_fields and one more line in pc_agent_row
+ * and in pc_agent_change.
  */
 static json_t *pc_agent_json(const struct store_agent_row *a)
 {
