@@ -8,7 +8,7 @@ export B ROOT
 log=$(mktemp /tmp/scopehold-check.XXXXXX)
 crashed=0
 run_suite() {
-	echo "== $1"
+	echo "== ${*##*/}"
 	tmp=$(mktemp)
 	"$@" >"$tmp" 2>&1
 	rc=$?
