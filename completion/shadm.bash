@@ -55,7 +55,7 @@ _shadm_reply()
 	esac
 }
 
-_shadm_commands="init workspace project provider secret import agent assign unassign grant revoke grants who-can check audit key help"
+_shadm_commands="init workspace project provider secret import export apply agent assign unassign grant revoke grants who-can check audit key help"
 
 # _shadm_spec CMD SUB: what CMD [SUB] takes. Sets subs (its subcommands, when
 # SUB is still to come), opts (its options), valopts (options taking a value,
@@ -92,6 +92,8 @@ _shadm_spec()
 	import)
 		opts="--env-file --provider --dry-run --expires"
 		valopts="--env-file=file --provider=provider --expires=none" ;;
+	export) ;;
+	apply) kinds="file"; opts="--dry-run" ;;
 	agent)
 		subs="add list show rm disable enable set"
 		case $2 in

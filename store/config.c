@@ -32,8 +32,8 @@ static int config_copy(char *dst, size_t cap, const char *v)
 	return 0;
 }
 
-/* A decimal count from 1 to max: no sign, no suffix, no blank. */
-static int config_count(const char *v, unsigned long long max, size_t *out)
+/* A decimal number from 1 to max: no sign, no suffix, no blank. */
+static int config_number(const char *v, unsigned long long max, unsigned long long *out)
 {
 	char *end;
 	unsigned long long n;
@@ -44,8 +44,18 @@ static int config_count(const char *v, unsigned long long max, size_t *out)
 	n = strtoull(v, &end, 10);
 	if (errno || *end || n == 0 || n > max)
 		return -EINVAL;
-	*out = (size_t)n;
+	*out = n;
 	return 0;
+}
+
+static int config_count(const char *v, unsigned long long max, size_t *out)
+{
+	unsigned long long n;
+	int rc = config_number(v, max, &n);
+
+	if (rc == 0)
+		*out = (size_t)n;
+	return rc;
 }
 
 static int config_size(const char *v, size_t *out)
@@ -79,17 +89,12 @@ static int config_facility(const char *v, int *out)
  */
 static int config_bytes(const char *v, uint64_t *out)
 {
-	char *end;
 	unsigned long long n;
+	int rc = config_number(v, 1ull << 40, &n);
 
-	if (*v < '0' || *v > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || *end || n == 0 || n > (1ull << 40))
-		return -EINVAL;
-	*out = (uint64_t)n;
-	return 0;
+	if (rc == 0)
+		*out = (uint64_t)n;
+	return rc;
 }
 
 /* inih calls this per key; returning 0 makes ini_parse report the line. */

@@ -901,7 +901,7 @@ int store_grant_locked(struct store *st, const char *agent, const char *provider
 	sql_bind_int64(s, 1, aid);
 	sql_bind_int64(s, 2, sid);
 	sql_bind_int64(s, 3, now);
-	sql_bind_int64(s, 4, o->ttl ? now + o->ttl : 0);
+	sql_bind_int64(s, 4, o->ttl ? now + o->ttl : o->expires);
 	sql_bind_int64(s, 5, o->uses);
 	sql_bind_int64(s, 6, (int64_t)o->pid);
 	sql_bind_int64(s, 7, (int64_t)o->pid_start);
@@ -914,6 +914,13 @@ int store_grant_locked(struct store *st, const char *agent, const char *provider
 		snprintf(reason, sizeof reason, "%lld uses", (long long)o->uses);
 	else
 		reason[0] = '\0';
+	if (!o->ttl && o->expires) {
+		char when[32];
+		size_t n = strlen(reason);
+
+		policy_time_format(o->expires, when, sizeof when);
+		snprintf(reason + n, sizeof reason - n, "%suntil %s", n ? ", " : "", when);
+	}
 	if (o->pid) {
 		size_t n = strlen(reason);
 		snprintf(reason + n, sizeof reason - n, "%swhile pid %lld", n ? ", " : "",
@@ -932,8 +939,8 @@ int store_grant_with(struct store *st, const char *agent, const char *provider,
 	if (store_name_ok(agent, POLICY_NAME_AGENT) || store_name_ok(provider, POLICY_NAME_PROVIDER) ||
 	    store_name_ok(name, POLICY_NAME_SECRET))
 		return -EINVAL;
-	if (o->ttl < 0 || o->uses < 0 || o->pid < 0)
-		return store_fail(-EINVAL, "ttl, uses and pid must not be negative");
+	if (o->ttl < 0 || o->uses < 0 || o->pid < 0 || o->expires < 0)
+		return store_fail(-EINVAL, "ttl, uses, pid and expiry must not be negative");
 	if ((rc = store_tx_start(st)))
 		return rc;
 	return store_tx_end(st, store_grant_locked(st, agent, provider, name, o));

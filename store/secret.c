@@ -414,11 +414,39 @@ static int version_find(struct store *st, const char *ref, int64_t sid, int64_t 
 	return store_fail_db(st, rc, "cannot read the store");
 }
 
+/*
+ * The start of a change to one old version (rollback, destroy): checks the
+ * reference, opens the write transaction and finds the version, which must
+ * not be destroyed. On success the transaction is open and the caller ends
+ * it; on failure it is already ended.
+ */
+static int old_version_begin(struct store *st, const char *provider, const char *name,
+			     int64_t version, char *ref, size_t ref_size, int64_t *prov,
+			     int64_t *sid, int64_t *row_id, bool *current)
+{
+	int64_t destroyed = 0;
+	int rc;
+
+	if ((rc = check_ref(provider, name)))
+		return rc;
+	if (version <= 0)
+		return store_fail(-EINVAL, "version must be a positive number");
+	snprintf(ref, ref_size, "%s/%s", provider, name);
+	if ((rc = store_tx_start(st)))
+		return rc;
+	if ((rc = store_secret_id(st, provider, name, prov, sid)) ||
+	    (rc = version_find(st, ref, *sid, version, row_id, &destroyed, current)))
+		return store_tx_end(st, rc);
+	if (destroyed)
+		return store_tx_end(st, destroyed_fail(ref, version, destroyed));
+	return 0;
+}
+
 int store_secret_rollback(struct store *st, const char *provider, const char *name,
 			  int64_t version, int64_t *version_out)
 {
 	char ref[2 * POLICY_NAME_MAX + 2], reason[64];
-	int64_t prov, sid, row_id, destroyed, newv = 0, expires;
+	int64_t prov, sid, row_id, newv = 0, expires;
 	struct store_event ev;
 	struct store_expiry keep = { STORE_EXPIRY_KEEP, 0 };
 	struct sql_stmt *s;
@@ -427,18 +455,9 @@ int store_secret_rollback(struct store *st, const char *provider, const char *na
 	bool current;
 	int rc;
 
-	if ((rc = check_ref(provider, name)))
+	if ((rc = old_version_begin(st, provider, name, version, ref, sizeof ref, &prov, &sid,
+				    &row_id, &current)))
 		return rc;
-	if (version <= 0)
-		return store_fail(-EINVAL, "version must be a positive number");
-	snprintf(ref, sizeof ref, "%s/%s", provider, name);
-	if ((rc = store_tx_start(st)))
-		return rc;
-	if ((rc = store_secret_id(st, provider, name, &prov, &sid)) ||
-	    (rc = version_find(st, ref, sid, version, &row_id, &destroyed, &current)))
-		return store_tx_end(st, rc);
-	if (destroyed)
-		return store_tx_end(st, destroyed_fail(ref, version, destroyed));
 	if (current)
 		return store_tx_end(st, store_fail(-EINVAL, "version %lld is already the current version of '%s'",
 						   (long long)version, ref));
@@ -478,24 +497,15 @@ int store_secret_destroy(struct store *st, const char *provider, const char *nam
 			 int64_t version)
 {
 	char ref[2 * POLICY_NAME_MAX + 2];
-	int64_t prov, sid, row_id, destroyed, now;
+	int64_t prov, sid, row_id, now;
 	struct store_event ev;
 	struct sql_stmt *s;
 	bool current;
 	int rc;
 
-	if ((rc = check_ref(provider, name)))
+	if ((rc = old_version_begin(st, provider, name, version, ref, sizeof ref, &prov, &sid,
+				    &row_id, &current)))
 		return rc;
-	if (version <= 0)
-		return store_fail(-EINVAL, "version must be a positive number");
-	snprintf(ref, sizeof ref, "%s/%s", provider, name);
-	if ((rc = store_tx_start(st)))
-		return rc;
-	if ((rc = store_secret_id(st, provider, name, &prov, &sid)) ||
-	    (rc = version_find(st, ref, sid, version, &row_id, &destroyed, &current)))
-		return store_tx_end(st, rc);
-	if (destroyed)
-		return store_tx_end(st, destroyed_fail(ref, version, destroyed));
 	if (current)
 		return store_tx_end(st, store_fail(-EBUSY, "version %lld is the current version of '%s': "
 						   "set a new value or roll back first", (long long)version, ref));

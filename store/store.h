@@ -407,6 +407,7 @@ struct store_grant_opts {
 	int64_t uses;              /* resolves allowed */
 	pid_t pid;                 /* live only while this process lives; 0 = always */
 	uint64_t pid_start;        /* its start time (store_task_start), pinning the pid */
+	int64_t expires;           /* with ttl 0: an absolute end in unix seconds (shadm apply) */
 };
 int store_grant_with(struct store *st, const char *agent, const char *provider,
 		     const char *name, const struct store_grant_opts *opts) STORE_WUR;

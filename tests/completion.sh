@@ -58,7 +58,7 @@ export SCOPEHOLD_CONFIG=$T_TMP/c.ini
 
 # ---- shadm: commands, subcommands, options ---------------------------------------------
 expect_eq "shadm: every command" "$(comp _shadm "$S" '')" \
-	"agent assign audit check grant grants help import init key project provider revoke secret unassign who-can workspace"
+	"agent apply assign audit check export grant grants help import init key project provider revoke secret unassign who-can workspace"
 expect_eq "shadm: commands by prefix" "$(comp _shadm "$S" gr)" "grant grants"
 expect_eq "shadm: global options" "$(comp _shadm "$S" --)" "--config --help --json --version --workspace"
 expect_eq "shadm: the command after global options" "$(comp _shadm "$S" --json -c c.ini pro)" "project provider"
@@ -79,6 +79,8 @@ expect_eq "shadm check: options" "$(comp _shadm "$S" check bot x/y --)" \
 	"--cgroup --exe --gid --help --uid"
 expect_eq "shadm import: options (the import command)" "$(comp _shadm "$S" import --)" \
 	"--dry-run --env-file --expires --help --provider"
+expect_eq "shadm apply: options" "$(comp _shadm "$S" apply --)" "--dry-run --help"
+expect_eq "shadm export: options" "$(comp _shadm "$S" export --)" "--help"
 expect_eq "shadm key: subcommands" "$(comp _shadm "$S" key '')" "rekey rotate"
 expect_eq "shadm key rotate: --rewrap" "$(comp _shadm "$S" key rotate --)" "--help --rewrap"
 expect_eq "shadm audit: subcommands" "$(comp _shadm "$S" audit '')" "head verify"

@@ -49,8 +49,8 @@ expect_eq "the example is a conffile" "$(dpkg-query -W -f='${Conffiles}' scopeho
 	"$ETC/scopehold.ini.example"
 check "systemd-analyze verify of the installed unit passes" \
 	systemd-analyze verify /lib/systemd/system/scopeholdfs.service
-expect_eq "man finds every page" "$(man -w shadm scopeholdfs scopehold scopehold.ini | tr '\n' ' ')" \
-	"/usr/share/man/man1/shadm.1.gz /usr/share/man/man1/scopeholdfs.1.gz /usr/share/man/man1/scopehold.1.gz /usr/share/man/man5/scopehold.ini.5.gz "
+expect_eq "man finds every page" "$(man -w shadm scopeholdfs scopehold scopehold.ini scopehold-policy | tr '\n' ' ')" \
+	"/usr/share/man/man1/shadm.1.gz /usr/share/man/man1/scopeholdfs.1.gz /usr/share/man/man1/scopehold.1.gz /usr/share/man/man5/scopehold.ini.5.gz /usr/share/man/man5/scopehold-policy.5.gz "
 expect_eq "bash-completion loads the installed shadm completion on demand" \
 	"$(bash --norc -c '. /usr/share/bash-completion/bash_completion; __load_completion shadm; complete -p shadm')" \
 	"complete -F _shadm shadm"

@@ -78,6 +78,7 @@ drwxr-xr-x root/root /usr/share/man/man1/
 -rw-r--r-- root/root /usr/share/man/man1/scopeholdfs.1.gz
 -rw-r--r-- root/root /usr/share/man/man1/shadm.1.gz
 drwxr-xr-x root/root /usr/share/man/man5/
+-rw-r--r-- root/root /usr/share/man/man5/scopehold-policy.5.gz
 -rw-r--r-- root/root /usr/share/man/man5/scopehold.ini.5.gz
 EOF2
 )

@@ -36,6 +36,7 @@ want="600 /etc/scopehold/scopehold.ini
 644 /usr/share/man/man1/scopehold.1
 644 /usr/share/man/man1/scopeholdfs.1
 644 /usr/share/man/man1/shadm.1
+644 /usr/share/man/man5/scopehold-policy.5
 644 /usr/share/man/man5/scopehold.ini.5"
 expect_eq "PREFIX=/usr: every file where a distribution wants it, with its mode" \
 	"$(listing "$D")" "$(echo "$want" | LC_ALL=C sort)"

@@ -105,6 +105,15 @@ vg "import"                        0 $N import --env-file "$E/app.env" --provide
 vg "import --dry-run --json"       0 $N --json import --env-file "$E/app.env" --provider github --dry-run
 vg "import of a bad file"          1 $N import --env-file "$E/bad.env" --provider github
 vg "import to an unknown provider" 1 $N import --env-file "$E/app.env" --provider nope
+vg "export"                        0 $N export
+cp "$T_TMP/out" "$E/policy.json"
+vg "apply of an unmodified export" 0 $N apply "$E/policy.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+d["projects"]["vg-new"]={"attach":["nope/missing"]}; print(json.dumps(d))' "$E/policy.json" >"$E/policy-bad.json"
+vg "apply failing half-way"        1 $N apply "$E/policy-bad.json"
+sed 's/"version": 1/"version": "x"/' "$E/policy.json" >"$E/policy-bad.json"
+vg "apply of a bad file"           2 $N apply "$E/policy-bad.json"
+vg "apply - (stdin) --dry-run"     0 "$E/policy.json" --json apply --dry-run -
 SH_BIN=$ROOT/$B/scopehold
 VG_BIN=$SH_BIN vg "scopehold run: a refused reference" 1 $N run -e T=github/../x -- true
 VG_BIN=$SH_BIN vg "scopehold run: a bad env file"      1 $N run --env-file "$E/bad.env" -- true

@@ -74,6 +74,9 @@ int cmd_who_can(struct cmd_ctx *c, int argc, char **argv);   /* cmd_who.c */
 int cmd_audit(struct cmd_ctx *c, int argc, char **argv);
 int cmd_key(struct cmd_ctx *c, int argc, char **argv);
 int cmd_import(struct cmd_ctx *c, int argc, char **argv);
+/* cmd_policy.c */
+int cmd_export(struct cmd_ctx *c, int argc, char **argv);
+int cmd_apply(struct cmd_ctx *c, int argc, char **argv);
 /* cmd_controls.c */
 int cmd_requests(struct cmd_ctx *c, int argc, char **argv);
 int cmd_decide(struct cmd_ctx *c, int argc, char **argv);   /* approve, reject */

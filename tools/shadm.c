@@ -130,6 +130,18 @@ static const struct cmd_entry cmd_table[] = {
 	  "  shadm key rekey --new-key-file PATH\n"
 	  "      Replace the root key with PATH (created if missing) and move it\n"
 	  "      over the configured key file.\n" },
+	/* policy as code (cmd_policy.c) */
+	{ "export", cmd_export,
+	  "  shadm export\n"
+	  "      Print the workspace's access model as a JSON file: providers, secret\n"
+	  "      names with expiry (never values), projects and attachments, agents\n"
+	  "      with bindings, assignments and grants. See scopehold-policy(5).\n" },
+	{ "apply", cmd_apply,
+	  "  shadm apply FILE [--dry-run]\n"
+	  "      Make the workspace match FILE (an export, edited; - reads standard\n"
+	  "      input): print each change (+ add, ~ change, - remove) and make them\n"
+	  "      all in one transaction, audited one by one. Never removes providers\n"
+	  "      or secrets. --dry-run makes every check and changes nothing.\n" },
 	/* access controls (cmd_controls.c) */
 	{ "requests", cmd_requests,
 	  "  shadm requests [--all]\n"
