@@ -36,7 +36,7 @@ expect_eq "Depends is exactly the packages owning the NEEDED libraries, plus fus
 	"$(echo fuse3 $shipped | tr ' ' '\n' | LC_ALL=C sort | tr '\n' ' ')"
 if [ "$B" != build-asan ]; then
 	expect_eq "Depends: the runtime library packages of Debian 12" "$deps" \
-		"fuse3 libc6 libfuse3-3 libinih1 libjansson4 libsodium23 libsqlite3-0 "
+		"fuse3 libc6 libfuse3-3 libinih1 libjansson4 libpq5 libsodium23 libsqlite3-0 "
 fi
 check "Depends carries versions from dpkg-shlibdeps (libc6 (>= ...))" sh -c "dpkg-deb --field '$DEB' Depends | grep -q 'libc6 (>= '"
 expect_eq "Installed-Size is the unpacked size in KiB" \

@@ -52,8 +52,8 @@ fuzz_build() {
 	*) echo "fuzz_build: mode fuzzer|standalone"; return 2 ;;
 	esac
 	FUZZ_CFLAGS="-std=c11 -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
-		$san $(pkg-config --cflags libsodium sqlite3 inih jansson)"
-	FUZZ_LIBS="$(pkg-config --libs libsodium sqlite3 inih jansson) -lpthread"
+		$san $(pkg-config --cflags libsodium sqlite3 inih jansson libpq)"
+	FUZZ_LIBS="$(pkg-config --libs libsodium sqlite3 inih jansson libpq) -lpthread"
 	# the newest header decides whether objects are stale
 	FUZZ_NEWEST_H=$(ls -t store/*.h policy/*.h tools/*.h dotenv/*.h tests/fuzz/*.h | head -1)
 	mkdir -p "$out/obj"
