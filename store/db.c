@@ -768,11 +768,16 @@ int store_open(const struct store_config *cfg, const char *actor, struct store *
 	if ((rc = store_check_file("key file", cfg->key_file, true)))
 		return rc;
 	if (!store_is_file(cfg)) {
-		if ((rc = store_check_path(cfg->state_dir, true)))
+		/*
+		 * This host's own directory: made here (0700) on a host joining a
+		 * database another host's `shadm init` made, checked before and
+		 * after as init does.
+		 */
+		char probe[PATH_MAX + 8];
+		snprintf(probe, sizeof probe, "%s/audit", cfg->state_dir);
+		if ((rc = store_check_path(probe, false)) || (rc = store_mkdirs_for(probe)) ||
+		    (rc = store_check_path(probe, false)))
 			return rc;
-		if (access(cfg->state_dir, F_OK) < 0)
-			return store_fail(-ENOENT, "state_dir '%s' does not exist (run 'shadm init')",
-					  cfg->state_dir);
 	} else if ((rc = store_check_file("store", cfg->store_path, true))) {
 		return rc;
 	} else {

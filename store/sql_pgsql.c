@@ -18,6 +18,12 @@
  * each one sees every earlier commit. A read transaction is REPEATABLE
  * READ: one snapshot throughout, as sql.h promises.
  *
+ * Bytes: the store's text is byte strings (an executable's path may be
+ * any bytes but NUL), chained as they are; a UTF8 database refuses
+ * some of them, and one refused audit event would stop the trail. So
+ * the database must be SQL_ASCII (no validation, no conversion), and
+ * open refuses any other.
+ *
  * Durability: a commit returns once the server has it on disk with
  * synchronous_commit on (or local, remote_*); a server with it off could
  * lose audit events it acknowledged, so open refuses it. sql_sync has
@@ -178,9 +184,17 @@ static int pgsql_open(const char *target, bool create, int busy_ms, struct sql_d
 		return -ECONNREFUSED;
 	}
 	PQsetNoticeProcessor(d->c, pgsql_notice, NULL);
-	snprintf(sql, sizeof sql, "SET lock_timeout = %d; SET client_min_messages = warning", busy_ms);
+	snprintf(sql, sizeof sql, "SET lock_timeout = %d; SET client_min_messages = warning;"
+		 " SET client_encoding = 'SQL_ASCII'", busy_ms);
 	if ((rc = pgsql_exec(&d->api, sql)))
 		return rc;
+	if ((rc = pgsql_query1(d, "SHOW server_encoding", NULL, v, sizeof v)))
+		return rc;
+	if (strcmp(v, "SQL_ASCII") != 0) {
+		pgsql_set_error(d, "the database's encoding is not SQL_ASCII: the store keeps paths"
+				" byte for byte (create it with ENCODING 'SQL_ASCII' TEMPLATE template0)");
+		return -EPROTO;
+	}
 	if ((rc = pgsql_query1(d, "SHOW synchronous_commit", NULL, v, sizeof v)))
 		return rc;
 	if (strcmp(v, "off") == 0) {

@@ -39,6 +39,13 @@ expect_run "a malformed conninfo is refused with libpq's reason" 1 \
 badconf "backend = postgresql"
 expect_run "backend = postgresql without conninfo is refused" 1 \
 	"shadm: $T_TMP/bad.ini: [store] backend = postgresql needs conninfo" "$SHADM" -c "$T_TMP/bad.ini" provider list
+pg_psql postgres -c "CREATE DATABASE utf8db OWNER \"$(id -un)\" ENCODING 'UTF8' TEMPLATE template0" >/dev/null
+printf '[store]\nbackend = postgresql\nconninfo = host=%s port=%s dbname=utf8db\nstate_dir = %s/st\nkey_file = %s/k8\n' \
+	"$PG_DIR" "$PG_PORT" "$T_TMP" "$T_TMP" >"$T_TMP/utf8.ini"
+expect_run "a database that is not SQL_ASCII is refused" 1 \
+	"shadm: cannot open the store: the database's encoding is not SQL_ASCII: the store keeps paths byte for byte (create it with ENCODING 'SQL_ASCII' TEMPLATE template0)" \
+	"$SHADM" -c "$T_TMP/utf8.ini" init
+check "the refused init left no key file" test ! -e "$T_TMP/k8"
 badconf "state_dir = relative/dir"
 expect_run "a relative state_dir is refused" 1 \
 	"shadm: $T_TMP/bad.ini:3: invalid value for 'state_dir': 'relative/dir'" "$SHADM" -c "$T_TMP/bad.ini" provider list

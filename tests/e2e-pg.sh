@@ -31,7 +31,6 @@ conf() {
 }
 conf "$CONF" host-a "$T_TMP/state-a" "$MNT"
 conf "$CONF2" host-b "$T_TMP/state-b" "$MNT2"
-mkdir -m 0700 "$T_TMP/state-b"
 printf 'pg-e2eSECRET-7c1\000bin\n' >"$VALS/token"
 printf 'pg-e2eSECRET-8d2' >"$VALS/other"
 
@@ -54,6 +53,7 @@ start_fs "$CONF" "$LOG" "$MNT"; PID_A=$FS_PID
 expect_mount "host a: scopeholdfs mounts from PostgreSQL" "$MNT" "$LOG"
 start_fs "$CONF2" "$LOG2" "$MNT2"; PID_B=$FS_PID
 expect_mount "host b: a second daemon on the same database mounts" "$MNT2" "$LOG2"
+expect_eq "host b: its daemon made its own state_dir, mode 0700" "$(stat -c %a "$T_TMP/state-b" 2>&1)" 700
 
 F=agent-a/github/token
 as_uid "$UA" cat "$MNT/$F" >"$T_TMP/got" 2>/dev/null; same_bytes "host a: a granted read gives the exact bytes" "$T_TMP/got" "$VALS/token"
@@ -100,6 +100,25 @@ expect_verify "audit verify: intact again with the host put back"
 dump=$(pg_as "$PG_BIN/pg_dump" -h "$PG_DIR" -p "$PG_PORT" scopehold 2>/dev/null)
 check "pg_dump ran" test -n "$dump"
 check "no value in pg_dump's output" eval '! printf "%s" "$dump" | grep -q e2eSECRET'
+
+# a caller's executable path is bytes, not UTF-8: refused and audited like
+# any other, and the trail goes on (a UTF8 database refused such an event,
+# and the audit import stopped at it for good). Last: `shadm --json audit`
+# cannot print such a path (jansson takes UTF-8 only).
+start_fs "$CONF" "$LOG" "$MNT"; PID_A=$FS_PID
+require_mount "host a: mounts again" "$MNT" "$LOG"
+mkdir -m 0755 "$T_TMP/bin"
+XCAT="$T_TMP/bin/"$'\xff'"cat"
+cp /usr/bin/cat "$XCAT"; chmod 0755 "$XCAT"
+expect_fail_msg "host a: a refusal of an executable whose path is not UTF-8" "Permission denied" \
+	as_uid "$UB" "$XCAT" "$MNT/agent-b/github/token"
+as_uid "$UA" "$XCAT" "$MNT/agent-a/github/other" >"$T_TMP/got" 2>/dev/null
+same_bytes "host a: a granted read by an executable whose path is not UTF-8" "$T_TMP/got" "$VALS/other"
+stop_fs "$PID_A"
+expect_eq "host a: stops cleanly, its journal imported" "$STOP_RC" 0
+expect_eq "both events are in the trail, the path byte for byte (shown quoted: \\xff)" \
+	"$(sa audit --host host-a 2>/dev/null | grep -cF "exe=$T_TMP/bin/\\xffcat ")" 2
+expect_verify "audit verify: intact with that path in the trail"
 
 # a schema older than the daemon's: only shadm migrates a shared database
 ver=$(psql -X -At "$PG_CONNINFO" -c "SELECT value FROM scopehold_meta WHERE key = 'schema_version'" </dev/null)

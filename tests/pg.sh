@@ -15,6 +15,8 @@ PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail 
 PG_DIR=${PG_DIR:-}
 PG_PORT=${PG_PORT:-}
 PG_CONNINFO=${PG_CONNINFO:-}
+# what a store's database needs: byte strings kept as they are (sql_pgsql.c)
+PG_DBOPTS="ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
 
 # pg_available: the server binaries and the postgres user exist.
 pg_available() { [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] && id postgres >/dev/null 2>&1; }
@@ -45,15 +47,15 @@ pg_start() {
 		echo "# pg_ctl start failed:"; sed 's/^/#   /' "$PG_DIR/server.log"; return 1
 	fi
 	role=$(id -un)
-	pg_psql postgres -c "CREATE ROLE \"$role\" LOGIN CREATEDB" -c "CREATE DATABASE scopehold OWNER \"$role\"" ||
-		return 1
+	pg_psql postgres -c "CREATE ROLE \"$role\" LOGIN CREATEDB" \
+		-c "CREATE DATABASE scopehold OWNER \"$role\" $PG_DBOPTS" || return 1
 	PG_CONNINFO="host=$PG_DIR port=$PG_PORT dbname=scopehold"
 	export PG_CONNINFO
 }
 
 # pg_newdb NAME: another empty database owned by the suite's user; its conninfo on stdout.
 pg_newdb() {
-	pg_psql postgres -c "CREATE DATABASE \"$1\" OWNER \"$(id -un)\"" >/dev/null &&
+	pg_psql postgres -c "CREATE DATABASE \"$1\" OWNER \"$(id -un)\" $PG_DBOPTS" >/dev/null &&
 		echo "host=$PG_DIR port=$PG_PORT dbname=$1"
 }
 

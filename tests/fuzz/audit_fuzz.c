@@ -22,8 +22,9 @@
  *   - else it reports first_bad = the position of the first decoded
  *     difference, with events = first_bad - 1 and a problem text.
  * store_audit_query over the tampered rows must not crash either.
- * (The cgroup column, empty in this trail, is copied with a row but not
- * tampered with: tests/unit/store_test.c checks that the chain covers it.)
+ * (The cgroup and host columns, empty in this trail, are copied with a row but not
+ * tampered with: tests/unit/store_test.c (cgroup) and tests/e2e-pg.sh (host)
+ * check that the chain covers them.)
  */
 #include <errno.h>
 #include <string.h>
@@ -438,7 +439,7 @@ static void tamper(struct in *in)
 		case 8:         /* append a copy of row a at the end (c odd: keep its seq + 1000) */
 			run("INSERT INTO audit SELECT (SELECT max(seq) FROM audit) + 1 + (?2 & 1) * 1000,"
 			    " time, type, workspace, actor, agent, secret, version, uid, gid, pid, exe,"
-			    " reason, fingerprint, count, hash, cgroup FROM audit WHERE seq = ?1", sa, c, NULL);
+			    " reason, fingerprint, count, hash, cgroup, host FROM audit WHERE seq = ?1", sa, c, NULL);
 			break;
 		}
 	}

@@ -171,10 +171,11 @@ static int env_config(struct env *e, const char *extra)
 		 extra ? extra : "");
 	if (T_PG) {
 		static int n;
-		char name[64], sql[96];
+		char name[64], sql[160];
 		struct sql_db *db = NULL;
 		snprintf(name, sizeof name, "st_%d_%d", (int)getpid(), ++n);
-		snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+		snprintf(sql, sizeof sql, "CREATE DATABASE %s ENCODING 'SQL_ASCII' TEMPLATE template0"
+			 " LC_COLLATE 'C' LC_CTYPE 'C'", name);
 		rc = sql_open("postgresql", T_PG, false, 5000, &db);
 		if (rc == 0)
 			rc = sql_exec(db, sql);
