@@ -387,7 +387,8 @@ static int attach_change(struct store *st, const char *project, const char *prov
 		return store_tx_end(st, store_fail(-ENOENT, "'%s' is not attached to project '%s'", ref, project));
 	s = store_stmt(st, attach ?
 		       "INSERT INTO attachments(project_id, provider_id, secret_id) VALUES (?1, ?2, ?3)" :
-		       "DELETE FROM attachments WHERE project_id = ?1 AND provider_id = ?2 AND secret_id IS NOT DISTINCT FROM ?3");
+		       "DELETE FROM attachments WHERE project_id = ?1 AND provider_id = ?2"
+		       " AND secret_id IS NOT DISTINCT FROM ?3");
 	if (!s)
 		return store_tx_end(st, -EIO);
 	sql_bind_int64(s, 1, pid);

@@ -6,8 +6,9 @@
  * connection (struct sql_db), prepared statements with typed binds by
  * 1-based index, results read column by column, transactions, and one
  * error string per connection. Each engine is one driver file filling a
- * struct sql_driver (sql_sqlite.c today); sql.c dispatches through it, so
- * the code above is written once for every engine.
+ * struct sql_driver (sql_sqlite.c, the default, and sql_pgsql.c for
+ * [store] backend = postgresql); sql.c dispatches through it, so the code
+ * above is written once for every engine.
  *
  * Conventions, the store's own: every call that can fail returns 0 (or
  * SQL_ROW/SQL_DONE for sql_step) or a negative errno, converted from the
@@ -109,8 +110,8 @@ struct sql_stmt { struct sql_db *db; };
 
 /*
  * Connect to the store at `target` (for SQLite a file that exists; with
- * create, an empty file is made a store: WAL journal) with the driver
- * named `driver` ("sqlite"). Writers wait up to busy_ms for the write
+ * create, an empty file is made a store: WAL journal; for PostgreSQL a
+ * conninfo) with the driver named `driver` ("sqlite", "postgresql"). Writers wait up to busy_ms for the write
  * lock before failing. The connection is set up for the store's
  * promises: foreign keys enforced, a committed transaction survives a
  * crash of the process, freed data overwritten (secure delete).
