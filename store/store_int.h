@@ -115,7 +115,12 @@ struct store_journal {
 	int fd;                       /* -1 when this handle does not serve */
 	uint8_t gen[16];              /* this file's generation (its header) */
 	uint64_t end;                 /* next append offset */
-	bool broken;                  /* a failed write or sync, or a record failing its check: refuse the rest */
+	/*
+	 * A failed write or sync, or a record failing its check: refuse the
+	 * rest. Atomic because the syncer reads and sets it without mu: a
+	 * rotation holds mu while it waits for the sync in flight to end.
+	 */
+	_Atomic bool broken;
 	_Atomic bool serving;         /* store_serve() succeeded and the handle is not closed */
 	int lock_fd;                  /* flock on STORE-audit.lock, -1 when not serving */
 	struct store_syncer sync;     /* durability = power */
@@ -231,6 +236,8 @@ int store_sync_to(struct store *st, uint64_t ticket);
 void store_syncer_init(struct store_syncer *sy);
 void store_syncer_destroy(struct store_syncer *sy);
 /* Return once ticket is synced, calling sync(st) when no one else is. */
+/* The journal size past which the daemon rotates it (16 MiB; tests lower it). */
+extern uint64_t store_journal_rotate_bytes;
 int store_syncer_wait(struct store *st, struct store_syncer *sy, uint64_t ticket,
 		      int (*sync)(struct store *st), bool gather);
 void store_rollback(struct store *st);
