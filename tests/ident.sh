@@ -207,7 +207,7 @@ expect_eq "mount: the very next open by the old uid is refused" \
 expect_eq "mount: the very next open by the new uid is served" \
 	"$(probe "$UN" open "$MNT/mover/gh/tok")" "ok 9"
 expect_eq "agent set kept the grant and its use count" \
-	"$(sa grants mover | awk '$2 == "gh/tok" { print $(NF-1), $NF }')" "2/100 live"
+	"$(sa --json grants mover | jq -r 'select(.provider == "gh" and .name == "tok") | "\(.uses)/\(.max_uses) \(.state)"')" "2/100 live"
 expect_eq "agent set kept the assignment" \
 	"$(sa agent show mover | awk '$1 == "projects:" { print $2 }')" "p"
 expect_eq "audit: one agent-set event with the changed fields" \
