@@ -89,6 +89,11 @@ sa audit --all-workspaces >"$T_TMP/audit-all.txt" 2>&1
 expect_eq "audit --all-workspaces: no raw control byte either" "$(raw "$T_TMP/audit-all.txt")" ""
 
 # ---- requests, agent list and show ------------------------------------------------------
+# the daemon writes the requests it counted at its next tick (every second): wait up to 5 s
+for _ in $(seq 50); do
+	sa requests 2>/dev/null | grep -qF agent-a && break
+	sleep 0.1
+done
 sa requests >"$T_TMP/req.txt" 2>&1
 expect_eq "requests: no raw control byte" "$(raw "$T_TMP/req.txt")" ""
 expect_eq "requests: the agent's request shows the executable escaped" \
