@@ -567,7 +567,7 @@ int store_check_file(const char *what, const char *path, bool must_exist)
 	struct stat sb;
 	int rc;
 
-	if ((rc = store_check_path(path, false)))
+	if ((rc = store_check_home(path)))
 		return rc;
 	if (lstat(path, &sb) < 0) {
 		if (errno == ENOENT && !must_exist)
@@ -839,11 +839,11 @@ int store_init(const struct store_config *cfg, const char *actor)
 	 * someone else in the meantime (mkdir takes an existing one as done)
 	 * is caught by the second look.
 	 */
-	if ((rc = store_check_path(cfg->key_file, false)) ||
-	    (rc = store_check_path(cfg->store_path, false)) ||
+	if ((rc = store_check_home(cfg->key_file)) ||
+	    (rc = store_check_home(cfg->store_path)) ||
 	    (rc = store_mkdirs_for(cfg->key_file)) || (rc = store_mkdirs_for(cfg->store_path)) ||
-	    (rc = store_check_path(cfg->key_file, false)) ||
-	    (rc = store_check_path(cfg->store_path, false)))
+	    (rc = store_check_home(cfg->key_file)) ||
+	    (rc = store_check_home(cfg->store_path)))
 		goto fail;
 	if ((rc = store_key_file_create(cfg->key_file, st->root_key)))
 		goto fail;

@@ -317,7 +317,13 @@ int store_deny_flush_locked(struct store *st, bool all);
  * is the record; syslog(3) reports nothing back.
  */
 void store_audit_forward(struct store *st, int64_t from, int64_t to);
-/* One event as the line forwarded: key=value fields, escaped, never a value. */
+/*
+ * One event as the line forwarded: key=value fields, escaped, never a
+ * value; the caller-chosen exe and cgroup last. STORE_AUDIT_LINE_MAX holds
+ * any line whole: an exe and a cgroup of PATH_MAX bytes each escape to
+ * four times that, and an agent-set reason carries both again.
+ */
+#define STORE_AUDIT_LINE_MAX (16 * PATH_MAX)
 void store_audit_line(const struct store_event *ev, char *buf, size_t len);
 
 /* ---- journal.c ---- */
