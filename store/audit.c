@@ -911,8 +911,6 @@ void store_audit_line(const struct store_event *ev, char *buf, size_t len)
 		line_int(&b, "gid", ev->gid);
 	if (ev->pid >= 0)
 		line_int(&b, "pid", ev->pid);
-	if (ev->exe[0])
-		line_field(&b, "exe", ev->exe);
 	if (ev->reason[0])
 		line_field(&b, "reason", ev->reason);
 	if (ev->has_fingerprint) {
@@ -922,25 +920,41 @@ void store_audit_line(const struct store_event *ev, char *buf, size_t len)
 	}
 	if (ev->count != 1)
 		line_int(&b, "count", ev->count);
+	/*
+	 * Last: the caller chose these, up to PATH_MAX bytes that escape to
+	 * four times as many. A receiver that cuts long messages (RFC 3164
+	 * relays, rsyslog's 8 KiB) then loses the end of the path, never
+	 * the reason or the count of a refusal.
+	 */
+	if (ev->exe[0])
+		line_field(&b, "exe", ev->exe);
+	if (ev->cgroup && ev->cgroup[0])
+		line_field(&b, "cgroup", ev->cgroup);
 }
 
 void store_audit_forward(struct store *st, int64_t from, int64_t to)
 {
 	struct sql_stmt *s;
 	struct store_event ev;
-	char line[4 * PATH_MAX];
+	char *line;
 
 	if (st->cfg.syslog_facility < 0 || from <= 0 || to < from)
 		return;
-	s = store_stmt(st, "SELECT " AUDIT_COLUMNS " FROM audit WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq");
-	if (!s)
+	/* off the (possibly small) thread stack; large enough for the worst line */
+	if (!(line = malloc(STORE_AUDIT_LINE_MAX)))
 		return;
+	s = store_stmt(st, "SELECT " AUDIT_COLUMNS " FROM audit WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq");
+	if (!s) {
+		free(line);
+		return;
+	}
 	sql_bind_int64(s, 1, from);
 	sql_bind_int64(s, 2, to);
 	while (sql_step(s) == SQL_ROW) {
 		event_from_row(s, &ev);
-		store_audit_line(&ev, line, sizeof line);
+		store_audit_line(&ev, line, STORE_AUDIT_LINE_MAX);
 		syslog(st->cfg.syslog_facility | LOG_INFO, "scopehold-audit %s", line);
 	}
 	sql_reset(s);
+	free(line);
 }

@@ -575,7 +575,7 @@ int store_check_file(const char *what, const char *path, bool must_exist)
 	struct stat sb;
 	int rc;
 
-	if ((rc = store_check_path(path, false)))
+	if ((rc = store_check_home(path)))
 		return rc;
 	if (lstat(path, &sb) < 0) {
 		if (errno == ENOENT && !must_exist)
@@ -775,8 +775,8 @@ int store_open(const struct store_config *cfg, const char *actor, struct store *
 		 */
 		char probe[PATH_MAX + 8];
 		snprintf(probe, sizeof probe, "%s/audit", cfg->state_dir);
-		if ((rc = store_check_path(probe, false)) || (rc = store_mkdirs_for(probe)) ||
-		    (rc = store_check_path(probe, false)))
+		if ((rc = store_check_home(probe)) || (rc = store_mkdirs_for(probe)) ||
+		    (rc = store_check_home(probe)))
 			return rc;
 	} else if ((rc = store_check_file("store", cfg->store_path, true))) {
 		return rc;
@@ -883,11 +883,11 @@ int store_init(const struct store_config *cfg, const char *actor)
 	 * is caught by the second look.
 	 */
 	place = store_is_file(cfg) ? cfg->store_path : st->jr.path;
-	if ((rc = store_check_path(cfg->key_file, false)) ||
-	    (rc = store_check_path(place, false)) ||
+	if ((rc = store_check_home(cfg->key_file)) ||
+	    (rc = store_check_home(place)) ||
 	    (rc = store_mkdirs_for(cfg->key_file)) || (rc = store_mkdirs_for(place)) ||
-	    (rc = store_check_path(cfg->key_file, false)) ||
-	    (rc = store_check_path(place, false)))
+	    (rc = store_check_home(cfg->key_file)) ||
+	    (rc = store_check_home(place)))
 		goto fail;
 	if ((rc = store_key_file_create(cfg->key_file, st->root_key)))
 		goto fail;

@@ -47,6 +47,8 @@
 #define JOURNAL_MAC 32
 #define JOURNAL_REC_MAX (64 * 1024)
 #define JOURNAL_ROTATE_BYTES (16u << 20)
+/* The size past which the journal rotates: JOURNAL_ROTATE_BYTES, smaller in tests. */
+uint64_t store_journal_rotate_bytes = JOURNAL_ROTATE_BYTES;
 #define JOURNAL_READ_CHUNK (1u << 20)
 
 /* ---- encoding ------------------------------------------------------------ */
@@ -585,7 +587,7 @@ static int journal_maybe_rotate(struct store *st)
 	if (st->jr.fd < 0)
 		return 0;
 	pthread_mutex_lock(&st->jr.mu);
-	if (st->jr.end >= JOURNAL_ROTATE_BYTES && !st->jr.broken &&
+	if (st->jr.end >= store_journal_rotate_bytes && !st->jr.broken &&
 	    journal_header(st, st->jr.fd, gen) == 0 && state_get(st, gen, &done, &found) == 0 &&
 	    found && (uint64_t)done == st->jr.end && (rc = store_begin(st, true)) == 0) {
 		rc = journal_rotate(st);
@@ -679,14 +681,15 @@ int store_journal_append(struct store *st, const struct store_event *ev, uint64_
 	return rc;
 }
 
+/*
+ * The syncer's sync: never takes jr.mu. A rotation holds jr.mu while it
+ * waits for the sync in flight to end (journal_rotate), so taking it here
+ * deadlocked every reader of a durability = power mount. The fd cannot
+ * change meanwhile: rotation replaces it only while no sync is in flight.
+ */
 static int journal_fdatasync(struct store *st)
 {
-	bool broken;
-
-	pthread_mutex_lock(&st->jr.mu);
-	broken = st->jr.broken;
-	pthread_mutex_unlock(&st->jr.mu);
-	if (broken)
+	if (atomic_load(&st->jr.broken))
 		return journal_unusable();
 	if (fdatasync(st->jr.fd) < 0) {
 		int e = errno;
@@ -694,9 +697,7 @@ static int journal_fdatasync(struct store *st)
 		 * After a writeback error a second fdatasync may well return 0
 		 * with the records still lost: never try again on this file.
 		 */
-		pthread_mutex_lock(&st->jr.mu);
-		st->jr.broken = true;
-		pthread_mutex_unlock(&st->jr.mu);
+		atomic_store(&st->jr.broken, true);
 		return store_fail(-EIO, "cannot sync the audit trail: %s", strerror(e));
 	}
 	atomic_fetch_add(&st->syncs, 1);

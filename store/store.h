@@ -117,6 +117,13 @@ const char *store_error(void);
  * inside the store; the mount checks its alert program too.
  */
 int store_check_path(const char *path, bool follow_last);
+/*
+ * As store_check_path(path, false), and the directory holding path must
+ * be writable by no one else even when sticky: for the key file, store
+ * and journal, beside which files are created (STORE-wal, -shm,
+ * -audit.lock) that another user must not be able to create first.
+ */
+int store_check_home(const char *path);
 
 /* ---- lifecycle --------------------------------------------------------- */
 

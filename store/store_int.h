@@ -115,7 +115,12 @@ struct store_journal {
 	int fd;                       /* -1 when this handle does not serve */
 	uint8_t gen[16];              /* this file's generation (its header) */
 	uint64_t end;                 /* next append offset */
-	bool broken;                  /* a failed write or sync, or a record failing its check: refuse the rest */
+	/*
+	 * A failed write or sync, or a record failing its check: refuse the
+	 * rest. Atomic because the syncer reads and sets it without mu: a
+	 * rotation holds mu while it waits for the sync in flight to end.
+	 */
+	_Atomic bool broken;
 	_Atomic bool serving;         /* store_serve() succeeded and the handle is not closed */
 	int lock_fd;                  /* flock on STORE-audit.lock, -1 when not serving */
 	struct store_syncer sync;     /* durability = power */
@@ -231,6 +236,8 @@ int store_sync_to(struct store *st, uint64_t ticket);
 void store_syncer_init(struct store_syncer *sy);
 void store_syncer_destroy(struct store_syncer *sy);
 /* Return once ticket is synced, calling sync(st) when no one else is. */
+/* The journal size past which the daemon rotates it (16 MiB; tests lower it). */
+extern uint64_t store_journal_rotate_bytes;
 int store_syncer_wait(struct store *st, struct store_syncer *sy, uint64_t ticket,
 		      int (*sync)(struct store *st), bool gather);
 void store_rollback(struct store *st);
@@ -312,7 +319,13 @@ int store_deny_flush_locked(struct store *st, bool all);
  * is the record; syslog(3) reports nothing back.
  */
 void store_audit_forward(struct store *st, int64_t from, int64_t to);
-/* One event as the line forwarded: key=value fields, escaped, never a value. */
+/*
+ * One event as the line forwarded: key=value fields, escaped, never a
+ * value; the caller-chosen exe and cgroup last. STORE_AUDIT_LINE_MAX holds
+ * any line whole: an exe and a cgroup of PATH_MAX bytes each escape to
+ * four times that, and an agent-set reason carries both again.
+ */
+#define STORE_AUDIT_LINE_MAX (16 * PATH_MAX)
 void store_audit_line(const struct store_event *ev, char *buf, size_t len);
 
 /* ---- journal.c ---- */

@@ -10,9 +10,13 @@
  * followed on the way - must be owned by root or by the user running this,
  * and writable by no one else. A sticky directory (/tmp) is the one
  * exception: there others may add entries but may not rename or remove
- * ours, so it is accepted when its owner is trusted. A symlink on the way
- * must belong to root or to us too, since in a sticky directory its owner
- * may replace it.
+ * ours, so it is accepted on the way when its owner is trusted. It is no
+ * place for the key or the store itself (store_check_home()): SQLite, the
+ * audit journal and its lock create files beside the store (STORE-wal,
+ * STORE-shm, STORE-audit.lock), and whoever creates one of those first in
+ * a sticky directory owns it - and may read or rewrite the WAL's pages.
+ * A symlink on the way must belong to root or to us too, since in a
+ * sticky directory its owner may replace it.
  *
  * The walk resolves the path itself, component by component, from "/" (a
  * relative path from the working directory), so it sees each symlink in
@@ -38,8 +42,12 @@ static bool trust_uid_ok(uid_t uid)
 	return uid == 0 || uid == geteuid();
 }
 
-/* The refusal of directory `dir` on the way to `path`, or 0. */
-static int trust_dir(const char *path, const char *dir, const struct stat *sb)
+/*
+ * The refusal of directory `dir` on the way to `path`, or 0. sticky_ok:
+ * a sticky directory may be writable by others (not so for the one that
+ * holds a file we create siblings of).
+ */
+static int trust_dir(const char *path, const char *dir, const struct stat *sb, bool sticky_ok)
 {
 	unsigned mode = (unsigned)(sb->st_mode & 07777);
 
@@ -48,7 +56,7 @@ static int trust_dir(const char *path, const char *dir, const struct stat *sb)
 		return store_fail(-EACCES, "refusing '%s': directory '%s' is writable by uid %u "
 				  "(owner %u, mode %04o)", path, dir, (unsigned)sb->st_uid,
 				  (unsigned)sb->st_uid, mode);
-	if (sb->st_mode & S_ISVTX)
+	if ((sb->st_mode & S_ISVTX) && sticky_ok)
 		return 0;
 	if (sb->st_mode & S_IWOTH)
 		return store_fail(-EACCES, "refusing '%s': directory '%s' is writable by everyone "
@@ -60,7 +68,7 @@ static int trust_dir(const char *path, const char *dir, const struct stat *sb)
 	return 0;
 }
 
-int store_check_path(const char *path, bool follow_last)
+static int trust_walk(const char *path, bool follow_last, bool home)
 {
 	char todo[2 * PATH_MAX + 2], done[PATH_MAX], next[PATH_MAX], target[PATH_MAX];
 	char *rest = todo;
@@ -80,7 +88,7 @@ int store_check_path(const char *path, bool follow_last)
 		if (snprintf(todo, sizeof todo, "%s/%s", done, path) >= (int)sizeof todo)
 			return store_fail(-ENAMETOOLONG, "path '%s' is too long", path);
 	}
-	if (lstat("/", &sb) == 0 && (rc = trust_dir(path, "/", &sb)))
+	if (lstat("/", &sb) == 0 && (rc = trust_dir(path, "/", &sb, true)))
 		return rc;
 	done[0] = '\0';                 /* the resolved prefix; "" is "/" */
 	for (;;) {
@@ -116,6 +124,16 @@ int store_check_path(const char *path, bool follow_last)
 		memcpy(next + dlen + 1, comp, clen);
 		next[dlen + 1 + clen] = '\0';
 		/*
+		 * The directory that holds the file (symlinks before it
+		 * resolved, the file itself never followed): closed to
+		 * others even when sticky, whether the file exists yet or not.
+		 */
+		if (last && home) {
+			const char *dir = dlen ? done : "/";
+			if (lstat(dir, &sb) == 0 && (rc = trust_dir(path, dir, &sb, false)))
+				return rc;
+		}
+		/*
 		 * Missing: created by init below a checked directory, or a
 		 * missing file the caller reports. Unreadable: the caller's
 		 * own open fails the same way and says so.
@@ -145,8 +163,18 @@ int store_check_path(const char *path, bool follow_last)
 		}
 		if (!S_ISDIR(sb.st_mode))
 			return 0;       /* the file itself, or ENOTDIR for the caller */
-		if ((rc = trust_dir(path, next, &sb)))
+		if ((rc = trust_dir(path, next, &sb, true)))
 			return rc;
 		memcpy(done, next, dlen + 1 + clen + 1);
 	}
+}
+
+int store_check_path(const char *path, bool follow_last)
+{
+	return trust_walk(path, follow_last, false);
+}
+
+int store_check_home(const char *path)
+{
+	return trust_walk(path, false, true);
 }

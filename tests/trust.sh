@@ -102,6 +102,32 @@ conf "$T/ours.ini" "$T/sticky/ours"
 expect_run "init accepts our own symlink in a sticky dir to a private dir" 0 - shadm -c "$T/ours.ini" init
 check "... and the key is in the private dir" test -f "$T/good/root.key"
 
+# The store directly in a sticky dir: another uid creates STORE-wal (and
+# STORE-audit.lock) first, owns it, and SQLite would keep every page of the
+# store in that file (review, uid 24811). The holding directory must be closed.
+UW=24811
+mkdir -m 1777 "$T/stk"
+printf '[store]\npath = %s/stk/store.db\nkey_file = %s/good/stk.key\n' "$T" "$T" >"$T/stk.ini"
+as_uid "$UW" sh -c 'umask 0; : >"$1/store.db-wal"; : >"$1/store.db-audit.lock"' sh "$T/stk"
+expect_run "init refuses a store directly in a root-owned sticky dir (another uid made its -wal first)" 1 \
+	"shadm: refusing '$T/stk/store.db': directory '$T/stk' is writable by everyone (owner 0, mode 1777)" \
+	shadm -c "$T/stk.ini" init
+check "... and created no store nor key" test ! -e "$T/stk/store.db" -a ! -e "$T/good/stk.key"
+printf '[store]\npath = %s/good/stk.db\nkey_file = %s/stk/root.key\n' "$T" "$T" >"$T/stkk.ini"
+expect_run "init refuses a key directly in a root-owned sticky dir" 1 \
+	"shadm: refusing '$T/stk/root.key': directory '$T/stk' is writable by everyone (owner 0, mode 1777)" \
+	shadm -c "$T/stkk.ini" init
+mkdir -m 0700 "$T/stk2"
+conf "$T/stk2.ini" "$T/stk2"
+shadm -c "$T/stk2.ini" init >/dev/null 2>&1
+chmod 1777 "$T/stk2"
+expect_run "an existing store whose directory became sticky and world-writable is refused" 1 \
+	"shadm: refusing '$T/stk2/root.key': directory '$T/stk2' is writable by everyone (owner 0, mode 1777)" \
+	shadm -c "$T/stk2.ini" provider list
+expect_run "scopeholdfs refuses it before mounting" 1 \
+	"scopeholdfs: refusing '$T/stk2/root.key': directory '$T/stk2' is writable by everyone (owner 0, mode 1777)" \
+	timeout 10 "$SCOPEHOLDFS" -c "$T/stk2.ini" -f "$T/good"
+
 # ---- an existing store whose directory later becomes another user's ----------------
 mkdir -m 0700 "$T/later"
 conf "$T/later.ini" "$T/later"

@@ -119,8 +119,13 @@ HELPERS="$HELPERS $RECV"
 for _ in $(seq 100); do [ -e "$SL/log.ready" ] && break; sleep 0.1; done
 [ -e "$SL/log.ready" ] || { not_ok "syslog: the receiver is listening"; exit 1; }
 printf '[audit]\nsyslog = local4\n' >>"$CONF"
-# a reader whose executable path holds a space, a quote and a newline
-WEIRD="$T_TMP/py th\"on
+# a reader whose executable path holds a space, a quote and a newline, below
+# 16 directories of non-ASCII names: about 4000 bytes that escape to 16000
+# (the line once stopped at 16 KiB, before the reason, fingerprint and count)
+LONGD=$T_TMP
+for _ in $(seq 16); do LONGD=$LONGD/$(printf '\xc3\xa9%.0s' $(seq 125)); done
+mkdir -p -m 0755 "$LONGD"
+WEIRD="$LONGD/py th\"on
 x"
 cp "$PYREAL" "$WEIRD"
 chmod 0755 "$WEIRD"
@@ -167,11 +172,13 @@ expect_eq "syslog: facility local4, priority info (<166>), one datagram per even
 R=$(grep 'type=resolve' "$SL/log")
 # whoever moves it from the journal into the trail forwards it: the daemon's tick or shadm's next change
 expect_re "syslog: the resolve, with the caller and a fingerprint" "$R" \
-	"^<166>.* (scopeholdfs\\[[0-9]+\\]|shadm): scopehold-audit seq=[0-9]+ time=20[0-9-]+T[0-9:]+Z type=resolve workspace=default actor=scopeholdfs agent=ag secret=gh/ok version=1 uid=$UA gid=$UA pid=[0-9]+ exe=.* fingerprint=[0-9a-f]{32}\$"
+	"^<166>.* (scopeholdfs\\[[0-9]+\\]|shadm): scopehold-audit seq=[0-9]+ time=20[0-9-]+T[0-9:]+Z type=resolve workspace=default actor=scopeholdfs agent=ag secret=gh/ok version=1 uid=$UA gid=$UA pid=[0-9]+ fingerprint=[0-9a-f]{32} exe=\".*\" cgroup=[^ ]+\$"
 expect_eq "syslog: the executable path is quoted and escaped (no raw newline or quote)" \
 	"$(printf '%s\n' "$R" | grep -o 'exe="[^ ]* th\\"on\\x0ax"' | wc -l)" "1"
+expect_eq "syslog: the 4000-byte path arrives whole (16 escaped directories), then the cgroup" \
+	"$(printf '%s\n' "$R" | grep -o '\(/\(\\xc3\\xa9\)\{125\}\)\{16\}/py th\\"on\\x0ax" cgroup=' | wc -l)" "1"
 expect_re "syslog: the stranger's refusal names the caller and the reason" "$(grep 'type=deny' "$SL/log" | head -n 1)" \
-	"scopeholdfs\\[[0-9]+\\]: scopehold-audit seq=[0-9]+ time=[^ ]+ type=deny workspace=default actor=scopeholdfs agent=ag uid=$UB gid=$UB pid=[0-9]+ exe=[^ ]+ reason=uid\$"
+	"scopeholdfs\\[[0-9]+\\]: scopehold-audit seq=[0-9]+ time=[^ ]+ type=deny workspace=default actor=scopeholdfs agent=ag uid=$UB gid=$UB pid=[0-9]+ reason=uid exe=[^ ]+ cgroup=[^ ]+\$"
 expect_re "syslog: shadm's grant, with the operator" "$(grep 'type=grant' "$SL/log")" \
 	"shadm: scopehold-audit seq=[0-9]+ time=[^ ]+ type=grant workspace=default actor=$(id -un) agent=bg secret=gh/ok reason=\"2 uses\"\$"
 check "syslog: no value in any line" no grep -q 'whoSECRET' "$SL/log"
