@@ -46,6 +46,15 @@ expect_run "a database that is not SQL_ASCII is refused" 1 \
 	"shadm: cannot open the store: the database's encoding is not SQL_ASCII: the store keeps paths byte for byte (create it with ENCODING 'SQL_ASCII' TEMPLATE template0)" \
 	"$SHADM" -c "$T_TMP/utf8.ini" init
 check "the refused init left no key file" test ! -e "$T_TMP/k8"
+# a database whose commits are acknowledged before they are durable cannot carry the audit
+pg_psql postgres -c "CREATE DATABASE asyncdb OWNER \"$(id -un)\" ENCODING 'SQL_ASCII' TEMPLATE template0" >/dev/null
+pg_psql postgres -c "ALTER DATABASE asyncdb SET synchronous_commit = off" >/dev/null
+printf '[store]\nbackend = postgresql\nconninfo = host=%s port=%s dbname=asyncdb\nstate_dir = %s/st\nkey_file = %s/k9\n' \
+	"$PG_DIR" "$PG_PORT" "$T_TMP" "$T_TMP" >"$T_TMP/async.ini"
+expect_run "a database with synchronous_commit = off is refused" 1 \
+	"shadm: cannot open the store: the server has synchronous_commit = off: acknowledged audit events could be lost; set it to on" \
+	"$SHADM" -c "$T_TMP/async.ini" init
+check "the refused init left no key file" test ! -e "$T_TMP/k9"
 badconf "state_dir = relative/dir"
 expect_run "a relative state_dir is refused" 1 \
 	"shadm: $T_TMP/bad.ini:3: invalid value for 'state_dir': 'relative/dir'" "$SHADM" -c "$T_TMP/bad.ini" provider list
