@@ -199,6 +199,8 @@ void fs_value_release(struct fs_value *v);
 int fs_value_sync(struct store *st, struct fs_value *v);
 /* Wipe every value still held (files left open at unmount). */
 void fs_value_release_all(void);
+/* Free the directory listings still open at exit (no releasedir comes for them). */
+void fs_listing_release_all(void);
 
 /* Report a failure to stderr and syslog: "scopeholdfs: <msg>". */
 void fs_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

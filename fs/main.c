@@ -519,6 +519,7 @@ out_unmount:
 out_destroy:
 	fuse_session_destroy(se);
 	fs_value_release_all();   /* files still open at unmount get no release() */
+	fs_listing_release_all(); /* nor do directories their releasedir() */
 	fs_node_free_all();
 out_store:
 	if (ctx.st && store_deny_flush(ctx.st) < 0)

@@ -35,6 +35,7 @@
 #include "fs/fs.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,7 +173,29 @@ static void ops_readlink(fuse_req_t req, fuse_ino_t ino)
 struct listing {
 	size_t n, cap;
 	struct { char name[POLICY_NAME_MAX + 1]; mode_t type; } *v;
+	struct listing *prev, *next;   /* the open listings, for fs_listing_release_all */
 };
+
+/*
+ * Directories still open at unmount get no releasedir (as files get no
+ * release): the open listings are linked so the daemon frees them at exit.
+ */
+static struct listing *listings;
+static pthread_mutex_t listings_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct listing *listing_new(void)
+{
+	struct listing *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	pthread_mutex_lock(&listings_lock);
+	l->next = listings;
+	if (listings)
+		listings->prev = l;
+	listings = l;
+	pthread_mutex_unlock(&listings_lock);
+	return l;
+}
 
 static int listing_add(void *arg, const char *name, mode_t type)
 {
@@ -193,10 +216,24 @@ static int listing_add(void *arg, const char *name, mode_t type)
 
 static void listing_free(struct listing *l)
 {
-	if (l) {
-		free(l->v);
-		free(l);
-	}
+	if (!l)
+		return;
+	pthread_mutex_lock(&listings_lock);
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		listings = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	pthread_mutex_unlock(&listings_lock);
+	free(l->v);
+	free(l);
+}
+
+void fs_listing_release_all(void)
+{
+	while (listings)
+		listing_free(listings);
 }
 
 static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -208,7 +245,7 @@ static void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (rc == 0)
 		rc = fs_resolve_access(&rq, &p, R_OK);
 	struct listing *l = NULL;
-	if (rc == 0 && !(l = calloc(1, sizeof(*l))))
+	if (rc == 0 && !(l = listing_new()))
 		rc = -ENOMEM;
 	rc = fs_req_end(&rq, rc);
 	if (rc < 0) {

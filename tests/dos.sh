@@ -205,8 +205,19 @@ maps_held2=$(maps)
 if [ "$((maps_held2 - maps_held))" -lt 16 ]; then
 	ok "stop: the second hoard maps no more than the first did ($maps_held -> $maps_held2 lines)"
 else not_ok "stop: the second hoard maps no more than the first did"; echo "#   $maps_held -> $maps_held2 lines"; fi
+# and a directory held open: no releasedir comes for it after the unmount
+as_uid "$UX" "$PY" -c 'import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)' "$(dirname "$FX")" "$T_TMP/x/dirheld" "$T_TMP/dirheld.go" >/dev/null 2>&1 &
+DIRHELD=$!
+STOPS="$STOPS $T_TMP/dirheld.go"
+wait_file "$T_TMP/x/dirheld" >/dev/null
 stop_fs "$FS_PID"
-expect_eq "stop: SIGTERM stops the daemon (exit 0) while the values are held" "$STOP_RC" "0"
+expect_eq "stop: SIGTERM stops the daemon (exit 0) while the values and a directory are held" "$STOP_RC" "0"
+[ "$STOP_RC" = 0 ] || show_log "$LOG"
+release dirheld "$DIRHELD"
 if mounted "$MNT"; then not_ok "stop: the mount is gone"; else ok "stop: the mount is gone"; fi
 release hoard2 "$HELD"
 t_finish
