@@ -87,6 +87,11 @@ expect_eq "audit: the deny row of the other uid shows the path escaped" \
 expect_eq "audit: no line starts with the forged text" "$(grep -c '^FORGED' "$T_TMP/audit.txt")" 0
 sa audit --all-workspaces >"$T_TMP/audit-all.txt" 2>&1
 expect_eq "audit --all-workspaces: no raw control byte either" "$(raw "$T_TMP/audit-all.txt")" ""
+# --follow prints each event as it comes, not through the table: escaped the same
+timeout -s INT 2 "$SHADM" -c "$CONF" audit --follow --after 0 >"$T_TMP/follow.txt" 2>&1
+expect_eq "audit --follow: no raw control byte either" "$(raw "$T_TMP/follow.txt")" ""
+expect_eq "audit --follow: the deny row of the other uid shows the path escaped" \
+	"$(grep -F "uid=$UX " "$T_TMP/follow.txt" | grep -cF "exe=$SHOWN")" 1
 
 # ---- requests, agent list and show ------------------------------------------------------
 # the daemon writes the requests it counted at its next tick (every second): wait up to 5 s

@@ -189,6 +189,9 @@ struct cmd_table;
 struct cmd_table *cmd_table_new(int ncols, ...);
 /* Add one row of exactly ncols strings (copied; NULL prints as "-"). */
 void cmd_table_add(struct cmd_table *t, ...);
+/* The same with the header and the row as arrays of ncols strings (columns chosen at run time). */
+struct cmd_table *cmd_table_new_array(int ncols, const char *const *head);
+void cmd_table_add_array(struct cmd_table *t, const char *const *cells);
 /* Print to stdout and free. */
 void cmd_table_print(struct cmd_table *t);
 void cmd_table_free(struct cmd_table *t);   /* NULL is a no-op */

@@ -26,17 +26,41 @@
 struct audit_list {
 	struct cmd_ctx *c;
 	bool all_workspaces;
+	bool hosts;                /* a HOST column: the store is a database many hosts share */
 	bool follow;               /* print each row at once (--follow), not into c->table */
 };
 
-/* The table of `audit` (--all-workspaces adds WORKSPACE); --follow prints its header alone. */
-static struct cmd_table *audit_table_new(bool all)
+/*
+ * The columns of `audit`: --all-workspaces adds WORKSPACE, a database
+ * many hosts share adds HOST. Fills col[] with the indices of the ones
+ * shown, in order, and returns how many there are.
+ */
+enum { AC_SEQ, AC_TIME, AC_HOST, AC_TYPE, AC_WORKSPACE, AC_ACTOR, AC_AGENT, AC_SECRET,
+       AC_VER, AC_CALLER, AC_REASON, AC_N };
+
+static int audit_columns(const struct audit_list *l, int col[AC_N])
 {
-	if (all)
-		return cmd_table_new(10, "SEQ", "TIME", "TYPE", "WORKSPACE", "ACTOR", "AGENT",
-				     "SECRET", "VER", "CALLER", "REASON");
-	return cmd_table_new(9, "SEQ", "TIME", "TYPE", "ACTOR", "AGENT", "SECRET",
-			     "VER", "CALLER", "REASON");
+	int n = 0;
+
+	for (int i = 0; i < AC_N; i++)
+		if ((i != AC_HOST || l->hosts) && (i != AC_WORKSPACE || l->all_workspaces))
+			col[n++] = i;
+	return n;
+}
+
+/* The table of `audit`; --follow prints its header alone. */
+static struct cmd_table *audit_table_new(const struct audit_list *l)
+{
+	static const char *const name[AC_N] = {
+		"SEQ", "TIME", "HOST", "TYPE", "WORKSPACE", "ACTOR", "AGENT", "SECRET", "VER",
+		"CALLER", "REASON",
+	};
+	const char *head[AC_N];
+	int col[AC_N], n = audit_columns(l, col);
+
+	for (int i = 0; i < n; i++)
+		head[i] = name[col[i]];
+	return cmd_table_new_array(n, head);
 }
 
 static int audit_row(void *ctx, const struct store_event *ev)
@@ -69,17 +93,14 @@ static int audit_row(void *ctx, const struct store_event *ev)
 		return 0;
 	}
 	policy_time_format(ev->time, t, sizeof(t));
-	if (ev->uid < 0 && ev->gid < 0 && ev->pid < 0 && (!ev->exe || !ev->exe[0]) &&
-	    (!ev->host || !ev->host[0])) {
+	if (ev->uid < 0 && ev->gid < 0 && ev->pid < 0 && (!ev->exe || !ev->exe[0])) {
 		snprintf(caller, sizeof(caller), "-");
 	} else {
 		size_t n = 0;
 
 		/* Only the facts that are known; the mount fills them all. */
 		caller[0] = '\0';
-		if (ev->host && ev->host[0])   /* a database many hosts share */
-			n += (size_t)snprintf(caller + n, sizeof(caller) - n, " host=%s", ev->host);
-		if (ev->uid >= 0 && n < sizeof(caller))
+		if (ev->uid >= 0)
 			n += (size_t)snprintf(caller + n, sizeof(caller) - n, " uid=%lld", (long long)ev->uid);
 		if (ev->gid >= 0 && n < sizeof(caller))
 			n += (size_t)snprintf(caller + n, sizeof(caller) - n, " gid=%lld", (long long)ev->gid);
@@ -97,31 +118,27 @@ static int audit_row(void *ctx, const struct store_event *ev)
 			 ev->reason && ev->reason[0] ? ev->reason : "-", (long long)ev->count);
 	else
 		snprintf(reason, sizeof(reason), "%s", ev->reason ? ev->reason : "");
+
+	const char *all[AC_N] = {
+		[AC_SEQ] = cmd_i64(ev->seq, seq, sizeof(seq)), [AC_TIME] = t,
+		[AC_HOST] = ev->host, [AC_TYPE] = ev->type, [AC_WORKSPACE] = ev->workspace,
+		[AC_ACTOR] = ev->actor, [AC_AGENT] = ev->agent, [AC_SECRET] = ev->secret,
+		[AC_VER] = ev->version ? cmd_i64(ev->version, ver, sizeof(ver)) : NULL,
+		[AC_CALLER] = caller, [AC_REASON] = reason,
+	};
+	const char *cell[AC_N];
+	int col[AC_N], n = audit_columns(l, col);
+
+	for (int i = 0; i < n; i++)
+		cell[i] = all[col[i]];
 	if (l->follow) {
 		/* as it happens: one line, the table's columns in order, two spaces apart */
-		const char *cell[10] = {
-			cmd_i64(ev->seq, seq, sizeof(seq)), t, ev->type, ev->workspace, ev->actor,
-			ev->agent, ev->secret, ev->version ? cmd_i64(ev->version, ver, sizeof(ver)) : NULL,
-			caller, reason,
-		};
-		for (int i = 0; i < 10; i++) {
-			if (i == 3 && !l->all_workspaces)
-				continue;
-			printf("%s%s", i ? "  " : "", cell[i] && cell[i][0] ? cell[i] : "-");
-		}
+		for (int i = 0; i < n; i++)
+			printf("%s%s", i ? "  " : "", cell[i] && cell[i][0] ? cmd_esc(cell[i]) : "-");
 		putchar('\n');
 		return 0;
 	}
-	if (l->all_workspaces)
-		cmd_table_add(c->table, cmd_i64(ev->seq, seq, sizeof(seq)), t, ev->type,
-			      ev->workspace, ev->actor, ev->agent, ev->secret,
-			      ev->version ? cmd_i64(ev->version, ver, sizeof(ver)) : NULL,
-			      caller, reason);
-	else
-		cmd_table_add(c->table, cmd_i64(ev->seq, seq, sizeof(seq)), t, ev->type,
-			      ev->actor, ev->agent, ev->secret,
-			      ev->version ? cmd_i64(ev->version, ver, sizeof(ver)) : NULL,
-			      caller, reason);
+	cmd_table_add_array(c->table, cell);
 	return 0;
 }
 
@@ -246,9 +263,9 @@ static int audit_tail_seq(struct cmd_ctx *c, int64_t *seq)
 #define AUDIT_FOLLOW_POLL_MS 250
 
 static int audit_follow(struct cmd_ctx *c, struct store_audit_filter *filter, bool backlog,
-			bool all)
+			const struct audit_list *l)
 {
-	struct audit_follow f = { { c, all, true }, 0 };
+	struct audit_follow f = { { c, l->all_workspaces, l->hosts, true }, 0 };
 	struct sigaction sa;
 	struct pollfd pfd = { .fd = STDOUT_FILENO, .events = 0 };
 	int rc;
@@ -264,7 +281,7 @@ static int audit_follow(struct cmd_ctx *c, struct store_audit_filter *filter, bo
 
 	if (!c->json) {
 		/* the header once, as a table would have it */
-		cmd_table_print(audit_table_new(all));
+		cmd_table_print(audit_table_new(l));
 		fflush(stdout);
 	}
 	if (!backlog) {
@@ -351,13 +368,14 @@ static int audit_query(struct cmd_ctx *c, int argc, char **argv)
 	filter.all_workspaces = all;
 	if ((rc = audit_open(c)))
 		return rc;
-	if (follow)
-		return audit_follow(c, &filter, since_s || after_s || limit_s, all);
 	l.c = c;
 	l.all_workspaces = all;
+	l.hosts = strcmp(c->cfg.backend, "postgresql") == 0;
 	l.follow = false;
+	if (follow)
+		return audit_follow(c, &filter, since_s || after_s || limit_s, &l);
 	if (!c->json)
-		c->table = audit_table_new(all);
+		c->table = audit_table_new(&l);
 	rc = store_audit_query(c->st, &filter, audit_row, &l);
 	return cmd_list_end(c, rc);
 }

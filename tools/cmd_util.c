@@ -413,10 +413,9 @@ static char *cmd_strdup(const char *s)
 	return d;
 }
 
-static void cmd_table_vadd(struct cmd_table *t, va_list ap)
+/* Room for one more row; its cells are then set with cmd_table_cell. */
+static char **cmd_table_row(struct cmd_table *t)
 {
-	int i;
-
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
 		char **cells = realloc(t->cells, cap * (size_t)t->ncols * sizeof(*cells));
@@ -426,12 +425,21 @@ static void cmd_table_vadd(struct cmd_table *t, va_list ap)
 		t->cells = cells;
 		t->cap = cap;
 	}
-	for (i = 0; i < t->ncols; i++) {
-		const char *s = va_arg(ap, const char *);
-		/* An empty field reads as a hole in a table: show "-". */
-		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = cmd_strdup(s && *s ? cmd_esc(s) : "-");
-	}
-	t->nrows++;
+	return t->cells + t->nrows++ * (size_t)t->ncols;
+}
+
+/* An empty field reads as a hole in a table: show "-". */
+static char *cmd_table_cell(const char *s)
+{
+	return cmd_strdup(s && *s ? cmd_esc(s) : "-");
+}
+
+static void cmd_table_vadd(struct cmd_table *t, va_list ap)
+{
+	char **row = cmd_table_row(t);
+
+	for (int i = 0; i < t->ncols; i++)
+		row[i] = cmd_table_cell(va_arg(ap, const char *));
 }
 
 struct cmd_table *cmd_table_new(int ncols, ...)
@@ -448,6 +456,17 @@ struct cmd_table *cmd_table_new(int ncols, ...)
 	return t;
 }
 
+struct cmd_table *cmd_table_new_array(int ncols, const char *const *head)
+{
+	struct cmd_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		cmd_oom();
+	t->ncols = ncols;
+	cmd_table_add_array(t, head);
+	return t;
+}
+
 void cmd_table_add(struct cmd_table *t, ...)
 {
 	va_list ap;
@@ -455,6 +474,14 @@ void cmd_table_add(struct cmd_table *t, ...)
 	va_start(ap, t);
 	cmd_table_vadd(t, ap);
 	va_end(ap);
+}
+
+void cmd_table_add_array(struct cmd_table *t, const char *const *cells)
+{
+	char **row = cmd_table_row(t);
+
+	for (int i = 0; i < t->ncols; i++)
+		row[i] = cmd_table_cell(cells[i]);
 }
 
 void cmd_table_print(struct cmd_table *t)
