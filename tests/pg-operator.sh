@@ -78,6 +78,7 @@ denials() { dbq "SELECT count(*) FROM audit WHERE type = 'deny' AND reason = 'in
 sa audit >/dev/null 2>&1   # import the journal: deny counts below are deltas of the trail
 d0=$(denials)
 # github/z's ciphertext (never granted) moved into github/y's current version
+ysaved=$(dbq "SELECT encode(ct, 'hex') FROM versions WHERE id = $Y1")
 dbq "UPDATE versions SET ct = (SELECT ct FROM versions WHERE id = $Z1) WHERE id = $Y1"
 out=$(as_uid "$UA" cat "$FY" 2>"$T_TMP/err"); rc=$?
 expect_eq "another secret's ciphertext in y's row: the read fails with EIO and no bytes" \
@@ -91,7 +92,9 @@ expect_eq "an older version's ciphertext in x's current row: EIO, not the old va
 sa audit >/dev/null 2>&1
 expect_eq "both refusals are 'integrity' deny events in the trail" "$(( $(denials) - d0 ))" 2
 dbq "UPDATE versions SET ct = decode('$saved', 'hex') WHERE id = $X2"
+dbq "UPDATE versions SET ct = decode('$ysaved', 'hex') WHERE id = $Y1"
 as_uid "$UA" cat "$FX" >"$T_TMP/got" 2>/dev/null; same_bytes "x's own ciphertext put back reads again" "$T_TMP/got" "$VALS/x2"
+as_uid "$UA" cat "$FY" >"$T_TMP/got" 2>/dev/null; same_bytes "y's own ciphertext put back reads again" "$T_TMP/got" "$VALS/y1"
 
 # ---- cannot swap in another store's key ----------------------------------------------------
 OCONN=$(pg_newdb other)
@@ -121,6 +124,17 @@ dbq "INSERT INTO grants (agent_id, secret_id, created)
      SELECT a.id, s.id, 0 FROM agents a, secrets s WHERE a.name = 'agent-b' AND s.name = 'z'"
 as_uid "$UB" cat "$FZ" >"$T_TMP/got" 2>/dev/null
 same_bytes "a grant row the operator wrote directly is obeyed (a documented limit)" "$T_TMP/got" "$VALS/z1"
+
+# ---- can break the database: everything fails closed -----------------------------------------
+dbq "ALTER TABLE versions RENAME TO versions_gone"
+out=$(as_uid "$UA" cat "$FY" 2>"$T_TMP/err"); rc=$?
+expect_eq "a table gone: a granted open fails with EIO and no bytes" \
+	"$rc|$out|$(cat "$T_TMP/err")" "1||cat: $FY: Input/output error"
+expect_run "a table gone: shadm exits 1 with one line" 1 \
+	'shadm: cannot prepare a query: relation "versions" does not exist' sa secret reveal github/y
+dbq "ALTER TABLE versions_gone RENAME TO versions"
+as_uid "$UA" cat "$FY" >"$T_TMP/got" 2>/dev/null; same_bytes "the table back: the same daemon serves again" "$T_TMP/got" "$VALS/y1"
+
 stop_fs "$PID"
 expect_eq "the daemon stops cleanly" "$STOP_RC" 0
 expect_eq "that read is a resolve event of agent-b's uid in the trail" \
