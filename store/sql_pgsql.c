@@ -670,6 +670,10 @@ static int pgsql_check(const char *target, char *problem, size_t cap)
  * assigned by the store), BYTEA for BLOB, no WITHOUT ROWID, and the
  * reserved word offset quoted. Keep one entry per entry of db.c.
  */
+/* A table the mounts' read cache answers from: any change to it is notified. */
+#define PGSQL_CHANGED(t) "CREATE TRIGGER scopehold_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE" \
+	" ON " t " FOR EACH STATEMENT EXECUTE FUNCTION scopehold_changed();"
+
 static const char *const pgsql_migrations[] = {
 	/* 0 -> 1 */
 	"CREATE TABLE keys ("
@@ -832,6 +836,41 @@ static const char *const pgsql_migrations[] = {
 	 */
 	"ALTER TABLE versions ADD COLUMN ttl BIGINT NOT NULL DEFAULT 0;"
 	"ALTER TABLE versions ADD COLUMN destroyed BIGINT NOT NULL DEFAULT 0;",
+	/* 9 -> 10: db.c's portable text */
+	NULL,
+	/*
+	 * 10 -> 11: change notification for the mounts' read caches
+	 * (sql_pgsql_watch.c). Each statement that changes a table the cache
+	 * answers from takes a change number in commit order (under the
+	 * writer lock, which ScopeHold's writers already hold), notes it in
+	 * the transaction for shadm and notifies the listeners. Statement
+	 * triggers: a bulk import pays once per statement, not per row.
+	 * grants: not when only `uses` moves - a counted grant is decided
+	 * by the database at every open anyway (resolve.c), and a mount's
+	 * stale count is only ever lower than the database's.
+	 * scopehold_hosts: one row per listening mount (its lease).
+	 */
+	"CREATE SEQUENCE scopehold_change AS BIGINT NO CYCLE;"
+	"CREATE TABLE scopehold_hosts ("
+	"  id TEXT PRIMARY KEY,"
+	"  host TEXT NOT NULL,"
+	"  acked BIGINT NOT NULL,"
+	"  lease_until TIMESTAMPTZ NOT NULL);"
+	"CREATE FUNCTION scopehold_changed() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	" DECLARE n BIGINT;"
+	" BEGIN"
+	"  PERFORM pg_advisory_xact_lock(" PGSQL_WRITE_LOCK ");"
+	"  n := nextval('scopehold_change');"
+	"  PERFORM set_config('scopehold.change', n::text, true);"
+	"  PERFORM pg_notify('scopehold_change', n::text);"
+	"  RETURN NULL;"
+	" END $f$;"
+	PGSQL_CHANGED("workspaces") PGSQL_CHANGED("keys") PGSQL_CHANGED("providers")
+	PGSQL_CHANGED("secrets") PGSQL_CHANGED("versions") PGSQL_CHANGED("projects")
+	PGSQL_CHANGED("attachments") PGSQL_CHANGED("agents") PGSQL_CHANGED("assignments")
+	"CREATE TRIGGER scopehold_changed AFTER INSERT OR DELETE OR TRUNCATE"
+	"  OR UPDATE OF agent_id, secret_id, created, expires, max_uses, revoked, pid, pid_start"
+	"  ON grants FOR EACH STATEMENT EXECUTE FUNCTION scopehold_changed();",
 };
 
 static const char *pgsql_migration(int64_t from)
