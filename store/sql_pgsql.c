@@ -53,6 +53,7 @@
 #include <libpq-fe.h>
 
 #include "store/sql.h"
+#include "store/sql_pgsql_watch.h"
 
 /* The advisory lock key every writer of a ScopeHold database takes ("ScopeHld"). */
 #define PGSQL_WRITE_LOCK "6866391294498884708"
@@ -64,6 +65,9 @@ struct pgsql_db {
 	unsigned next;                /* names the next kept statement */
 	int64_t changes;
 	char err[512];
+	char *target;                 /* the conninfo, for the listener's own connection */
+	struct pgsql_watch *watch;    /* the change listener of a mount (watch_start) */
+	bool writing;                 /* in a write transaction: its commit may be a change */
 };
 
 struct pgsql_stmt {
@@ -176,6 +180,8 @@ static int pgsql_open(const char *target, bool create, int busy_ms, struct sql_d
 		return -ENOMEM;
 	d->api.drv = &sql_driver_pgsql;
 	*out = &d->api;
+	if (!(d->target = strdup(target)))
+		return -ENOMEM;
 	d->c = PQconnectdb(target);
 	if (!d->c)
 		return -ENOMEM;
@@ -207,7 +213,9 @@ static int pgsql_open(const char *target, bool create, int busy_ms, struct sql_d
 
 static void pgsql_close(struct sql_db *db)
 {
+	pgsql_watch_stop(DB(db)->watch);
 	PQfinish(DB(db)->c);
+	free(DB(db)->target);
 	free(db);
 }
 
@@ -537,22 +545,41 @@ static int64_t pgsql_changes(struct sql_db *db)
 
 static int pgsql_begin(struct sql_db *db, bool write)
 {
-	return pgsql_exec(db, write ? "BEGIN ISOLATION LEVEL READ COMMITTED;"
-				       " SELECT pg_advisory_xact_lock(" PGSQL_WRITE_LOCK ")"
-				     : "BEGIN ISOLATION LEVEL REPEATABLE READ");
+	int rc = pgsql_exec(db, write ? "BEGIN ISOLATION LEVEL READ COMMITTED;"
+					  " SELECT pg_advisory_xact_lock(" PGSQL_WRITE_LOCK ")"
+					: "BEGIN ISOLATION LEVEL REPEATABLE READ");
+
+	DB(db)->writing = rc == 0 && write;
+	return rc;
 }
 
-/* A COMMIT of a transaction that had failed is a ROLLBACK: that is a failure too. */
+/*
+ * A COMMIT of a transaction that had failed is a ROLLBACK: that is a failure too.
+ * A write that changed what mounts cache returns once every mount has seen it
+ * (sql_pgsql_watch.c).
+ */
 static int pgsql_commit(struct sql_db *db)
 {
-	PGresult *r = PQexec(DB(db)->c, "COMMIT");
-	int rc = pgsql_result(DB(db), r);
+	struct pgsql_db *d = DB(db);
+	int64_t change = 0;
+	PGresult *r;
+	int rc;
 
+	if (d->writing && (rc = pgsql_watch_change(d->c, &change, d->err, sizeof d->err))) {
+		(void)pgsql_exec(db, "ROLLBACK");
+		d->writing = false;
+		return rc;
+	}
+	d->writing = false;
+	r = PQexec(d->c, "COMMIT");
+	rc = pgsql_result(d, r);
 	if (rc == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-		pgsql_set_error(DB(db), "the transaction was rolled back");
+		pgsql_set_error(d, "the transaction was rolled back");
 		rc = -EIO;
 	}
 	PQclear(r);
+	if (rc == 0 && change > 0)
+		rc = pgsql_watch_committed(d->c, d->watch, change, d->err, sizeof d->err);
 	return rc;
 }
 
@@ -564,6 +591,7 @@ static bool pgsql_in_transaction(struct sql_db *db)
 
 static void pgsql_rollback(struct sql_db *db)
 {
+	DB(db)->writing = false;
 	if (pgsql_in_transaction(db))
 		(void)pgsql_exec(db, "ROLLBACK");
 }
@@ -873,6 +901,18 @@ static const char *const pgsql_migrations[] = {
 	"  ON grants FOR EACH STATEMENT EXECUTE FUNCTION scopehold_changed();",
 };
 
+static int pgsql_watch_start_db(struct sql_db *db)
+{
+	struct pgsql_db *d = DB(db);
+
+	return d->watch ? 0 : pgsql_watch_start(d->target, &d->watch, d->err, sizeof d->err);
+}
+
+static bool pgsql_watch_stamp_db(struct sql_db *db, uint8_t stamp[SQL_STAMP_BYTES])
+{
+	return pgsql_watch_stamp(DB(db)->watch, stamp);
+}
+
 static const char *pgsql_migration(int64_t from)
 {
 	if (from < 0 || (size_t)from >= sizeof pgsql_migrations / sizeof pgsql_migrations[0])
@@ -908,6 +948,8 @@ const struct sql_driver sql_driver_pgsql = {
 	.meta_get = pgsql_meta_get,
 	.meta_set = pgsql_meta_set,
 	.sync = pgsql_sync,
+	.watch_start = pgsql_watch_start_db,
+	.watch_stamp = pgsql_watch_stamp_db,
 	.check = pgsql_check,
 	.migration = pgsql_migration,
 	.shared = true,
