@@ -1,6 +1,7 @@
 /*
- * sql_pgsql.c - the PostgreSQL driver behind sql.h (libpq), and the only
- * file of store/ that calls PQ*.
+ * sql_pgsql.c - the PostgreSQL driver behind sql.h (libpq). It and
+ * sql_pgsql_watch.c (the change listener) are the only files of store/
+ * that call PQ*.
  *
  * One connection per store handle, named by a libpq conninfo or URI
  * ([store] conninfo). Statements the store keeps are prepared once on
@@ -34,12 +35,20 @@
  * this file's own text of each migration (pgsql_migrations), kept in
  * step with db.c's.
  *
- * Not implemented on purpose: watch_start/watch_stamp. Other hosts'
- * commits cannot be seen without asking the server, so the mount's read
- * cache stays off and every open reads the database: a revoke made on
- * any host is obeyed at the next open on every host, by construction.
- * Neither bulk, checkpoint nor remove: PostgreSQL has no file beside the
- * store to clean, and freed tuples are the server's to vacuum (a
+ * Freshness (watch_start/watch_stamp, sql_pgsql_watch.c): other hosts'
+ * commits cannot be seen in memory, so schema 11 numbers and notifies
+ * every change to a table the mount's read cache answers from, a mount
+ * listens and holds a lease (PGSQL_LEASE_MS, 2 s) in scopehold_hosts,
+ * and uses its cache only while that lease lasts; the commit of a write
+ * that made a change (pgsql_commit) returns only once every host with a
+ * live lease has acknowledged it, or at most the lease plus a second
+ * later. So a revoke made on any host is obeyed at the next open on every
+ * host once shadm has returned, and a host whose listener is down reads
+ * the database at every open (and fails closed when that is down too).
+ *
+ * Not implemented on purpose: bulk, checkpoint, remove. PostgreSQL has
+ * no file beside the store to clean, and freed tuples are the server's
+ * to vacuum (a
  * destroyed version's old ciphertext stays in dead tuples and WAL until
  * then; docs/security.md).
  */
