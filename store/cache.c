@@ -25,7 +25,9 @@
  * keep the raw fields and are decided anew on each hit.
  *
  * An engine without such a stamp (sql_watch_start fails) leaves the
- * cache off.
+ * cache off. PostgreSQL's stamp moves with the change notifications its
+ * listener receives, and is refused (false: no hit, no fill) whenever
+ * that listener's lease has run out (sql_pgsql_watch.c).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -196,6 +196,12 @@ static const char *const store_migrations[] = {
 	 * engine runs this one.
 	 */
 	"ALTER TABLE audit ADD COLUMN host TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 10 -> 11: PostgreSQL's change notification for the mounts' read
+	 * caches (sql_pgsql.c); nothing for a file store, whose stamp is
+	 * SQLite's own (sql_sqlite.c).
+	 */
+	"",
 };
 #define STORE_NMIGRATIONS (sizeof store_migrations / sizeof store_migrations[0])
 _Static_assert(STORE_NMIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");

@@ -204,9 +204,11 @@ void sql_checkpoint(struct sql_db *db, int wait_ms);
  * returns 0 if this connection can see other processes' commits without
  * asking the engine, -ENOTSUP if not (then the cache stays off).
  * watch_stamp then fills a stamp that differs after any commit of any
- * process and returns false while a commit is half-written; it must be
- * a plain memory read, safe from any thread without the connection's
- * lock. A stamp read before a query can only be older than the data the
+ * process and returns false while a commit is half-written, or while
+ * the driver cannot vouch that it would see one (PostgreSQL: its
+ * listener's lease has run out) - false means the cache is neither used
+ * nor filled; it must be a plain memory read (and at most a read of the
+ * clock), safe from any thread without the connection's lock. A stamp read before a query can only be older than the data the
  * query sees, never newer. Optional: both NULL means no cache.
  */
 int sql_watch_start(struct sql_db *db);

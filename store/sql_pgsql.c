@@ -1,6 +1,7 @@
 /*
- * sql_pgsql.c - the PostgreSQL driver behind sql.h (libpq), and the only
- * file of store/ that calls PQ*.
+ * sql_pgsql.c - the PostgreSQL driver behind sql.h (libpq). It and
+ * sql_pgsql_watch.c (the change listener) are the only files of store/
+ * that call PQ*.
  *
  * One connection per store handle, named by a libpq conninfo or URI
  * ([store] conninfo). Statements the store keeps are prepared once on
@@ -34,12 +35,20 @@
  * this file's own text of each migration (pgsql_migrations), kept in
  * step with db.c's.
  *
- * Not implemented on purpose: watch_start/watch_stamp. Other hosts'
- * commits cannot be seen without asking the server, so the mount's read
- * cache stays off and every open reads the database: a revoke made on
- * any host is obeyed at the next open on every host, by construction.
- * Neither bulk, checkpoint nor remove: PostgreSQL has no file beside the
- * store to clean, and freed tuples are the server's to vacuum (a
+ * Freshness (watch_start/watch_stamp, sql_pgsql_watch.c): other hosts'
+ * commits cannot be seen in memory, so schema 11 numbers and notifies
+ * every change to a table the mount's read cache answers from, a mount
+ * listens and holds a lease (PGSQL_LEASE_MS, 2 s) in scopehold_hosts,
+ * and uses its cache only while that lease lasts; the commit of a write
+ * that made a change (pgsql_commit) returns only once every host with a
+ * live lease has acknowledged it, or at most the lease plus a second
+ * later. So a revoke made on any host is obeyed at the next open on every
+ * host once shadm has returned, and a host whose listener is down reads
+ * the database at every open (and fails closed when that is down too).
+ *
+ * Not implemented on purpose: bulk, checkpoint, remove. PostgreSQL has
+ * no file beside the store to clean, and freed tuples are the server's
+ * to vacuum (a
  * destroyed version's old ciphertext stays in dead tuples and WAL until
  * then; docs/security.md).
  */
@@ -53,6 +62,7 @@
 #include <libpq-fe.h>
 
 #include "store/sql.h"
+#include "store/sql_pgsql_watch.h"
 
 /* The advisory lock key every writer of a ScopeHold database takes ("ScopeHld"). */
 #define PGSQL_WRITE_LOCK "6866391294498884708"
@@ -64,6 +74,9 @@ struct pgsql_db {
 	unsigned next;                /* names the next kept statement */
 	int64_t changes;
 	char err[512];
+	char *target;                 /* the conninfo, for the listener's own connection */
+	struct pgsql_watch *watch;    /* the change listener of a mount (watch_start) */
+	bool writing;                 /* in a write transaction: its commit may be a change */
 };
 
 struct pgsql_stmt {
@@ -176,6 +189,8 @@ static int pgsql_open(const char *target, bool create, int busy_ms, struct sql_d
 		return -ENOMEM;
 	d->api.drv = &sql_driver_pgsql;
 	*out = &d->api;
+	if (!(d->target = strdup(target)))
+		return -ENOMEM;
 	d->c = PQconnectdb(target);
 	if (!d->c)
 		return -ENOMEM;
@@ -207,7 +222,9 @@ static int pgsql_open(const char *target, bool create, int busy_ms, struct sql_d
 
 static void pgsql_close(struct sql_db *db)
 {
+	pgsql_watch_stop(DB(db)->watch);
 	PQfinish(DB(db)->c);
+	free(DB(db)->target);
 	free(db);
 }
 
@@ -537,22 +554,41 @@ static int64_t pgsql_changes(struct sql_db *db)
 
 static int pgsql_begin(struct sql_db *db, bool write)
 {
-	return pgsql_exec(db, write ? "BEGIN ISOLATION LEVEL READ COMMITTED;"
-				       " SELECT pg_advisory_xact_lock(" PGSQL_WRITE_LOCK ")"
-				     : "BEGIN ISOLATION LEVEL REPEATABLE READ");
+	int rc = pgsql_exec(db, write ? "BEGIN ISOLATION LEVEL READ COMMITTED;"
+					  " SELECT pg_advisory_xact_lock(" PGSQL_WRITE_LOCK ")"
+					: "BEGIN ISOLATION LEVEL REPEATABLE READ");
+
+	DB(db)->writing = rc == 0 && write;
+	return rc;
 }
 
-/* A COMMIT of a transaction that had failed is a ROLLBACK: that is a failure too. */
+/*
+ * A COMMIT of a transaction that had failed is a ROLLBACK: that is a failure too.
+ * A write that changed what mounts cache returns once every mount has seen it
+ * (sql_pgsql_watch.c).
+ */
 static int pgsql_commit(struct sql_db *db)
 {
-	PGresult *r = PQexec(DB(db)->c, "COMMIT");
-	int rc = pgsql_result(DB(db), r);
+	struct pgsql_db *d = DB(db);
+	int64_t change = 0;
+	PGresult *r;
+	int rc;
 
+	if (d->writing && (rc = pgsql_watch_change(d->c, &change, d->err, sizeof d->err))) {
+		(void)pgsql_exec(db, "ROLLBACK");
+		d->writing = false;
+		return rc;
+	}
+	d->writing = false;
+	r = PQexec(d->c, "COMMIT");
+	rc = pgsql_result(d, r);
 	if (rc == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-		pgsql_set_error(DB(db), "the transaction was rolled back");
+		pgsql_set_error(d, "the transaction was rolled back");
 		rc = -EIO;
 	}
 	PQclear(r);
+	if (rc == 0 && change > 0)
+		rc = pgsql_watch_committed(d->c, d->watch, change, d->err, sizeof d->err);
 	return rc;
 }
 
@@ -564,6 +600,7 @@ static bool pgsql_in_transaction(struct sql_db *db)
 
 static void pgsql_rollback(struct sql_db *db)
 {
+	DB(db)->writing = false;
 	if (pgsql_in_transaction(db))
 		(void)pgsql_exec(db, "ROLLBACK");
 }
@@ -670,6 +707,10 @@ static int pgsql_check(const char *target, char *problem, size_t cap)
  * assigned by the store), BYTEA for BLOB, no WITHOUT ROWID, and the
  * reserved word offset quoted. Keep one entry per entry of db.c.
  */
+/* A table the mounts' read cache answers from: any change to it is notified. */
+#define PGSQL_CHANGED(t) "CREATE TRIGGER scopehold_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE" \
+	" ON " t " FOR EACH STATEMENT EXECUTE FUNCTION scopehold_changed();"
+
 static const char *const pgsql_migrations[] = {
 	/* 0 -> 1 */
 	"CREATE TABLE keys ("
@@ -832,7 +873,54 @@ static const char *const pgsql_migrations[] = {
 	 */
 	"ALTER TABLE versions ADD COLUMN ttl BIGINT NOT NULL DEFAULT 0;"
 	"ALTER TABLE versions ADD COLUMN destroyed BIGINT NOT NULL DEFAULT 0;",
+	/* 9 -> 10: db.c's portable text */
+	NULL,
+	/*
+	 * 10 -> 11: change notification for the mounts' read caches
+	 * (sql_pgsql_watch.c). Each statement that changes a table the cache
+	 * answers from takes a change number in commit order (under the
+	 * writer lock, which ScopeHold's writers already hold), notes it in
+	 * the transaction for shadm and notifies the listeners. Statement
+	 * triggers: a bulk import pays once per statement, not per row.
+	 * grants: not when only `uses` moves - a counted grant is decided
+	 * by the database at every open anyway (resolve.c), and a mount's
+	 * stale count is only ever lower than the database's.
+	 * scopehold_hosts: one row per listening mount (its lease).
+	 */
+	"CREATE SEQUENCE scopehold_change AS BIGINT NO CYCLE;"
+	"CREATE TABLE scopehold_hosts ("
+	"  id TEXT PRIMARY KEY,"
+	"  host TEXT NOT NULL,"
+	"  acked BIGINT NOT NULL,"
+	"  lease_until TIMESTAMPTZ NOT NULL);"
+	"CREATE FUNCTION scopehold_changed() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	" DECLARE n BIGINT;"
+	" BEGIN"
+	"  PERFORM pg_advisory_xact_lock(" PGSQL_WRITE_LOCK ");"
+	"  n := nextval('scopehold_change');"
+	"  PERFORM set_config('scopehold.change', n::text, true);"
+	"  PERFORM pg_notify('scopehold_change', n::text);"
+	"  RETURN NULL;"
+	" END $f$;"
+	PGSQL_CHANGED("workspaces") PGSQL_CHANGED("keys") PGSQL_CHANGED("providers")
+	PGSQL_CHANGED("secrets") PGSQL_CHANGED("versions") PGSQL_CHANGED("projects")
+	PGSQL_CHANGED("attachments") PGSQL_CHANGED("agents") PGSQL_CHANGED("assignments")
+	"CREATE TRIGGER scopehold_changed AFTER INSERT OR DELETE OR TRUNCATE"
+	"  OR UPDATE OF agent_id, secret_id, created, expires, max_uses, revoked, pid, pid_start"
+	"  ON grants FOR EACH STATEMENT EXECUTE FUNCTION scopehold_changed();",
 };
+
+static int pgsql_watch_start_db(struct sql_db *db)
+{
+	struct pgsql_db *d = DB(db);
+
+	return d->watch ? 0 : pgsql_watch_start(d->target, &d->watch, d->err, sizeof d->err);
+}
+
+static bool pgsql_watch_stamp_db(struct sql_db *db, uint8_t stamp[SQL_STAMP_BYTES])
+{
+	return pgsql_watch_stamp(DB(db)->watch, stamp);
+}
 
 static const char *pgsql_migration(int64_t from)
 {
@@ -869,6 +957,8 @@ const struct sql_driver sql_driver_pgsql = {
 	.meta_get = pgsql_meta_get,
 	.meta_set = pgsql_meta_set,
 	.sync = pgsql_sync,
+	.watch_start = pgsql_watch_start_db,
+	.watch_stamp = pgsql_watch_stamp_db,
 	.check = pgsql_check,
 	.migration = pgsql_migration,
 	.shared = true,

@@ -19,7 +19,7 @@
 #include "store/sql.h"
 #include "store/store.h"
 
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 #define STORE_APPLICATION_ID 0x53484c44  /* "SHLD" */
 #define STORE_STMT_CACHE 96
 #define STORE_DATA_KEY_CACHE 64

@@ -1,7 +1,8 @@
 #!/bin/bash
 # seam.sh - the store's engine stays behind one seam (issue 9): only the
 # SQLite driver store/sql_sqlite.c includes sqlite3.h or calls sqlite3_*;
-# every other file of store/ goes through store/sql.h, and no other
+# every other file of store/ goes through store/sql.h (likewise libpq: only
+# the PostgreSQL driver's two files, sql_pgsql.c and sql_pgsql_watch.c), and no other
 # module (policy, fs, tools, agent, dotenv) reaches the engine at all.
 # Also: the built store library holds the driver, and its undefined
 # sqlite3_* symbols come from that one object.
@@ -24,9 +25,9 @@ expect_eq "store_int.h includes sql.h, not the engine's header" \
 expect_eq "the driver registers under the name the store opens" \
 	"$(grep -c '\.name = "sqlite"' store/sql_sqlite.c) $(grep -c 'STORE_SQL_DRIVER "sqlite"' store/db.c)" "1 1"
 
-expect_eq "only store/sql_pgsql.c calls libpq (PQ*) or includes libpq-fe.h" \
+expect_eq "only the PostgreSQL driver (store/sql_pgsql.c, sql_pgsql_watch.c) calls libpq (PQ*) or includes libpq-fe.h" \
 	"$(grep -lE '\bPQ[a-z]+\(|libpq-fe\.h' store/*.c store/*.h policy/*.[ch] fs/*.[ch] tools/*.[ch] agent/*.[ch] dotenv/*.[ch] 2>/dev/null | sort | tr '\n' ' ')" \
-	"store/sql_pgsql.c "
+	"store/sql_pgsql.c store/sql_pgsql_watch.c "
 expect_eq "the PostgreSQL driver registers under the backend name" \
 	"$(grep -c '\.name = "postgresql"' store/sql_pgsql.c)" "1"
 
@@ -35,7 +36,7 @@ if command -v nm >/dev/null && [ -f "$B/libstore.a" ]; then
 	objs=$(nm -A "$B/libstore.a" 2>/dev/null | awk '$2 == "U" && $3 ~ /^sqlite3_/ { split($1, a, ":"); print a[2] }' | sort -u | tr '\n' ' ')
 	expect_eq "in $B/libstore.a only sql_sqlite.o uses sqlite3_* symbols" "$objs" "sql_sqlite.o "
 	objs=$(nm -A "$B/libstore.a" 2>/dev/null | awk '$2 == "U" && $3 ~ /^PQ/ { split($1, a, ":"); print a[2] }' | sort -u | tr '\n' ' ')
-	expect_eq "in $B/libstore.a only sql_pgsql.o uses PQ* symbols" "$objs" "sql_pgsql.o "
+	expect_eq "in $B/libstore.a only sql_pgsql.o and sql_pgsql_watch.o use PQ* symbols" "$objs" "sql_pgsql.o sql_pgsql_watch.o "
 else
 	skip "nm or $B/libstore.a missing: symbol check"
 fi

@@ -200,8 +200,8 @@ sqlite3 old/store.db "ALTER TABLE versions DROP COLUMN ttl; ALTER TABLE versions
 	ALTER TABLE audit DROP COLUMN host; PRAGMA user_version = 7"
 expect_eq "migration: the store was at schema 7" "$(sqlite3 old/store.db 'PRAGMA user_version')" 7
 expect_run "migration: a schema-7 store opens and lists versions" 0 "" "$SHADM" -c old.ini secret versions p/o
-expect_eq "migration: ...to the current schema (10), the old version intact" \
-	"$(sqlite3 old/store.db 'PRAGMA user_version')/$("$SHADM" -c old.ini secret reveal p/o 2>/dev/null)" "10/old-value"
+expect_eq "migration: ...to the current schema (11), the old version intact" \
+	"$(sqlite3 old/store.db 'PRAGMA user_version')/$("$SHADM" -c old.ini secret reveal p/o 2>/dev/null)" "11/old-value"
 
 # ---- 5. removals that drop live access ------------------------------------------------------
 printf 'g' | setup sa secret set p/g

@@ -3087,13 +3087,15 @@ static void test_ident(void)
 	T_EQ_INT(raw_exec(e.db, fmt("ALTER TABLE agents DROP COLUMN cgroup; ALTER TABLE audit DROP COLUMN cgroup;"
 			  "ALTER TABLE versions DROP COLUMN ttl; ALTER TABLE versions DROP COLUMN destroyed;"
 			  "ALTER TABLE audit DROP COLUMN host; %s",
-			  T_PG ? "UPDATE scopehold_meta SET value = 7 WHERE key = 'schema_version'" :
+			  T_PG ? "DROP FUNCTION scopehold_changed() CASCADE; DROP TABLE scopehold_hosts;"
+				 " DROP SEQUENCE scopehold_change;"
+				 " UPDATE scopehold_meta SET value = 7 WHERE key = 'schema_version'" :
 			  "PRAGMA user_version = 7")), 0, "ident: the store taken back to schema 7");
 	if (T_PG) {
 		/* a shared database: only the operator's tool migrates it */
 		rc = store_open(&e.cfg, "tester", &e.st);
 		T_EQ_INT(rc, -EPROTO, "ident: the daemon refuses a shared database at schema 7");
-		T_EQ_STR(store_error(), fmt("store '%s' has schema 7, older than this program (10);"
+		T_EQ_STR(store_error(), fmt("store '%s' has schema 7, older than this program (11);"
 					    " run any shadm command to migrate it", e.db),
 			 "ident: the refusal says who migrates it");
 		e.cfg.migrate = true;
@@ -3101,7 +3103,7 @@ static void test_ident(void)
 	rc = store_open(&e.cfg, "tester", &e.st);
 	T_EQ_INT(rc, 0, "ident: a schema 7 store opens (migrated: %s)", rc ? store_error() : "ok");
 	T_EQ_INT(raw_int(e.db, T_PG ? "SELECT value FROM scopehold_meta WHERE key = 'schema_version'" :
-			 "PRAGMA user_version"), 10, "ident: it is at the current schema, 10");
+			 "PRAGMA user_version"), 11, "ident: it is at the current schema, 11");
 	if (T_PG)   /* its events had a host, dropped with the column above: put it back */
 		T_EQ_INT(raw_exec(e.db, fmt("UPDATE audit SET host = '%s'", e.cfg.host)), 0,
 			 "ident: the events' host restored");
