@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* The uids the readers run as; they need not exist in /etc/passwd. */
@@ -46,6 +47,8 @@ int bench_paths_init(struct bench_paths *bp);
 /* Kill every child still running, unmount every mount, on exit and on signals. */
 void bench_cleanup_install(void);
 void bench_cleanup(void);
+/* In a forked child of shbench: a signal kills it, without running the parent's cleanup. */
+void bench_child_init(void);
 /* What an interrupted run removes after unmounting (NULL: nothing). */
 void bench_cleanup_remove(const char *file, const char *dir);
 /* Remember a reader child so a signal can kill it too; pid 0 forgets. */
@@ -80,6 +83,7 @@ struct bench_store {
 	char config[PATH_MAX];       /* default settings */
 	char config_kernel[PATH_MAX];
 	char config_power[PATH_MAX];
+	char config_b[PATH_MAX];     /* a PostgreSQL store's second host */
 	char db[PATH_MAX];
 	int64_t secrets, agents, grants, events_added;
 	double load_secs;            /* store_init to the last commit */
@@ -100,6 +104,15 @@ int bench_store_build(struct bench_store *bs, const char *dir, const char *mnt,
  * copies of the built store: one scopeholdfs serves one store.
  */
 int bench_store_split(const struct bench_store *bs);
+/*
+ * The same fixture in the empty PostgreSQL database `conninfo`, as two
+ * hosts: config (host bench-a, mounting mnt_a) and config_b (bench-b,
+ * mnt_b), each with its own state_dir under dir, one key file.
+ */
+int bench_store_build_pg(struct bench_store *bs, const char *dir, const char *conninfo,
+			 const char *mnt_a, const char *mnt_b);
+/* The newest seq of the trail of the store config names. */
+int bench_store_newest(const char *config, int64_t *seq);
 /* Deny rows after seq `after`: how many and the sum of their counts; *max_seq the newest seq. */
 int bench_store_denials(const struct bench_store *bs, int64_t after, int64_t *rows,
 			int64_t *sum, int64_t *max_seq);
@@ -121,10 +134,56 @@ struct bench_result {
  */
 int bench_measure(const char *path, int uid, int threads, double secs, uint64_t max_ops,
 		  int expect_errno, struct bench_result *r);
+/* What one reader saw through a disruption (bench_timeline); seconds from its start. */
+struct bench_timeline {
+	uint64_t ok, wrong;          /* served the exact value / served other bytes (never) */
+	uint64_t eio, eacces, other; /* failed opens or reads, by errno */
+	double first_fail, last_fail; /* -1: none */
+	double recovered;            /* the first success after the first failure; 0: none */
+	double max_gap;              /* the longest time without a success */
+};
+/* One reader as uid opening path back to back for secs s; *t0 = its start (bench_now). */
+int bench_timeline(const char *path, int uid, double secs, double *t0, struct bench_timeline *out);
 /* Median over n results of each field. */
 void bench_result_median(const struct bench_result *v, int n, struct bench_result *out);
 /* Median of n seconds of (write 100 bytes, fdatasync) appends to a file in dir. */
 int bench_fdatasync_median(const char *dir, int n, double *secs);
 double bench_median(double *v, int n);
+
+/* ---- pg.c: many hosts, one PostgreSQL store ---------------------------------- */
+
+#define BENCH_PG_NT 3                /* 1, 2 and 8 readers */
+#define BENCH_PG_REPEAT 16
+#define BENCH_PG_REVOKES 10
+
+struct bench_pg_opts {
+	const char *conninfo;        /* an empty database (created SQL_ASCII) */
+	const char *data, *bin;      /* its cluster's data directory and pg_ctl's directory, for the restart */
+};
+
+struct bench_pg_result {
+	bool done;
+	struct bench_result a[BENCH_PG_NT], b[BENCH_PG_NT];         /* each host alone */
+	struct bench_result both_a[BENCH_PG_NT], both_b[BENCH_PG_NT]; /* both at once */
+	struct bench_result sqlite[BENCH_PG_NT], floor[BENCH_PG_NT];  /* interleaved baselines */
+	int nrevoke;
+	double revoke_pg[BENCH_PG_REVOKES], revoke_sqlite[BENCH_PG_REVOKES];  /* ms */
+	uint64_t stale;              /* opens with the wrong outcome right after a change */
+	int64_t events;
+	double produced_per_s, shipped_per_s, drain_s;
+	bool restart_ran;
+	double restart_at, restart_took;
+	struct bench_timeline restart;
+};
+
+/*
+ * Build a store in po->conninfo, mount it as two hosts, and measure them
+ * against the SQLite default daemon (sqlite_config, sqlite_path: its
+ * granted file) and the floor (floor_path), all mounted by the caller.
+ */
+int bench_pg_run(const struct bench_paths *bp, const struct bench_pg_opts *po,
+		 const char *sqlite_config, const char *sqlite_path, const char *floor_path, int repeat,
+		 double secs, struct bench_pg_result *out);
+void bench_pg_report(FILE *rep, const struct bench_pg_result *r);
 
 #endif

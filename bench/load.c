@@ -197,29 +197,12 @@ static int pad_audit(struct store *st, int64_t target, int64_t agents, int64_t p
 	return 0;
 }
 
-int bench_store_build(struct bench_store *bs, const char *dir, const char *mnt,
-		      int64_t secrets, int64_t audit_events)
+/* store_init with bs->config, then the fixture, `secrets` more and the padded trail. */
+static int load_store(struct bench_store *bs, int64_t secrets, int64_t audit_events)
 {
 	struct store_config cfg;
 	struct store *st = NULL;
 	int rc;
-
-	memset(bs, 0, sizeof(*bs));
-	snprintf(bs->dir, sizeof(bs->dir), "%s", dir);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if ((size_t)snprintf(bs->config, sizeof(bs->config), "%s/default.ini", dir) >= sizeof(bs->config) ||
-	    (size_t)snprintf(bs->config_kernel, sizeof(bs->config_kernel), "%s/kernel.ini", dir) >=
-		    sizeof(bs->config_kernel) ||
-	    (size_t)snprintf(bs->config_power, sizeof(bs->config_power), "%s/power.ini", dir) >=
-		    sizeof(bs->config_power) ||
-	    (size_t)snprintf(bs->db, sizeof(bs->db), "%s/store.db", dir) >= sizeof(bs->db))
-		return -ENAMETOOLONG;
-	/* one daemon serves a store: the other settings get copies (bench_store_split) */
-	if ((rc = write_config(bs->config, dir, "store.db", mnt, "none", "crash")) ||
-	    (rc = write_config(bs->config_kernel, dir, "store-kernel.db", mnt, "kernel", "crash")) ||
-	    (rc = write_config(bs->config_power, dir, "store-power.db", mnt, "none", "power")))
-		return rc;
 
 	double t0 = bench_now();
 	if ((rc = store_config_load(bs->config, &cfg)))
@@ -249,6 +232,31 @@ int bench_store_build(struct bench_store *bs, const char *dir, const char *mnt,
 	}
 	store_close(st);
 	return rc;
+}
+
+int bench_store_build(struct bench_store *bs, const char *dir, const char *mnt,
+		      int64_t secrets, int64_t audit_events)
+{
+	int rc;
+
+	memset(bs, 0, sizeof(*bs));
+	snprintf(bs->dir, sizeof(bs->dir), "%s", dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if ((size_t)snprintf(bs->config, sizeof(bs->config), "%s/default.ini", dir) >= sizeof(bs->config) ||
+	    (size_t)snprintf(bs->config_kernel, sizeof(bs->config_kernel), "%s/kernel.ini", dir) >=
+		    sizeof(bs->config_kernel) ||
+	    (size_t)snprintf(bs->config_power, sizeof(bs->config_power), "%s/power.ini", dir) >=
+		    sizeof(bs->config_power) ||
+	    (size_t)snprintf(bs->db, sizeof(bs->db), "%s/store.db", dir) >= sizeof(bs->db))
+		return -ENAMETOOLONG;
+	/* one daemon serves a store: the other settings get copies (bench_store_split) */
+	if ((rc = write_config(bs->config, dir, "store.db", mnt, "none", "crash")) ||
+	    (rc = write_config(bs->config_kernel, dir, "store-kernel.db", mnt, "kernel", "crash")) ||
+	    (rc = write_config(bs->config_power, dir, "store-power.db", mnt, "none", "power")))
+		return rc;
+
+	return load_store(bs, secrets, audit_events);
 }
 
 /* Copy a closed store file (its WAL was checkpointed away at close). */
@@ -335,4 +343,53 @@ int bench_store_denials(const struct bench_store *bs, int64_t after, int64_t *ro
 	*sum = d.sum;
 	*max_seq = d.max_seq;
 	return 0;
+}
+
+/* Two "hosts" of one PostgreSQL store: their own state_dir, host name and mountpoint. */
+static int write_config_pg(const char *path, const char *dir, const char *conninfo,
+			   const char *host, const char *mnt)
+{
+	char text[4 * PATH_MAX];
+	int n = snprintf(text, sizeof(text),
+			 "[store]\nbackend = postgresql\nconninfo = %s\nstate_dir = %s/state-%s\n"
+			 "host = %s\nkey_file = %s/master.key\n[mount]\nmountpoint = %s\n",
+			 conninfo, dir, host, host, dir, mnt);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return -ENAMETOOLONG;
+	return bench_write_file(path, text, (size_t)n, 0600);
+}
+
+int bench_store_build_pg(struct bench_store *bs, const char *dir, const char *conninfo,
+			 const char *mnt_a, const char *mnt_b)
+{
+	int rc;
+
+	memset(bs, 0, sizeof(*bs));
+	snprintf(bs->dir, sizeof(bs->dir), "%s", dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if ((size_t)snprintf(bs->config, sizeof(bs->config), "%s/host-a.ini", dir) >= sizeof(bs->config) ||
+	    (size_t)snprintf(bs->config_b, sizeof(bs->config_b), "%s/host-b.ini", dir) >=
+		    sizeof(bs->config_b))
+		return -ENAMETOOLONG;
+	if ((rc = write_config_pg(bs->config, dir, conninfo, "bench-a", mnt_a)) ||
+	    (rc = write_config_pg(bs->config_b, dir, conninfo, "bench-b", mnt_b)))
+		return rc;
+	return load_store(bs, 0, 0);
+}
+
+int bench_store_newest(const char *config, int64_t *seq)
+{
+	struct store_config cfg;
+	struct store *st = NULL;
+	struct store_audit_filter all = { .limit = 1, .all_workspaces = true };
+	int rc;
+
+	*seq = 0;
+	if ((rc = store_config_load(config, &cfg)) || (rc = store_open(&cfg, "shbench", &st)))
+		return fail("cannot open the store", rc);
+	if ((rc = store_audit_query(st, &all, newest_seq, seq)))
+		rc = fail("cannot read the trail", rc);
+	store_close(st);
+	return rc;
 }

@@ -113,11 +113,17 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static void child_run(struct shared *sh, int uid, int threads, double secs)
+/* In a forked child: become uid (gid = uid, no groups) or exit 3. */
+static void child_become(int uid)
 {
 	if (setgroups(0, NULL) < 0 || setresgid((gid_t)uid, (gid_t)uid, (gid_t)uid) < 0 ||
 	    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
 		_exit(3);
+}
+
+static void child_run(struct shared *sh, int uid, int threads, double secs)
+{
+	child_become(uid);
 	pthread_t tid[MAX_THREADS];
 	struct reader_arg ra[MAX_THREADS];
 	for (int i = 0; i < threads; i++) {
@@ -138,6 +144,25 @@ static void child_run(struct shared *sh, int uid, int threads, double secs)
 		pthread_join(tid[i], NULL);
 	sh->elapsed = bench_now() - t0;
 	_exit(0);
+}
+
+/* Wait for a reader child; 0 if it exited 0. */
+static int wait_reader(pid_t pid, const char *path)
+{
+	int st, rc = 0;
+
+	bench_track_child(pid);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+	bench_track_child(0);
+	if (rc == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+		fprintf(stderr, "shbench: reader child for %s failed (status %d)\n", path, st);
+		rc = -ECHILD;
+	}
+	return rc;
 }
 
 int bench_measure(const char *path, int uid, int threads, double secs, uint64_t max_ops,
@@ -167,19 +192,7 @@ int bench_measure(const char *path, int uid, int threads, double secs, uint64_t 
 	}
 	if (pid == 0)
 		child_run(sh, uid, threads, secs);
-	bench_track_child(pid);
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR) {
-			rc = -errno;
-			break;
-		}
-	bench_track_child(0);
-	if (rc == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-		fprintf(stderr, "shbench: reader child for %s failed (status %d)\n", path, st);
-		rc = -ECHILD;
-	}
-	if (rc)
+	if ((rc = wait_reader(pid, path)))
 		goto out;
 
 	static uint64_t hist[NBUCKETS];
@@ -273,5 +286,84 @@ int bench_fdatasync_median(const char *dir, int n, double *secs)
 	if (rc == 0)
 		*secs = bench_median(v, n);
 	free(v);
+	return rc;
+}
+
+/*
+ * The timeline: one reader as uid, opening path back to back for secs
+ * seconds and recording when each outcome changed, so a run through a
+ * database restart shows when opens started failing, how, and when they
+ * were served again. Times are seconds from the reader's start.
+ */
+struct timeline_shared {
+	double t0;                   /* the reader's start, bench_now() */
+	struct bench_timeline tl;
+};
+
+int bench_timeline(const char *path, int uid, double secs, double *t0, struct bench_timeline *out)
+{
+	struct timeline_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+					  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int rc;
+
+	if (sh == MAP_FAILED)
+		return -errno;
+	memset(sh, 0, sizeof(*sh));
+	sh->t0 = bench_now();
+	*t0 = sh->t0;
+	pid_t pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		munmap(sh, sizeof(*sh));
+		return rc;
+	}
+	if (pid == 0) {
+		struct bench_timeline *tl = &sh->tl;
+		char buf[4096];
+		double last_ok = 0;
+
+		child_become(uid);
+		tl->first_fail = tl->last_fail = -1;
+		for (double now = 0; now < secs; now = bench_now() - sh->t0) {
+			int fd = open(path, O_RDONLY | O_CLOEXEC), e = errno;
+			if (fd >= 0) {
+				ssize_t n = read(fd, buf, sizeof(buf));
+				e = n < 0 ? errno : 0;
+				close(fd);
+				if (n >= 0 && (n != (ssize_t)bench_value_len ||
+					       memcmp(buf, bench_value, bench_value_len) != 0)) {
+					tl->wrong++;
+					continue;
+				}
+			}
+			now = bench_now() - sh->t0;
+			if (e == 0) {
+				tl->ok++;
+				if (tl->first_fail >= 0 && tl->recovered == 0)
+					tl->recovered = now;
+				if (now - last_ok > tl->max_gap)
+					tl->max_gap = now - last_ok;
+				last_ok = now;
+				continue;
+			}
+			if (tl->first_fail < 0)
+				tl->first_fail = now;
+			tl->last_fail = now;
+			if (e == EIO)
+				tl->eio++;
+			else if (e == EACCES)
+				tl->eacces++;
+			else
+				tl->other++;
+			usleep(1000);        /* a failing loop without a pause would only spin */
+		}
+		if (secs - last_ok > tl->max_gap)  /* not served again before the end */
+			tl->max_gap = secs - last_ok;
+		_exit(0);
+	}
+	rc = wait_reader(pid, path);
+	if (rc == 0)
+		*out = sh->tl;
+	munmap(sh, sizeof(*sh));
 	return rc;
 }

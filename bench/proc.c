@@ -178,6 +178,13 @@ static void on_signal(int sig)
 	_exit(128 + sig);
 }
 
+void bench_child_init(void)
+{
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+}
+
 void bench_cleanup_install(void)
 {
 	struct sigaction sa;
@@ -221,9 +228,7 @@ int bench_daemon_start(struct bench_daemon *d, char *const argv[], const char *m
 	pid_t pid = fork();
 	if (pid == 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
+		bench_child_init();
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (fd >= 0) {
 			dup2(fd, 1);

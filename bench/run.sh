@@ -38,7 +38,19 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 	git diff --quiet HEAD -- store fs policy || commit="$commit plus uncommitted changes in store/ fs/ policy/"
 fi
 tmp=$(mktemp /tmp/shbench-report.XXXXXX)
-trap 'rm -f "$tmp" "$tmp.new"' EXIT
+# many hosts (issue 9): a throwaway PostgreSQL cluster, durable as deployed
+# (fsync on), for two daemons sharing one store; BENCH_PG=0 leaves it out
+pgver=none
+. "$ROOT/tests/pg.sh"
+trap 'rm -f "$tmp" "$tmp.new"; pg_stop' EXIT
+if [ "${BENCH_PG:-1}" = 1 ] && pg_available; then
+	if PG_FSYNC=on PG_SHARED_BUFFERS=128MB pg_start >&2; then
+		args+=(--pg "$PG_CONNINFO" --pg-data "$PG_DIR/data" --pg-bin "$PG_BIN")
+		pgver=$("$PG_BIN/postgres" --version | awk '{ print $3 }')
+	else
+		echo "bench/run.sh: no PostgreSQL cluster: the many-hosts section is left out" >&2
+	fi
+fi
 "$SHBENCH" "${args[@]}" --out "$tmp" >/dev/null || exit 1
 
 ver() { pkg-config --modversion "$1" 2>/dev/null || echo unknown; }
@@ -62,6 +74,7 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	echo "| libfuse | $(ver fuse3) |"
 	echo "| SQLite | $(ver sqlite3) (sqlite3 CLI: $(sqlite3 --version 2>/dev/null | cut -d' ' -f1)) |"
 	echo "| libsodium | $(ver libsodium) |"
+	echo "| PostgreSQL (many hosts; fsync on, unix socket) | $pgver |"
 	echo "| pass / age | $(dpkg-query -W -f='${Version}' pass 2>/dev/null || echo 'not installed') / $(dpkg-query -W -f='${Version}' age 2>/dev/null || echo 'not installed') |"
 	echo
 	sed '1{/^# /d}' "$tmp"

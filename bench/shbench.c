@@ -43,6 +43,7 @@ struct opts {
 	int64_t audit_events;
 	int64_t flood;
 	const char *out;
+	struct bench_pg_opts pg;     /* --pg: the many-hosts section */
 };
 
 enum bcase {
@@ -107,7 +108,11 @@ static void usage(FILE *f)
 	      "  --audit-events N   audit trail of the largest store (default 1e7)\n"
 	      "  --flood N          denied opens of the denial flood (default 1e6)\n"
 	      "  --out FILE         also write the markdown report to FILE\n"
-	      "  --keep             keep the temporary directory\n", f);
+	      "  --keep             keep the temporary directory\n"
+	      "  --pg CONNINFO      also measure two daemons sharing a store in this empty\n"
+	      "                     PostgreSQL database (created SQL_ASCII)\n"
+	      "  --pg-data DIR      its cluster's data directory, and\n"
+	      "  --pg-bin DIR       the directory of its pg_ctl: restart it under a reader\n", f);
 }
 
 static int parse_count(const char *s, int64_t *out)
@@ -129,6 +134,8 @@ static int parse_args(int argc, char **argv)
 		{ "audit-events", required_argument, NULL, 'a' },
 		{ "flood", required_argument, NULL, 'F' }, { "out", required_argument, NULL, 'o' },
 		{ "keep", no_argument, NULL, 'k' },      { "help", no_argument, NULL, 'h' },
+		{ "pg", required_argument, NULL, 'P' },  { "pg-data", required_argument, NULL, 'D' },
+		{ "pg-bin", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int repeat = -1, c;
@@ -140,6 +147,9 @@ static int parse_args(int argc, char **argv)
 		case 'q': o.quick = true; break;
 		case 'k': o.keep = true; break;
 		case 'o': o.out = optarg; break;
+		case 'P': o.pg.conninfo = optarg; break;
+		case 'D': o.pg.data = optarg; break;
+		case 'B': o.pg.bin = optarg; break;
 		case 's': scale = optarg; break;
 		case 'r':
 			repeat = atoi(optarg);
@@ -173,6 +183,10 @@ static int parse_args(int argc, char **argv)
 	}
 	if (optind < argc) {
 		say("unexpected argument '%s' (see --help)", argv[optind]);
+		return 2;
+	}
+	if ((o.pg.data || o.pg.bin) && !(o.pg.conninfo && o.pg.data && o.pg.bin)) {
+		say("--pg-data and --pg-bin go together, with --pg");
 		return 2;
 	}
 	o.repeat = repeat > 0 ? repeat : o.quick ? 1 : 5;
@@ -813,6 +827,13 @@ int main(int argc, char **argv)
 		say("measurement failed: %s", strerror(-rc));
 		goto out;
 	}
+	static struct bench_pg_result pg;
+	if (o.pg.conninfo) {
+		say("many hosts: two daemons on one PostgreSQL store");
+		if (bench_pg_run(&bp, &o.pg, main_store.config, r.path[C_SH], r.path[C_DEF], o.repeat,
+				 o.duration, &pg))
+			goto out;
+	}
 
 	say("durability=power: fdatasync probe and fsync count");
 	e.fsync_n = o.quick ? 50 : 200;
@@ -894,6 +915,8 @@ int main(int argc, char **argv)
 		(double)e.main_hwm_kib / 1024);
 	report_tools(&e);
 	report_scale(rows, nrows, &r);
+	if (o.pg.conninfo)
+		bench_pg_report(rep, &pg);
 	fclose(rep);
 	rep = NULL;
 	fwrite(buf, 1, buflen, stdout);

@@ -9,8 +9,9 @@
 # deployment without passwords would have) and a database `scopehold`.
 # PG_CONNINFO then names it. The cluster is ALWAYS stopped and removed at
 # exit (pg_stop, chained into the EXIT trap the suite sets after sourcing:
-# call pg_stop from it). A system cluster on 5432, if the Debian package
-# started one, is neither used nor touched.
+# call pg_stop from it). PG_FSYNC=on and PG_SHARED_BUFFERS=128MB give a
+# server as deployed (the tests run with fsync off). A system cluster on
+# 5432, if the Debian package started one, is neither used nor touched.
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 PG_DIR=${PG_DIR:-}
 PG_PORT=${PG_PORT:-}
@@ -42,7 +43,7 @@ pg_start() {
 		echo "# initdb failed:"; sed 's/^/#   /' "$PG_DIR/initdb.log"; return 1
 	fi
 	if ! pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-		-o "-k $PG_DIR -c listen_addresses='' -p $PG_PORT -c fsync=off -c shared_buffers=16MB -c max_connections=40" \
+		-o "-k $PG_DIR -c listen_addresses='' -p $PG_PORT -c fsync=${PG_FSYNC:-off} -c shared_buffers=${PG_SHARED_BUFFERS:-16MB} -c max_connections=40" \
 		start >/dev/null 2>&1; then
 		echo "# pg_ctl start failed:"; sed 's/^/#   /' "$PG_DIR/server.log"; return 1
 	fi
