@@ -13,7 +13,10 @@
  * /proc/PID/stat before and after; with the pidfd that check can never
  * fail, and it cost a quarter of the daemon's time per open.) Anything
  * doubtful leaves known=false, which the policy denies. The cgroup
- * (/proc/PID/cgroup) is read inside the same pinned window. The hash is taken from /proc/PID/exe itself - the very inode the
+ * (/proc/PID/cgroup) is read inside the same pinned window, and only
+ * when asked for: an agent bound to a cgroup is concerned (four system
+ * calls an open of any other agent does without). The hash is taken
+ * from /proc/PID/exe itself - the very inode the
  * process executes - so renaming, replacing or symlinking the path on
  * disk cannot fool it; digests are cached by file identity (device,
  * inode, size, mtime and ctime) because hashing a large binary on every
@@ -529,16 +532,19 @@ static void tgid_cache_put(pid_t tid, pid_t tgid)
 
 /* ---- establishing the caller ------------------------------------------ */
 
-static void establish(struct fs_caller *c, bool want_hash, bool want_verify)
+static void establish(struct fs_caller *c, bool want_hash, bool want_verify, bool want_cgroup)
 {
-	if (c->established && (c->hashed || !want_hash) && (c->verified || !want_verify))
+	if (c->established && (c->hashed || !want_hash) && (c->verified || !want_verify) &&
+	    (c->cgrouped || !want_cgroup))
 		return;
-	/* A second call (the hash or the check is now wanted) re-establishes everything. */
+	/* A second call (the hash, the check or the cgroup is now wanted) re-establishes everything. */
 	want_hash |= c->hashed;
 	want_verify |= c->verified;
+	want_cgroup |= c->cgrouped;
 	/* asked for, whatever comes of it: a failure here is not retried */
 	c->hashed = want_hash;
 	c->verified = want_verify;
+	c->cgrouped = want_cgroup;
 	c->established = true;
 	c->pc.known = false;
 	c->pc.exe = NULL;
@@ -601,7 +607,7 @@ static void establish(struct fs_caller *c, bool want_hash, bool want_verify)
 		goto out;        /* kernel threads have no executable */
 	c->exe[n] = '\0';
 	/* no cgroup is not a doubt about the process: only a cgroup binding refuses it */
-	bool has_cgroup = caller_cgroup(tgid, c->cgroup, sizeof(c->cgroup)) == 0;
+	bool has_cgroup = want_cgroup && caller_cgroup(tgid, c->cgroup, sizeof(c->cgroup)) == 0;
 
 	if (want_verify)
 		c->pc.exe_verified = exe_verify(tgid, &c->unverified);
@@ -630,12 +636,12 @@ out:
 	close(pidfd);
 }
 
-void fs_caller_establish(struct fs_caller *c, bool want_hash)
+void fs_caller_establish(struct fs_caller *c, bool want_hash, bool want_cgroup)
 {
-	establish(c, want_hash, false);
+	establish(c, want_hash, false, want_cgroup);
 }
 
-void fs_caller_establish_exe(struct fs_caller *c, bool want_hash)
+void fs_caller_establish_exe(struct fs_caller *c, bool want_hash, bool want_cgroup)
 {
-	establish(c, want_hash, true);
+	establish(c, want_hash, true, want_cgroup);
 }
