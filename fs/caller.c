@@ -530,7 +530,213 @@ static void tgid_cache_put(pid_t tid, pid_t tgid)
 			      (uint64_t)(uint32_t)tid << 32 | (uint32_t)tgid, memory_order_relaxed);
 }
 
+/* ---- pinned processes -------------------------------------------------- */
+
+/*
+ * Thread id -> its process, pinned: the pidfd an earlier establishment
+ * opened is kept, so the next request of the same thread needs neither
+ * pidfd_open (two for a thread that is not the leader) nor close. A pin
+ * is only as good as its process: while the pidfd says the process
+ * lives, its pid names nobody else, so facts read from /proc/TGID are
+ * its own exactly as with a fresh pidfd; a thread other than the leader
+ * is still confirmed one of its tasks at every use (its tid may have
+ * been reused by another process since). A pin whose process has exited
+ * is dropped and the caller established afresh. The exe, cgroup, checks
+ * and hash are read anew every time (a process may exec another program
+ * under the same pid): a pin saves the pinning, nothing else.
+ *
+ * Bounded: PIN_SLOTS slots indexed by tid, a new thread replaces the
+ * slot's pin, so a caller spawning threads or processes churns the table
+ * (its victims pay the uncached cost, as before) but holds at most
+ * PIN_SLOTS pidfds and as many small blocks. A pin in use by a request
+ * is reference-counted: replacing it never closes a descriptor another
+ * thread is polling.
+ */
+struct pin {
+	pid_t tid, tgid;
+	int pidfd;
+	unsigned refs;               /* one for the table while in it, one per user */
+};
+
+#define PIN_SLOTS 64
+static struct pin *pins[PIN_SLOTS];
+static pthread_mutex_t pin_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* pin_lock held */
+static void pin_unref_locked(struct pin *p)
+{
+	if (--p->refs == 0) {
+		close(p->pidfd);
+		free(p);
+	}
+}
+
+/* The pin of tid, with a reference for the caller, or NULL. */
+static struct pin *pin_get(pid_t tid)
+{
+	struct pin *p;
+
+	pthread_mutex_lock(&pin_lock);
+	p = pins[(uint32_t)tid % PIN_SLOTS];
+	if (p && p->tid == tid)
+		p->refs++;
+	else
+		p = NULL;
+	pthread_mutex_unlock(&pin_lock);
+	return p;
+}
+
+/* Done with p; when stale, it also leaves the table (if still there). */
+static void pin_put(struct pin *p, bool stale)
+{
+	pthread_mutex_lock(&pin_lock);
+	struct pin **slot = &pins[(uint32_t)p->tid % PIN_SLOTS];
+	unsigned drop = 1;
+	if (stale && *slot == p) {
+		*slot = NULL;
+		drop++;          /* the table's reference too */
+	}
+	p->refs -= drop;
+	if (p->refs == 0) {
+		close(p->pidfd);
+		free(p);
+	}
+	pthread_mutex_unlock(&pin_lock);
+}
+
+/* Keep pidfd (of tgid, holding tid) for the next request of tid; else close it. */
+static void pin_keep(pid_t tid, pid_t tgid, int pidfd)
+{
+	struct pin *p = malloc(sizeof(*p));
+
+	if (!p) {
+		close(pidfd);
+		return;
+	}
+	*p = (struct pin){ .tid = tid, .tgid = tgid, .pidfd = pidfd, .refs = 1 };
+	pthread_mutex_lock(&pin_lock);
+	struct pin **slot = &pins[(uint32_t)tid % PIN_SLOTS];
+	if (*slot)
+		pin_unref_locked(*slot);
+	*slot = p;
+	pthread_mutex_unlock(&pin_lock);
+}
+
+void fs_caller_pins_free(void)
+{
+	pthread_mutex_lock(&pin_lock);
+	for (int i = 0; i < PIN_SLOTS; i++) {
+		if (pins[i])
+			pin_unref_locked(pins[i]);
+		pins[i] = NULL;
+	}
+	pthread_mutex_unlock(&pin_lock);
+}
+
 /* ---- establishing the caller ------------------------------------------ */
+
+/*
+ * Pin the process behind c->tid without the pin table: 0 with *tgid and
+ * *pidfd (the caller's to close), or -1 (no such process, or it cannot
+ * be confirmed to hold the thread).
+ */
+static int pin_fresh(const struct fs_caller *c, pid_t *tgid_out, int *pidfd_out)
+{
+	/*
+	 * pidfd_open() accepts only a thread-group leader, so when it takes
+	 * the thread id as it is, that id is the process. A thread of a
+	 * multi-threaded caller (Go, Python, any thread pool) is mapped to
+	 * its process: by the cache of earlier answers, else by asking
+	 * /proc/TID/status - and either way confirmed below, after pinning,
+	 * by the thread being one of the pinned process's tasks.
+	 */
+	pid_t tgid = c->tid;
+	bool from_cache = false;
+	int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+	if (pidfd < 0) {
+		pid_t t = tgid_cache_get(c->tid);
+		if (t > 0 && (pidfd = (int)syscall(SYS_pidfd_open, t, 0)) >= 0) {
+			tgid = t;
+			from_cache = true;
+		} else if (thread_tgid(c->tid, &tgid) < 0 ||
+			   (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0) {
+			return -1;
+		}
+	}
+	char path[96];
+	struct stat sb;
+	/*
+	 * The tgid was read before the pidfd pinned a process: if that pid was
+	 * reused in between, the new process does not hold our thread. (When
+	 * the thread id was the process id, the pidfd pinned whoever holds
+	 * it, and the check could only confirm itself.)
+	 */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
+	if (tgid != c->tid && stat(path, &sb) < 0) {
+		close(pidfd);
+		if (!from_cache)
+			return -1;
+		/* a stale answer (the thread id was reused): ask /proc */
+		if (thread_tgid(c->tid, &tgid) < 0 ||
+		    (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0)
+			return -1;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
+		if (stat(path, &sb) < 0) {
+			close(pidfd);
+			return -1;
+		}
+	}
+	if (tgid != c->tid)
+		tgid_cache_put(c->tid, tgid);
+	*tgid_out = tgid;
+	*pidfd_out = pidfd;
+	return 0;
+}
+
+/*
+ * Read the facts of process tgid, pinned by pidfd: true when they are its
+ * own (it was alive at the end), with c->pc filled in.
+ */
+static bool read_facts(struct fs_caller *c, pid_t tgid, int pidfd, bool want_hash,
+		       bool want_verify, bool want_cgroup)
+{
+	char path[96];
+	c->pc.exe_verified = false;
+	c->pc.has_exe_sha256 = false;
+	c->unverified = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tgid);
+	ssize_t n = readlink(path, c->exe, sizeof(c->exe) - 1);
+	if (n <= 0)
+		return false;    /* kernel threads have no executable */
+	c->exe[n] = '\0';
+	/* no cgroup is not a doubt about the process: only a cgroup binding refuses it */
+	bool has_cgroup = want_cgroup && caller_cgroup(tgid, c->cgroup, sizeof(c->cgroup)) == 0;
+
+	if (want_verify)
+		c->pc.exe_verified = exe_verify(tgid, &c->unverified);
+	/* an unverified process is refused whatever its digest: no hash for it */
+	if (want_hash && (!want_verify || c->pc.exe_verified)) {
+		int rc = exe_sha256(tgid, c->exe, c->pc.exe_sha256, &c->unverified);
+		c->pc.has_exe_sha256 = rc == 0;
+		/* not hashed for its size or for load: refused as unverified, not unknown */
+		if (rc == -EFBIG || rc == -EBUSY)
+			c->pc.exe_verified = false;
+		else if (rc < 0)
+			return false;
+	}
+	/*
+	 * Still alive at the end: a pid is not handed to another process
+	 * while its holder lives, so every /proc/TGID read above was of the
+	 * process the pidfd pinned. Otherwise we know nothing.
+	 */
+	if (!pidfd_alive(pidfd))
+		return false;
+	c->pc.pid = tgid;
+	c->pc.exe = c->exe;
+	c->pc.cgroup = has_cgroup ? c->cgroup : NULL;
+	c->pc.known = true;
+	return true;
+}
 
 static void establish(struct fs_caller *c, bool want_hash, bool want_verify, bool want_cgroup)
 {
@@ -556,84 +762,29 @@ static void establish(struct fs_caller *c, bool want_hash, bool want_verify, boo
 	if (c->tid <= 0)
 		return;          /* pid 0: a request the kernel made on nobody's behalf */
 
-	/*
-	 * pidfd_open() accepts only a thread-group leader, so when it takes
-	 * the thread id as it is, that id is the process. A thread of a
-	 * multi-threaded caller (Go, Python, any thread pool) is mapped to
-	 * its process: by the cache of earlier answers, else by asking
-	 * /proc/TID/status - and either way confirmed below, after pinning,
-	 * by the thread being one of the pinned process's tasks.
-	 */
-	pid_t tgid = c->tid;
-	bool from_cache = false;
-	int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
-	if (pidfd < 0) {
-		pid_t t = tgid_cache_get(c->tid);
-		if (t > 0 && (pidfd = (int)syscall(SYS_pidfd_open, t, 0)) >= 0) {
-			tgid = t;
-			from_cache = true;
-		} else if (thread_tgid(c->tid, &tgid) < 0 ||
-			   (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0) {
+	struct pin *p = pin_get(c->tid);
+	if (p) {
+		char path[96];
+		struct stat sb;
+		bool ok;
+		/* a thread other than the leader: still one of the pinned process's tasks? */
+		snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)p->tgid, (int)c->tid);
+		ok = (p->tgid == c->tid || stat(path, &sb) == 0) &&
+		     read_facts(c, p->tgid, p->pidfd, want_hash, want_verify, want_cgroup);
+		/* not: the pinned process has gone or no longer holds the thread */
+		pin_put(p, !ok);
+		if (ok)
 			return;
-		}
+		c->pc.known = false;
 	}
-	char path[96];
-	struct stat sb;
-	/*
-	 * The tgid was read before the pidfd pinned a process: if that pid was
-	 * reused in between, the new process does not hold our thread. (When
-	 * the thread id was the process id, the pidfd pinned whoever holds
-	 * it, and the check could only confirm itself.)
-	 */
-	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
-	if (tgid != c->tid && stat(path, &sb) < 0) {
-		if (!from_cache)
-			goto out;
-		/* a stale answer (the thread id was reused): ask /proc */
+	pid_t tgid;
+	int pidfd;
+	if (pin_fresh(c, &tgid, &pidfd) < 0)
+		return;
+	if (read_facts(c, tgid, pidfd, want_hash, want_verify, want_cgroup))
+		pin_keep(c->tid, tgid, pidfd);
+	else
 		close(pidfd);
-		if (thread_tgid(c->tid, &tgid) < 0 ||
-		    (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0)
-			return;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
-		if (stat(path, &sb) < 0)
-			goto out;
-	}
-	if (tgid != c->tid)
-		tgid_cache_put(c->tid, tgid);
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tgid);
-	ssize_t n = readlink(path, c->exe, sizeof(c->exe) - 1);
-	if (n <= 0)
-		goto out;        /* kernel threads have no executable */
-	c->exe[n] = '\0';
-	/* no cgroup is not a doubt about the process: only a cgroup binding refuses it */
-	bool has_cgroup = want_cgroup && caller_cgroup(tgid, c->cgroup, sizeof(c->cgroup)) == 0;
-
-	if (want_verify)
-		c->pc.exe_verified = exe_verify(tgid, &c->unverified);
-	/* an unverified process is refused whatever its digest: no hash for it */
-	if (want_hash && (!want_verify || c->pc.exe_verified)) {
-		int rc = exe_sha256(tgid, c->exe, c->pc.exe_sha256, &c->unverified);
-		c->pc.has_exe_sha256 = rc == 0;
-		/* not hashed for its size or for load: refused as unverified, not unknown */
-		if (rc == -EFBIG || rc == -EBUSY)
-			c->pc.exe_verified = false;
-		else if (rc < 0)
-			goto out;
-	}
-	/*
-	 * Still alive at the end: a pid is not handed to another process
-	 * while its holder lives, so every /proc/TGID read above was of the
-	 * process the pidfd pinned. Otherwise we know nothing.
-	 */
-	if (!pidfd_alive(pidfd))
-		goto out;
-	c->pc.pid = tgid;
-	c->pc.exe = c->exe;
-	c->pc.cgroup = has_cgroup ? c->cgroup : NULL;
-	c->pc.known = true;
-out:
-	close(pidfd);
 }
 
 void fs_caller_establish(struct fs_caller *c, bool want_hash, bool want_cgroup)

@@ -88,6 +88,9 @@ struct fs_caller {
  */
 int fs_caller_init(uint64_t max_exe_hash_bytes);
 
+/* At exit: close the pidfds kept for the next request of each thread. */
+void fs_caller_pins_free(void);
+
 void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc);
 /*
  * Establish pid (the thread group id), exe path, when want_cgroup the
