@@ -37,6 +37,7 @@
 #include "fs/fs.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -56,7 +57,9 @@
 
 void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc)
 {
-	memset(c, 0, sizeof(*c));
+	/* not the two path buffers (8 KiB a request): read only once filled */
+	memset(c, 0, offsetof(struct fs_caller, exe));
+	c->exe[0] = c->cgroup[0] = '\0';
 	c->pc.known = false;
 	c->pc.uid = fc ? fc->uid : (uid_t)-1;
 	c->pc.gid = fc ? fc->gid : (gid_t)-1;

@@ -76,6 +76,7 @@ struct fs_caller {
 	bool verified;               /* pc.exe_verified was asked for */
 	bool cgrouped;               /* pc.cgroup was asked for */
 	const char *unverified;      /* why pc.exe_verified is false, for -d */
+	/* last: fs_caller_from_request clears only what comes before them */
 	char exe[PATH_MAX];
 	char cgroup[PATH_MAX];
 };
