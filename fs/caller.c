@@ -13,7 +13,10 @@
  * /proc/PID/stat before and after; with the pidfd that check can never
  * fail, and it cost a quarter of the daemon's time per open.) Anything
  * doubtful leaves known=false, which the policy denies. The cgroup
- * (/proc/PID/cgroup) is read inside the same pinned window. The hash is taken from /proc/PID/exe itself - the very inode the
+ * (/proc/PID/cgroup) is read inside the same pinned window, and only
+ * when asked for: an agent bound to a cgroup is concerned (four system
+ * calls an open of any other agent does without). The hash is taken
+ * from /proc/PID/exe itself - the very inode the
  * process executes - so renaming, replacing or symlinking the path on
  * disk cannot fool it; digests are cached by file identity (device,
  * inode, size, mtime and ctime) because hashing a large binary on every
@@ -34,6 +37,7 @@
 #include "fs/fs.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -53,7 +57,9 @@
 
 void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc)
 {
-	memset(c, 0, sizeof(*c));
+	/* not the two path buffers (8 KiB a request): read only once filled */
+	memset(c, 0, offsetof(struct fs_caller, exe));
+	c->exe[0] = c->cgroup[0] = '\0';
 	c->pc.known = false;
 	c->pc.uid = fc ? fc->uid : (uid_t)-1;
 	c->pc.gid = fc ? fc->gid : (gid_t)-1;
@@ -527,29 +533,118 @@ static void tgid_cache_put(pid_t tid, pid_t tgid)
 			      (uint64_t)(uint32_t)tid << 32 | (uint32_t)tgid, memory_order_relaxed);
 }
 
+/* ---- pinned processes -------------------------------------------------- */
+
+/*
+ * Thread id -> its process, pinned: the pidfd an earlier establishment
+ * opened is kept, so the next request of the same thread needs neither
+ * pidfd_open (two for a thread that is not the leader) nor close. A pin
+ * is only as good as its process: while the pidfd says the process
+ * lives, its pid names nobody else, so facts read from /proc/TGID are
+ * its own exactly as with a fresh pidfd; a thread other than the leader
+ * is still confirmed one of its tasks at every use (its tid may have
+ * been reused by another process since). A pin whose process has exited
+ * is dropped and the caller established afresh. The exe, cgroup, checks
+ * and hash are read anew every time (a process may exec another program
+ * under the same pid): a pin saves the pinning, nothing else.
+ *
+ * Bounded: PIN_SLOTS slots indexed by tid, a new thread replaces the
+ * slot's pin, so a caller spawning threads or processes churns the table
+ * (its victims pay the uncached cost, as before) but holds at most
+ * PIN_SLOTS pidfds and as many small blocks. A pin in use by a request
+ * is reference-counted: replacing it never closes a descriptor another
+ * thread is polling.
+ */
+struct pin {
+	pid_t tid, tgid;
+	int pidfd;
+	unsigned refs;               /* one for the table while in it, one per user */
+};
+
+#define PIN_SLOTS 64
+static struct pin *pins[PIN_SLOTS];
+static pthread_mutex_t pin_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* pin_lock held */
+static void pin_unref_locked(struct pin *p)
+{
+	if (--p->refs == 0) {
+		close(p->pidfd);
+		free(p);
+	}
+}
+
+/* The pin of tid, with a reference for the caller, or NULL. */
+static struct pin *pin_get(pid_t tid)
+{
+	struct pin *p;
+
+	pthread_mutex_lock(&pin_lock);
+	p = pins[(uint32_t)tid % PIN_SLOTS];
+	if (p && p->tid == tid)
+		p->refs++;
+	else
+		p = NULL;
+	pthread_mutex_unlock(&pin_lock);
+	return p;
+}
+
+/* Done with p; when stale, it also leaves the table (if still there). */
+static void pin_put(struct pin *p, bool stale)
+{
+	pthread_mutex_lock(&pin_lock);
+	struct pin **slot = &pins[(uint32_t)p->tid % PIN_SLOTS];
+	unsigned drop = 1;
+	if (stale && *slot == p) {
+		*slot = NULL;
+		drop++;          /* the table's reference too */
+	}
+	p->refs -= drop;
+	if (p->refs == 0) {
+		close(p->pidfd);
+		free(p);
+	}
+	pthread_mutex_unlock(&pin_lock);
+}
+
+/* Keep pidfd (of tgid, holding tid) for the next request of tid; else close it. */
+static void pin_keep(pid_t tid, pid_t tgid, int pidfd)
+{
+	struct pin *p = malloc(sizeof(*p));
+
+	if (!p) {
+		close(pidfd);
+		return;
+	}
+	*p = (struct pin){ .tid = tid, .tgid = tgid, .pidfd = pidfd, .refs = 1 };
+	pthread_mutex_lock(&pin_lock);
+	struct pin **slot = &pins[(uint32_t)tid % PIN_SLOTS];
+	if (*slot)
+		pin_unref_locked(*slot);
+	*slot = p;
+	pthread_mutex_unlock(&pin_lock);
+}
+
+void fs_caller_pins_free(void)
+{
+	pthread_mutex_lock(&pin_lock);
+	for (int i = 0; i < PIN_SLOTS; i++) {
+		if (pins[i])
+			pin_unref_locked(pins[i]);
+		pins[i] = NULL;
+	}
+	pthread_mutex_unlock(&pin_lock);
+}
+
 /* ---- establishing the caller ------------------------------------------ */
 
-static void establish(struct fs_caller *c, bool want_hash, bool want_verify)
+/*
+ * Pin the process behind c->tid without the pin table: 0 with *tgid and
+ * *pidfd (the caller's to close), or -1 (no such process, or it cannot
+ * be confirmed to hold the thread).
+ */
+static int pin_fresh(const struct fs_caller *c, pid_t *tgid_out, int *pidfd_out)
 {
-	if (c->established && (c->hashed || !want_hash) && (c->verified || !want_verify))
-		return;
-	/* A second call (the hash or the check is now wanted) re-establishes everything. */
-	want_hash |= c->hashed;
-	want_verify |= c->verified;
-	/* asked for, whatever comes of it: a failure here is not retried */
-	c->hashed = want_hash;
-	c->verified = want_verify;
-	c->established = true;
-	c->pc.known = false;
-	c->pc.exe = NULL;
-	c->pc.cgroup = NULL;
-	c->pc.exe_verified = false;
-	c->pc.has_exe_sha256 = false;
-	c->pc.pid = c->tid;
-	c->unverified = NULL;
-	if (c->tid <= 0)
-		return;          /* pid 0: a request the kernel made on nobody's behalf */
-
 	/*
 	 * pidfd_open() accepts only a thread-group leader, so when it takes
 	 * the thread id as it is, that id is the process. A thread of a
@@ -568,7 +663,7 @@ static void establish(struct fs_caller *c, bool want_hash, bool want_verify)
 			from_cache = true;
 		} else if (thread_tgid(c->tid, &tgid) < 0 ||
 			   (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0) {
-			return;
+			return -1;
 		}
 	}
 	char path[96];
@@ -581,27 +676,44 @@ static void establish(struct fs_caller *c, bool want_hash, bool want_verify)
 	 */
 	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
 	if (tgid != c->tid && stat(path, &sb) < 0) {
-		if (!from_cache)
-			goto out;
-		/* a stale answer (the thread id was reused): ask /proc */
 		close(pidfd);
+		if (!from_cache)
+			return -1;
+		/* a stale answer (the thread id was reused): ask /proc */
 		if (thread_tgid(c->tid, &tgid) < 0 ||
 		    (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0)
-			return;
+			return -1;
 		snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)c->tid);
-		if (stat(path, &sb) < 0)
-			goto out;
+		if (stat(path, &sb) < 0) {
+			close(pidfd);
+			return -1;
+		}
 	}
 	if (tgid != c->tid)
 		tgid_cache_put(c->tid, tgid);
+	*tgid_out = tgid;
+	*pidfd_out = pidfd;
+	return 0;
+}
 
+/*
+ * Read the facts of process tgid, pinned by pidfd: true when they are its
+ * own (it was alive at the end), with c->pc filled in.
+ */
+static bool read_facts(struct fs_caller *c, pid_t tgid, int pidfd, bool want_hash,
+		       bool want_verify, bool want_cgroup)
+{
+	char path[96];
+	c->pc.exe_verified = false;
+	c->pc.has_exe_sha256 = false;
+	c->unverified = NULL;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tgid);
 	ssize_t n = readlink(path, c->exe, sizeof(c->exe) - 1);
 	if (n <= 0)
-		goto out;        /* kernel threads have no executable */
+		return false;    /* kernel threads have no executable */
 	c->exe[n] = '\0';
 	/* no cgroup is not a doubt about the process: only a cgroup binding refuses it */
-	bool has_cgroup = caller_cgroup(tgid, c->cgroup, sizeof(c->cgroup)) == 0;
+	bool has_cgroup = want_cgroup && caller_cgroup(tgid, c->cgroup, sizeof(c->cgroup)) == 0;
 
 	if (want_verify)
 		c->pc.exe_verified = exe_verify(tgid, &c->unverified);
@@ -613,7 +725,7 @@ static void establish(struct fs_caller *c, bool want_hash, bool want_verify)
 		if (rc == -EFBIG || rc == -EBUSY)
 			c->pc.exe_verified = false;
 		else if (rc < 0)
-			goto out;
+			return false;
 	}
 	/*
 	 * Still alive at the end: a pid is not handed to another process
@@ -621,21 +733,69 @@ static void establish(struct fs_caller *c, bool want_hash, bool want_verify)
 	 * process the pidfd pinned. Otherwise we know nothing.
 	 */
 	if (!pidfd_alive(pidfd))
-		goto out;
+		return false;
 	c->pc.pid = tgid;
 	c->pc.exe = c->exe;
 	c->pc.cgroup = has_cgroup ? c->cgroup : NULL;
 	c->pc.known = true;
-out:
-	close(pidfd);
+	return true;
 }
 
-void fs_caller_establish(struct fs_caller *c, bool want_hash)
+static void establish(struct fs_caller *c, bool want_hash, bool want_verify, bool want_cgroup)
 {
-	establish(c, want_hash, false);
+	if (c->established && (c->hashed || !want_hash) && (c->verified || !want_verify) &&
+	    (c->cgrouped || !want_cgroup))
+		return;
+	/* A second call (the hash, the check or the cgroup is now wanted) re-establishes everything. */
+	want_hash |= c->hashed;
+	want_verify |= c->verified;
+	want_cgroup |= c->cgrouped;
+	/* asked for, whatever comes of it: a failure here is not retried */
+	c->hashed = want_hash;
+	c->verified = want_verify;
+	c->cgrouped = want_cgroup;
+	c->established = true;
+	c->pc.known = false;
+	c->pc.exe = NULL;
+	c->pc.cgroup = NULL;
+	c->pc.exe_verified = false;
+	c->pc.has_exe_sha256 = false;
+	c->pc.pid = c->tid;
+	c->unverified = NULL;
+	if (c->tid <= 0)
+		return;          /* pid 0: a request the kernel made on nobody's behalf */
+
+	struct pin *p = pin_get(c->tid);
+	if (p) {
+		char path[96];
+		struct stat sb;
+		bool ok;
+		/* a thread other than the leader: still one of the pinned process's tasks? */
+		snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)p->tgid, (int)c->tid);
+		ok = (p->tgid == c->tid || stat(path, &sb) == 0) &&
+		     read_facts(c, p->tgid, p->pidfd, want_hash, want_verify, want_cgroup);
+		/* not: the pinned process has gone or no longer holds the thread */
+		pin_put(p, !ok);
+		if (ok)
+			return;
+		c->pc.known = false;
+	}
+	pid_t tgid;
+	int pidfd;
+	if (pin_fresh(c, &tgid, &pidfd) < 0)
+		return;
+	if (read_facts(c, tgid, pidfd, want_hash, want_verify, want_cgroup))
+		pin_keep(c->tid, tgid, pidfd);
+	else
+		close(pidfd);
 }
 
-void fs_caller_establish_exe(struct fs_caller *c, bool want_hash)
+void fs_caller_establish(struct fs_caller *c, bool want_hash, bool want_cgroup)
 {
-	establish(c, want_hash, true);
+	establish(c, want_hash, false, want_cgroup);
+}
+
+void fs_caller_establish_exe(struct fs_caller *c, bool want_hash, bool want_cgroup)
+{
+	establish(c, want_hash, true, want_cgroup);
 }

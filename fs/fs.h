@@ -74,7 +74,9 @@ struct fs_caller {
 	bool established;
 	bool hashed;                 /* pc.exe_sha256 was asked for */
 	bool verified;               /* pc.exe_verified was asked for */
+	bool cgrouped;               /* pc.cgroup was asked for */
 	const char *unverified;      /* why pc.exe_verified is false, for -d */
+	/* last: fs_caller_from_request clears only what comes before them */
 	char exe[PATH_MAX];
 	char cgroup[PATH_MAX];
 };
@@ -87,22 +89,28 @@ struct fs_caller {
  */
 int fs_caller_init(uint64_t max_exe_hash_bytes);
 
+/* At exit: close the pidfds kept for the next request of each thread. */
+void fs_caller_pins_free(void);
+
 void fs_caller_from_request(struct fs_caller *c, const struct fuse_ctx *fc);
 /*
- * Establish pid (the thread group id), exe path, cgroup v2 path (NULL
- * when the process has none this daemon can name) and, when want_hash, the
- * sha256 of the executable the process runs. On any doubt pc.known stays
- * false, which the policy denies as caller-unknown. Calling it again only
- * adds the hash if it was not computed yet.
+ * Establish pid (the thread group id), exe path, when want_cgroup the
+ * cgroup v2 path (NULL when not asked for, or when the process has none
+ * this daemon can name) and, when want_hash, the sha256 of the
+ * executable the process runs. On any doubt pc.known stays false, which
+ * the policy denies as caller-unknown. Calling it again only adds what
+ * was not asked for yet. The cgroup costs four system calls, so it is
+ * asked for only where an agent bound to a cgroup is concerned: the
+ * audit records it there, and leaves it out elsewhere.
  */
-void fs_caller_establish(struct fs_caller *c, bool want_hash);
+void fs_caller_establish(struct fs_caller *c, bool want_hash, bool want_cgroup);
 /*
  * The same, plus pc.exe_verified: what an agent bound to an executable
  * needs (the process runs that program; see exe_verify in caller.c). Only
  * for callers whose uid and gid can match the agent (policy_match_ids):
  * it reads several /proc files and may hash.
  */
-void fs_caller_establish_exe(struct fs_caller *c, bool want_hash);
+void fs_caller_establish_exe(struct fs_caller *c, bool want_hash, bool want_cgroup);
 /*
  * Only the credentials the kernel sent (uid, gid), marked known without
  * establishing the process: enough to match an agent bound to no

@@ -521,6 +521,7 @@ out_destroy:
 	fs_value_release_all();   /* files still open at unmount get no release() */
 	fs_listing_release_all(); /* nor do directories their releasedir() */
 	fs_node_free_all();
+	fs_caller_pins_free();
 out_store:
 	if (ctx.st && store_deny_flush(ctx.st) < 0)
 		fs_log_error("audit write failed: %s", store_error());

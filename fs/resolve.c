@@ -298,9 +298,9 @@ static size_t agents_matching(struct fs_req *rq, struct agent_list *l, bool *mat
 		cgroup |= l->v[i].pa.cgroup != NULL;
 	}
 	if (exe)
-		fs_caller_establish_exe(&rq->caller, hash);
+		fs_caller_establish_exe(&rq->caller, hash, cgroup);
 	else if (cgroup)
-		fs_caller_establish(&rq->caller, false);
+		fs_caller_establish(&rq->caller, false, true);
 	*one = NULL;
 	for (size_t i = 0; i < l->n; i++) {
 		match[i] = policy_match(&l->v[i].pa, &rq->caller.pc) == POLICY_ALLOW;
@@ -319,15 +319,16 @@ static size_t agents_matching(struct fs_req *rq, struct agent_list *l, bool *mat
  * process is established first, even for a repeat: the store counts a
  * repeat under the very process that made it (pid and exe are part of
  * the key), so a second program's attempts are never written under the
- * name of the first.
+ * name of the first. The cgroup is read (and recorded) when the agent
+ * refused is bound to one, as for its opens.
  */
 static int deny(struct fs_req *rq, const struct fs_path *p, int64_t version,
-		enum policy_reason reason, int err)
+		enum policy_reason reason, int err, bool cgroup)
 {
 	/* -d names the check that failed; the trail keeps the stable reason */
 	rq->why = reason == POLICY_EXE_UNVERIFIED && rq->caller.unverified ?
 		  rq->caller.unverified : policy_reason_name(reason);
-	fs_caller_establish(&rq->caller, false);
+	fs_caller_establish(&rq->caller, false, cgroup);
 	int rc = store_deny(rq->ctx->st, p->agent, p->provider, p->name, version,
 			    &rq->caller.pc, reason);
 	if (rc < 0)
@@ -371,9 +372,9 @@ static int agent_enter(struct fs_req *rq, const struct fs_path *p, struct fs_age
 	enum policy_reason r = policy_match_ids(&a->pa, &rq->caller.pc);
 	if (r == POLICY_ALLOW) {
 		if (agent_exe_bound(a))
-			fs_caller_establish_exe(&rq->caller, a->pa.has_exe_sha256);
+			fs_caller_establish_exe(&rq->caller, a->pa.has_exe_sha256, a->pa.cgroup != NULL);
 		else if (a->pa.cgroup)
-			fs_caller_establish(&rq->caller, false);
+			fs_caller_establish(&rq->caller, false, true);
 		r = policy_match(&a->pa, &rq->caller.pc);
 	}
 	if (r == POLICY_ALLOW)
@@ -382,7 +383,7 @@ static int agent_enter(struct fs_req *rq, const struct fs_path *p, struct fs_age
 	struct fs_path named = *p;
 	if (p->node != FS_NODE_SECRET)
 		named.provider[0] = '\0';
-	return deny(rq, &named, 0, r, -EACCES);
+	return deny(rq, &named, 0, r, -EACCES, a->pa.cgroup != NULL);
 }
 
 /* ---- attributes ---------------------------------------------------------- */
@@ -487,7 +488,7 @@ int fs_resolve_self(struct fs_req *rq, char *buf, size_t size)
 		 */
 		struct fs_path self = { .node = FS_NODE_SELF };
 		snprintf(self.agent, sizeof(self.agent), "%s", FS_SELF);
-		rc = deny(rq, &self, 0, n ? POLICY_AMBIGUOUS_AGENT : POLICY_NO_AGENT, -ENOENT);
+		rc = deny(rq, &self, 0, n ? POLICY_AMBIGUOUS_AGENT : POLICY_NO_AGENT, -ENOENT, false);
 	}
 	free(match);
 	free(l.v);
@@ -788,29 +789,42 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 		free(f);
 		free(v);
 		if (rc == -EMFILE)
-			return deny(rq, p, 0, POLICY_TOO_MANY_OPEN, -EMFILE);
+			return deny(rq, p, 0, POLICY_TOO_MANY_OPEN, -EMFILE, false);
 		return rc;
 	}
 	v->uid = rq->caller.pc.uid;
 	/*
 	 * One trip to the store decides, decrypts and records. The process
 	 * is verified, and its executable hashed, only for agents bound to
-	 * an executable: when the store answers that the caller is unverified
-	 * or its digest is missing - which the policy says only to a caller
-	 * of the agent's uid and gid - establish that and ask again.
+	 * an executable, and its cgroup read only for agents bound to a
+	 * cgroup: when the store answers that the caller is unverified, its
+	 * digest is missing or its cgroup does not match - which the policy
+	 * says only to a caller of the agent's uid and gid - establish that
+	 * and ask again. A refusal there records nothing, so asking twice
+	 * leaves one trace, and a binding added while mounted is honoured
+	 * at the next open (the facts follow every commit).
 	 */
 	enum policy_reason why = POLICY_ALLOW;
-	fs_caller_establish(&rq->caller, false);
+	fs_caller_establish(&rq->caller, false, false);
 	for (;;) {
 		snprintf(f->agent_name, sizeof(f->agent_name), "%s", p->agent);
 		snprintf(f->provider, sizeof(f->provider), "%s", p->provider);
 		snprintf(f->name, sizeof(f->name), "%s", p->name);
 		rc = store_resolve_deferred(rq->ctx->st, f, &rq->caller.pc, &v->data, &v->len, &why,
 					    &v->ticket);
+		bool cgroup = f->p.agent.cgroup != NULL;
+		if (rc == -EACCES && why == POLICY_CGROUP_MISMATCH && !rq->caller.cgrouped) {
+			/* an agent bound to both: verify the process in the same pass */
+			if (f->p.agent.exe || f->p.agent.has_exe_sha256)
+				fs_caller_establish_exe(&rq->caller, f->p.agent.has_exe_sha256, true);
+			else
+				fs_caller_establish(&rq->caller, false, true);
+			continue;
+		}
 		if (rc == -EACCES &&
 		    (why == POLICY_EXE_UNVERIFIED || why == POLICY_EXE_HASH_MISMATCH) &&
 		    (!rq->caller.verified || (f->p.agent.has_exe_sha256 && !rq->caller.hashed))) {
-			fs_caller_establish_exe(&rq->caller, f->p.agent.has_exe_sha256);
+			fs_caller_establish_exe(&rq->caller, f->p.agent.has_exe_sha256, cgroup);
 			continue;
 		}
 		break;
@@ -835,7 +849,7 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 	uid_open_put(v->uid);
 	free(v);
 	if (rc == -EACCES) {
-		rc = deny(rq, p, f->p.secret.version, why, reason_errno(why));
+		rc = deny(rq, p, f->p.secret.version, why, reason_errno(why), f->p.agent.cgroup != NULL);
 	} else if (rc == -EBADMSG) {
 		/* The store recorded the integrity denial itself. */
 		fs_log_error("integrity check failed for %s/%s of agent %s: %s",

@@ -366,14 +366,20 @@ int store_deny(struct store *st, const char *agent, const char *provider,
 	       const char *name, int64_t version,
 	       const struct policy_caller *caller, enum policy_reason reason)
 {
-	struct store_deny_slot key = { .used = true }, *d = NULL, *free_slot = NULL;
+	/* every field is set below: no 5 KiB memset of the path buffers per denial */
+	struct store_deny_slot key, *d = NULL, *free_slot = NULL;
 	struct store_event ev;
 	int64_t now = store_now(), window;
 	int rc;
 
+	key.used = true;
+	key.window_start = 0;
+	key.pending = 0;
 	snprintf(key.agent, sizeof key.agent, "%s", agent ? agent : "");
 	if (provider && *provider)
 		snprintf(key.secret, sizeof key.secret, "%s/%s", provider, name ? name : "");
+	else
+		key.secret[0] = '\0';
 	key.version = version;
 	/*
 	 * uid and gid come from the kernel's credentials and are kept even

@@ -160,6 +160,62 @@ expect_eq "names: every ls row has ls's pid ($LS_PID), never cat's" "$(aq count 
 expect_eq "names: no row of this stranger names another process" \
 	"$(aq count $q_s)" "$((cat_rows + ls_rows))"
 
+# The daemon keeps the pidfd of each thread's process between requests (caller.c):
+# what it records must still be the process and program that asked.
+# A process that is refused, then execs another program under the same pid: the
+# second refusal names the new program.
+UE=24207 UR=24208   # strangers of their own, so every process is named (not "*")
+seq_before=$(aq maxseq)
+as_uid "$UE" "$PY" -c 'import os, sys
+try: open(sys.argv[1]).read()
+except OSError: pass
+print(os.getpid(), flush=True)
+os.execv("/usr/bin/cat", ["cat", sys.argv[1]])' "$F/hoard" >"$T_TMP/x/exec.pid" 2>/dev/null
+EPID=$(cat "$T_TMP/x/exec.pid")
+q_e="type=deny agent=hoarder reason=uid uid=$UE seq>$seq_before"
+settle 2 aq sum $q_e >/dev/null
+expect_eq "names: refused, then exec'd under the same pid: one row as python, one as cat" \
+	"$(aq count $q_e pid="$EPID" exe="$PYREAL") $(aq count $q_e pid="$EPID" exe=/usr/bin/cat) $(aq count $q_e)" \
+	"1 1 2"
+# A thread of a process is refused and ends, the process lives on; a new process
+# gets the thread's id as its pid (set through ns_last_pid; other processes forking
+# meanwhile may take it first, so a few tries) and is refused: it is named itself,
+# never as the living process that once had a thread of that id.
+seq_before=$(aq maxseq)
+as_uid "$UR" "$PY" -c 'import os, sys, threading, time
+tid = []
+def reader():
+    tid.append(threading.get_native_id())
+    try: open(sys.argv[1]).read()
+    except OSError: pass
+t = threading.Thread(target=reader); t.start(); t.join()
+print(os.getpid(), tid[0], flush=True)
+while not os.path.exists(sys.argv[2]): time.sleep(0.05)' "$F/hoard" "$T_TMP/x/thread.stop" \
+	>"$T_TMP/x/thread.pid" 2>/dev/null &
+THR=$!
+for _ in $(seq 200); do [ -s "$T_TMP/x/thread.pid" ] && break; sleep 0.05; done
+read -r TGID TTID <"$T_TMP/x/thread.pid"
+reused=0
+for _ in $(seq 50); do
+	[ -n "$TTID" ] || break
+	echo $((TTID - 1)) 2>/dev/null >/proc/sys/kernel/ns_last_pid || break
+	setpriv --reuid="$UR" --regid="$UR" --clear-groups \
+		sh -c '[ "$$" = "$1" ] || exit 3; exec cat "$2"' sh "$TTID" "$F/hoard" 2>/dev/null
+	[ $? -ne 3 ] && { reused=1; break; }
+done
+touch "$T_TMP/x/thread.stop"
+wait "$THR"
+q_r="type=deny agent=hoarder reason=uid uid=$UR seq>$seq_before"
+if [ "$reused" = 1 ]; then
+	settle 2 aq sum $q_r >/dev/null
+	expect_eq "names: the thread's refusal names its process ($TGID), as python" \
+		"$(aq count $q_r pid="$TGID" exe="$PYREAL") $(aq count $q_r pid="$TGID")" "1 1"
+	expect_eq "names: the process that reused the thread id $TTID is named itself, as cat" \
+		"$(aq count $q_r pid="$TTID" exe=/usr/bin/cat) $(aq count $q_r)" "1 2"
+else
+	skip "names: could not give a new process the ended thread's id (ns_last_pid)"
+fi
+
 # A uid spawning a new process per attempt: rows stay bounded, nothing is lost.
 # (another stranger uid: the first one's processes are still named in this window)
 seq_before=$(aq maxseq)

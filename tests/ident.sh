@@ -246,12 +246,33 @@ expect_eq "agent set --json: the changed fields" \
 	"agent-set exe_sha256 cgroup"
 expect_eq "audit: an agent-set event for each change" "$(aq count type=agent-set agent=mover)" "8"
 if [ -n "$CGROOT" ]; then
+	# the mount reads a caller's cgroup only for agents bound to one: the
+	# audit of any other agent leaves the cgroup out
+	S0=$(aq maxseq)
+	expect_eq "mount: a reader in a cgroup reads mover, bound to none" \
+		"$(in_cg "$CG/sub" "$UN" open "$MNT/mover/gh/tok")" "ok 9"
+	expect_eq "audit: that resolve records no cgroup (mover is bound to none)" \
+		"$(aq count type=resolve agent=mover "seq>$S0") [$(aq field:cgroup type=resolve agent=mover "seq>$S0")]" \
+		"1 []"
 	setup sa agent set mover --cgroup "$CG/"
 	setup_check "ident setup: agent set --cgroup failed"
+	S0=$(aq maxseq)
 	expect_eq "mount: after agent set --cgroup, a reader outside is refused" \
 		"$(in_cg / "$UN" open "$MNT/mover/gh/tok")" "EACCES"
 	expect_eq "mount: a reader inside the cgroup is served" \
 		"$(in_cg "$CG/sub" "$UN" open "$MNT/mover/gh/tok")" "ok 9"
+	expect_eq "audit: once bound, the refusal and the resolve name the reader's cgroup" \
+		"$(aq field:cgroup type=deny agent=mover reason=cgroup "seq>$S0") $(aq field:cgroup type=resolve agent=mover "seq>$S0")" \
+		"/ $CG/sub"
+	# and the other way: the very first open after the binding is dropped
+	# is served from outside, and no longer records a cgroup
+	setup sa agent set mover --no-cgroup
+	S0=$(aq maxseq)
+	expect_eq "mount: after agent set --no-cgroup, a reader outside is served again" \
+		"$(in_cg / "$UN" open "$MNT/mover/gh/tok")" "ok 9"
+	expect_eq "audit: that resolve records no cgroup" \
+		"$(aq count type=resolve agent=mover "seq>$S0") [$(aq field:cgroup type=resolve agent=mover "seq>$S0")]" \
+		"1 []"
 fi
 expect_verify "audit verify: the chain with cgroups and agent-set events is intact"
 t_finish

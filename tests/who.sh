@@ -129,6 +129,12 @@ WEIRD="$LONGD/py th\"on
 x"
 cp "$PYREAL" "$WEIRD"
 chmod 0755 "$WEIRD"
+# ag bound to the cgroup its readers run in: the mount reads (and the trail
+# records) a caller's cgroup only for agents bound to one, and the lines
+# below check that the cgroup survives a long executable path
+MYCG=$(sed -n 's/^0:://p' /proc/self/cgroup)
+setup sa agent set ag --cgroup "${MYCG:-/}"
+setup_check "syslog setup: agent set --cgroup failed"
 FIRST=$(($(sqlite3 "$ST/store.db" 'SELECT max(seq) FROM audit') + 1))
 cat >"$SL/inns.sh" <<'EOF'
 # in a private mount namespace: /dev is a tmpfs with the nodes the programs
