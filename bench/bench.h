@@ -170,7 +170,7 @@ struct bench_pg_result {
 	double revoke_pg[BENCH_PG_REVOKES], revoke_sqlite[BENCH_PG_REVOKES];  /* ms */
 	uint64_t stale;              /* opens with the wrong outcome right after a change */
 	int64_t events;
-	double produced_per_s, shipped_per_s, drain_s;
+	double produced_per_s, shipped_per_s, drain_s, ship_secs;
 	bool restart_ran;
 	double restart_at, restart_took;
 	struct bench_timeline restart;
