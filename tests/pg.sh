@@ -10,7 +10,9 @@
 # PG_CONNINFO then names it. The cluster is ALWAYS stopped and removed at
 # exit (pg_stop, chained into the EXIT trap the suite sets after sourcing:
 # call pg_stop from it). A system cluster on 5432, if the Debian package
-# started one, is neither used nor touched.
+# started one, is neither used nor touched. For outages and failover:
+# pg_server_stop/pg_server_start DIR PORT, and a synchronous streaming
+# standby (pg_standby_start, pg_standby_promote, pg_psql2; PG_DIR2, PG_PORT2).
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 PG_DIR=${PG_DIR:-}
 PG_PORT=${PG_PORT:-}
@@ -41,11 +43,7 @@ pg_start() {
 		--auth-host=reject -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1; then
 		echo "# initdb failed:"; sed 's/^/#   /' "$PG_DIR/initdb.log"; return 1
 	fi
-	if ! pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-		-o "-k $PG_DIR -c listen_addresses='' -p $PG_PORT -c fsync=off -c shared_buffers=16MB -c max_connections=40" \
-		start >/dev/null 2>&1; then
-		echo "# pg_ctl start failed:"; sed 's/^/#   /' "$PG_DIR/server.log"; return 1
-	fi
+	pg_server_start "$PG_DIR" "$PG_PORT" || return 1
 	role=$(id -un)
 	pg_psql postgres -c "CREATE ROLE \"$role\" LOGIN CREATEDB" \
 		-c "CREATE DATABASE scopehold OWNER \"$role\" $PG_DBOPTS" || return 1
@@ -59,11 +57,62 @@ pg_newdb() {
 		echo "host=$PG_DIR port=$PG_PORT dbname=$1"
 }
 
-pg_stop() {
-	[ -n "$PG_DIR" ] || return 0
-	if [ -d "$PG_DIR/data" ]; then
-		pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
+# pg_server_start DIR PORT: start (again) the server of DIR/data on its socket in DIR.
+pg_server_start() {
+	if ! pg_as "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 \
+		-o "-k $1 -c listen_addresses='' -p $2 -c fsync=off -c shared_buffers=16MB -c max_connections=40" \
+		start >/dev/null 2>&1; then
+		echo "# pg_ctl start failed:"; sed 's/^/#   /' "$1/server.log" | tail -n 20; return 1
 	fi
-	rm -rf "$PG_DIR"
-	PG_DIR=
+}
+
+# pg_server_stop DIR: stop it as a crash would (-m immediate: no shutdown checkpoint).
+pg_server_stop() { pg_as "$PG_BIN/pg_ctl" -D "$1/data" -m immediate -w stop >/dev/null 2>&1; }
+
+# ---- a streaming standby, for failover -------------------------------------------
+# pg_standby_start: PG_DIR2/PG_PORT2, a pg_basebackup -R of the running cluster
+# (its own socket directory), streaming from it. Replication is made
+# synchronous on the primary (synchronous_standby_names = '*'), so a commit
+# the primary acknowledged is on the standby too and survives the failover;
+# the standby itself is not made to wait for anyone once promoted.
+PG_DIR2=${PG_DIR2:-}
+PG_PORT2=${PG_PORT2:-}
+pg_standby_start() {
+	PG_DIR2=$(mktemp -d /tmp/scopehold-pg2.XXXXXX) || return 1
+	chown postgres:postgres "$PG_DIR2"
+	chmod 0755 "$PG_DIR2"
+	PG_PORT2=$((PG_PORT + 100))
+	if ! pg_as "$PG_BIN/pg_basebackup" -h "$PG_DIR" -p "$PG_PORT" -U postgres -D "$PG_DIR2/data" \
+		-R -X stream -c fast >"$PG_DIR2/basebackup.log" 2>&1; then
+		echo "# pg_basebackup failed:"; sed 's/^/#   /' "$PG_DIR2/basebackup.log"; return 1
+	fi
+	pg_server_start "$PG_DIR2" "$PG_PORT2" || return 1
+	pg_psql postgres -c "ALTER SYSTEM SET synchronous_standby_names = '*'" -c "SELECT pg_reload_conf()" \
+		>/dev/null || return 1
+	for _ in $(seq 1 100); do
+		[ "$(pg_psql postgres -c "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")" = 1 ] &&
+			return 0
+		sleep 0.1
+	done
+	echo "# the standby did not become a synchronous one"; return 1
+}
+
+# pg_standby_promote: the standby becomes the primary (pg_ctl promote, waits until it is).
+pg_standby_promote() { pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR2/data" -w -t 60 promote >/dev/null 2>&1; }
+
+# pg_psql2 DB SQL...: as pg_psql, on the standby (or the promoted one).
+pg_psql2() {
+	local db=$1; shift
+	pg_as "$PG_BIN/../bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR2" -p "$PG_PORT2" \
+		-d "$db" -At "$@" </dev/null
+}
+
+pg_stop() {
+	local d
+	for d in "$PG_DIR2" "$PG_DIR"; do
+		[ -n "$d" ] || continue
+		[ -d "$d/data" ] && pg_server_stop "$d"
+		rm -rf "$d"
+	done
+	PG_DIR= PG_DIR2=
 }
