@@ -328,13 +328,25 @@ static int pgsql_connect(struct pgsql_db *d)
 		return pgsql_lost(d, -ECONNREFUSED, PQerrorMessage(d->c), PGSQL_RETRY_MS);
 	d->gen++;
 	if ((rc = pgsql_setup(d))) {
-		/* a refusal is kept in its own words, and serves nothing either */
+		/*
+		 * A server that answers but is refused (a setting, another
+		 * store, a schema migrated meanwhile) serves nothing either; its
+		 * reason, in its own words, begins a new outage when it differs
+		 * from the last one, so the mount logs why it stays closed.
+		 */
 		char why[sizeof d->err];
+		int64_t t = (int64_t)time(NULL);
+		if (!d->c)
+			return rc;            /* the link broke during the setup: said already */
 		snprintf(why, sizeof why, "%s", d->err);
-		if (d->c)
-			pgsql_lost(d, rc, why, PGSQL_RETRY_MS);
+		PQfinish(d->c);
+		d->c = NULL;
+		d->retry_at = pgsql_now_ms() + PGSQL_RETRY_MS;
+		if (strcmp(why, d->down_why) != 0) {
+			d->down_since = t > d->down_since ? t : d->down_since + 1;
+			snprintf(d->down_why, sizeof d->down_why, "%s", why);
+		}
 		snprintf(d->err, sizeof d->err, "%s", why);
-		snprintf(d->down_why, sizeof d->down_why, "%s", why);
 		return rc;
 	}
 	d->down_since = 0;

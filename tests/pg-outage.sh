@@ -269,8 +269,25 @@ setup_check "failover: revoke on the new primary failed"
 expect_eq "failover: the revoke made there is obeyed at the next open" "$(probe "$UA" open "$F")" "EACCES"
 expect_eq "failover: no event lost or doubled ($READS reads)" "$(wait_resolves "$READS")" "$READS"
 expect_verify "failover: audit verify passes on the new primary"
-stop_fs "$PID"
-expect_eq "failover: the daemon stops cleanly" "$STOP_RC" 0
 expect_eq "one 'unreachable' line per outage (4), one 'reachable again' per outage a daemon lived through (3)" \
 	"$(grep -c 'unreachable' "$LOG") $(grep -c 'database reachable again' "$LOG")" "4 3"
+
+# ---- a server that answers but is refused on reconnect ------------------------------
+# the schema moved on while the link was down: the daemon's queries are for
+# the schema it opened, so it stays closed (one line saying why) until the
+# database is the one it opened again
+ver=$(psql -X -At "$MULTI" -c "SELECT value FROM scopehold_meta WHERE key = 'schema_version'" </dev/null)
+psql -X -q "$MULTI" -c "UPDATE scopehold_meta SET value = value + 1 WHERE key = 'schema_version'" </dev/null
+pg_psql2 postgres -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'scopehold'" >/dev/null
+F=$MNT/agent-a/github/other
+for _ in $(seq 1 50); do got=$(probe "$UA" open "$F"); [ "$got" = EIO ] && break; sleep 0.1; done
+expect_eq "schema moved on during an outage: the reconnected daemon serves nothing (EIO)" "$got" "EIO"
+expect_eq "schema moved on: one line says why" \
+	"$(grep -c "unreachable, every open fails (EIO) until it answers: the database has schema_version $((ver + 1)), not $ver as when this program opened it" "$LOG")" 1
+psql -X -q "$MULTI" -c "UPDATE scopehold_meta SET value = $ver WHERE key = 'schema_version'" </dev/null
+for _ in $(seq 1 100); do got=$(probe "$UA" open "$F"); [ "${got%% *}" = ok ] && break; sleep 0.1; done
+expect_eq "schema put back: the same daemon serves again" "${got%% *} $(kill -0 "$PID" 2>&1 && echo alive)" "ok alive"
+stop_fs "$PID"
+expect_eq "failover: the daemon stops cleanly" "$STOP_RC" 0
+grep 'reachable' "$LOG" | sed 's/^/# log: /'
 t_finish
