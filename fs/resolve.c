@@ -88,12 +88,13 @@ bool fs_outage_check(struct store *st)
 	int64_t was = atomic_load(&logged);
 
 	if (since != was && atomic_compare_exchange_strong(&logged, &was, since)) {
+		int64_t secs = (int64_t)time(NULL) - was;
 		if (since)
 			fs_log_error("database unreachable, every open fails (EIO) until it answers: %s",
 				     why);
 		else
 			fs_log_error("database reachable again after %llds: serving",
-				     (long long)(time(NULL) - was));
+				     (long long)(secs > 0 ? secs : 0));
 	}
 	return since != 0;
 }

@@ -235,7 +235,9 @@ stop_fs "$PID"
 expect_eq "kill -9 case: the daemon stops cleanly" "$STOP_RC" 0
 
 # ---- failover to a promoted standby -------------------------------------------------
-pg_standby_start || { not_ok "failover: a synchronous standby (pg_basebackup -R)"; exit 1; }
+pg_standby_start "$PG_DIR" "$PG_PORT" sync ||
+	{ not_ok "failover: a synchronous standby (pg_basebackup -R)"; exit 1; }
+PG_DIR2=$PG_SB_DIR PG_PORT2=$PG_SB_PORT
 ok "failover: a synchronous streaming standby of the primary runs"
 MULTI="host=$PG_DIR,$PG_DIR2 port=$PG_PORT,$PG_PORT2 dbname=scopehold target_session_attrs=read-write"
 CONF=$T_TMP/multi.ini
@@ -249,7 +251,7 @@ read_ok "failover: another"
 t4=$(now)
 pg_server_stop "$PG_DIR"
 expect_eq "failover: primary gone, standby not promoted yet: EIO" "$(probe "$UA" open "$F")" "EIO"
-pg_standby_promote || { not_ok "failover: pg_ctl promote"; exit 1; }
+pg_standby_promote "$PG_DIR2" || { not_ok "failover: pg_ctl promote"; exit 1; }
 t5=$(now)
 got=""
 while lt "$(secs "$t5" "$(now)")" 20; do
@@ -261,7 +263,7 @@ t6=$(now)
 expect_eq "failover: the same daemon serves from the promoted standby" "${got%% *}" "ok"
 [ "${got%% *}" = ok ] && READS=$((READS + 1))
 echo "# failover: primary stop -> promoted $(secs "$t4" "$t5")s; promoted -> first served open $(secs "$t5" "$t6")s"
-pg_psql2 scopehold -c "GRANT INSERT ON audit TO \"$ROLE\""
+pg_psql_at "$PG_DIR2" "$PG_PORT2" scopehold -c "GRANT INSERT ON audit TO \"$ROLE\""
 expect_eq "failover: it is the same daemon (pid $PID)" "$(kill -0 "$PID" 2>&1 && echo alive)" alive
 expect_eq "failover: shadm reaches the new primary" "$(sa agent list 2>&1 | grep -c agent-a)" 1
 setup sa revoke agent-a github/token
@@ -278,7 +280,7 @@ expect_eq "one 'unreachable' line per outage (4), one 'reachable again' per outa
 # database is the one it opened again
 ver=$(psql -X -At "$MULTI" -c "SELECT value FROM scopehold_meta WHERE key = 'schema_version'" </dev/null)
 psql -X -q "$MULTI" -c "UPDATE scopehold_meta SET value = value + 1 WHERE key = 'schema_version'" </dev/null
-pg_psql2 postgres -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'scopehold'" >/dev/null
+pg_psql_at "$PG_DIR2" "$PG_PORT2" postgres -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'scopehold'" >/dev/null
 F=$MNT/agent-a/github/other
 for _ in $(seq 1 50); do got=$(probe "$UA" open "$F"); [ "$got" = EIO ] && break; sleep 0.1; done
 expect_eq "schema moved on during an outage: the reconnected daemon serves nothing (EIO)" "$got" "EIO"
@@ -287,7 +289,55 @@ expect_eq "schema moved on: one line says why" \
 psql -X -q "$MULTI" -c "UPDATE scopehold_meta SET value = $ver WHERE key = 'schema_version'" </dev/null
 for _ in $(seq 1 100); do got=$(probe "$UA" open "$F"); [ "${got%% *}" = ok ] && break; sleep 0.1; done
 expect_eq "schema put back: the same daemon serves again" "${got%% *} $(kill -0 "$PID" 2>&1 && echo alive)" "ok alive"
+[ "${got%% *}" = ok ] && READS=$((READS + 1))
 stop_fs "$PID"
 expect_eq "failover: the daemon stops cleanly" "$STOP_RC" 0
+
+# ---- failover to an asynchronous standby: what the new primary lacks ---------------
+# An asynchronous standby may lack the primary's last commits, imports of
+# the journal among them. The journal's progress is kept in the database in
+# the same transaction as the events, so the new primary lacks both, and
+# the daemon imports those events again from its journal: once.
+pg_standby_start "$PG_DIR2" "$PG_PORT2" async ||
+	{ not_ok "async failover: an asynchronous standby (pg_basebackup -R)"; exit 1; }
+PG_DIR3=$PG_SB_DIR PG_PORT3=$PG_SB_PORT
+CONF=$T_TMP/multi2.ini
+conf "$CONF" "host=$PG_DIR2,$PG_DIR3 port=$PG_PORT2,$PG_PORT3 dbname=scopehold target_session_attrs=read-write"
+start_fs "$CONF" "$LOG" "$MNT"; PID=$FS_PID
+expect_mount "async failover: the daemon mounts on the new pair" "$MNT" "$LOG"
+read_ok "async failover: a granted read"
+expect_eq "async failover: imported ($READS)" "$(wait_resolves "$READS")" "$READS"
+for _ in $(seq 1 100); do
+	[ "$(pg_psql_at "$PG_DIR2" "$PG_PORT2" postgres -c "SELECT replay_lsn = pg_current_wal_lsn() FROM pg_stat_replication")" = t ] && break
+	sleep 0.1
+done
+# the standby falls behind: the primary's walsender stops sending
+WS=$(pg_psql_at "$PG_DIR2" "$PG_PORT2" postgres -c "SELECT pid FROM pg_stat_replication")
+kill -STOP $WS
+read_ok "async failover: a read the standby will not get"
+read_ok "async failover: another"
+read_ok "async failover: a third"
+expect_eq "async failover: imported on the primary, which acknowledged it ($READS)" \
+	"$(wait_resolves "$READS")" "$READS"
+ON_STANDBY=$(pg_psql_at "$PG_DIR3" "$PG_PORT3" scopehold -c "SELECT count(*) FROM audit WHERE type = 'resolve' AND agent = 'agent-a'")
+# the primary's host dies: every process of that server killed at once, the walsender too
+PM2=$(head -n 1 "$PG_DIR2/data/postmaster.pid")
+kill -KILL $PM2 $(pgrep -P "$PM2")
+pg_standby_promote "$PG_DIR3" || { not_ok "async failover: pg_ctl promote"; exit 1; }
+echo "# async failover: the promoted standby had $ON_STANDBY of the $READS resolve events"
+check "async failover: the promoted standby lacks the last imports (the case under test)" \
+	test "$ON_STANDBY" -lt "$READS"
+got=""
+for _ in $(seq 1 200); do got=$(probe "$UA" open "$F"); [ "${got%% *}" = ok ] && break; sleep 0.1; done
+expect_eq "async failover: the same daemon serves from the promoted standby" "${got%% *}" ok
+[ "${got%% *}" = ok ] && READS=$((READS + 1))
+expect_eq "async failover: what the new primary lacked is imported again from the journal, exactly once ($READS)" \
+	"$(wait_resolves "$READS")" "$READS"
+expect_verify "async failover: audit verify passes on the new primary"
+stop_fs "$PID"
+expect_eq "async failover: the daemon stops cleanly" "$STOP_RC" 0
+# the killed server recovers and is stopped at exit like the others (no shared memory left behind)
+pg_server_start "$PG_DIR2" "$PG_PORT2" >/dev/null
+
 grep 'reachable' "$LOG" | sed 's/^/# log: /'
 t_finish
