@@ -199,6 +199,11 @@ kill -STOP $PGPIDS
 got=$(probe "$UA" open "$F")
 t1=$(now)
 HUNG_FAIL=$(secs "$t0" "$t1")
+t2=$(now)
+expect_run "server hung: shadm exits 1 with one line naming the server (its connect is bounded)" 1 \
+	"shadm: cannot reach the database ($SERVER): connection to server on socket \"$PG_DIR/.s.PGSQL.$PG_PORT\" failed: timeout expired" \
+	sa secret list
+echo "# hung server: shadm gave up after $(secs "$t2" "$(now)")s"
 kill -CONT $PGPIDS
 expect_eq "server hung: a granted open fails with EIO instead of hanging" "$got" "EIO"
 echo "# hung server (SIGSTOP) -> the open failed after ${HUNG_FAIL}s ([store] timeout = 2s)"
