@@ -94,7 +94,7 @@ struct pgsql_db {
 	char *conninfo;               /* kept to reconnect (never a password: pgsql_check) */
 	char server[256];             /* host=... port=... dbname=..., for messages */
 	int busy_ms, connect_ms, request_ms;
-	unsigned gen;                 /* connections made so far: kept statements of an older one are re-prepared */
+	unsigned gen;                 /* connections made so far (kept statements of an older one: again) */
 	bool tx;                      /* a transaction is open (or was, when the link broke) */
 	int64_t retry_at;             /* monotonic ms: no connection attempt before */
 	int64_t down_since;           /* time(): the link was found broken; 0 while it is up */
@@ -309,6 +309,7 @@ static int pgsql_setup(struct pgsql_db *d)
  */
 static int pgsql_connect(struct pgsql_db *d)
 {
+	int whole = (d->connect_ms + 999) / 1000;
 	char secs[16];
 	const char *keys[] = { "connect_timeout", "dbname", NULL };
 	const char *vals[] = { secs, d->conninfo, NULL };
@@ -320,7 +321,7 @@ static int pgsql_connect(struct pgsql_db *d)
 		return -ECONNREFUSED;
 	}
 	PQfinish(d->c);
-	snprintf(secs, sizeof secs, "%d", (d->connect_ms + 999) / 1000 < 2 ? 2 : (d->connect_ms + 999) / 1000);
+	snprintf(secs, sizeof secs, "%d", whole < 2 ? 2 : whole);
 	d->c = PQconnectdbParams(keys, vals, 1);
 	if (!d->c)
 		return pgsql_lost(d, -ENOMEM, "out of memory", PGSQL_RETRY_MS);
