@@ -212,6 +212,8 @@ void fs_listing_release_all(void);
 
 /* Report a failure to stderr and syslog: "scopeholdfs: <msg>". */
 void fs_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Is the store's database unreachable: logs the start and end of an outage once each. */
+bool fs_outage_check(struct store *st);
 
 /* ---- notify.c: the service manager ---------------------------------- */
 

@@ -287,7 +287,17 @@ static void *flusher_run(void *arg)
 		 * in the journal while this fails: log the failure when it
 		 * changes, and once a minute while it lasts.
 		 */
-		if (store_journal_tick(fl->st) < 0) {
+		int irc = store_journal_tick(fl->st);
+		/*
+		 * While the database is unreachable nothing else is tried: the
+		 * tick's import above is the retry, events stay in the journal
+		 * and denials in memory, and the outage is logged once.
+		 */
+		if (fs_outage_check(fl->st)) {
+			pthread_mutex_lock(&fl->lock);
+			continue;
+		}
+		if (irc < 0) {
 			if (strcmp(store_error(), fl->import_error) != 0 ||
 			    now.tv_sec - fl->import_logged >= 60) {
 				fs_log_error("audit import failed: %s", store_error());

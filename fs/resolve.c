@@ -73,11 +73,42 @@ int fs_req_end(struct fs_req *rq, int rc)
 	return rc;
 }
 
+/*
+ * An unreachable database (store_unreachable) fails every request with
+ * EIO, and is logged once when the outage is first seen and once when
+ * it is over, by whichever thread sees the change first (a failed
+ * request or the housekeeping tick, which also retries the database
+ * while it is gone): never once per open. Returns whether it is down.
+ */
+bool fs_outage_check(struct store *st)
+{
+	static _Atomic int64_t logged;        /* the outage whose start was logged; 0: none */
+	char why[512];
+	int64_t since = store_unreachable(st, why, sizeof(why));
+	int64_t was = atomic_load(&logged);
+
+	if (since != was && atomic_compare_exchange_strong(&logged, &was, since)) {
+		int64_t secs = (int64_t)time(NULL) - was;
+		if (since)
+			fs_log_error("database unreachable, every open fails (EIO) until it answers: %s",
+				     why);
+		else
+			fs_log_error("database reachable again after %llds: serving",
+				     (long long)(secs > 0 ? secs : 0));
+	}
+	return since != 0;
+}
+
 /* A store failure that is not an answer: log it, the caller sees EIO. */
 static int store_failed(struct fs_req *rq, const char *what)
 {
 	char text[FS_PATH_TEXT];
 	const char *path = rq->path;
+
+	if (fs_outage_check(rq->ctx->st)) {
+		rq->why = "database unreachable";
+		return -EIO;
+	}
 	if (!*path && rq->fp) {
 		fs_path_format(rq->fp, text, sizeof(text));
 		path = text;
@@ -331,7 +362,7 @@ static int deny(struct fs_req *rq, const struct fs_path *p, int64_t version,
 	fs_caller_establish(&rq->caller, false, cgroup);
 	int rc = store_deny(rq->ctx->st, p->agent, p->provider, p->name, version,
 			    &rq->caller.pc, reason);
-	if (rc < 0)
+	if (rc < 0 && !fs_outage_check(rq->ctx->st))
 		fs_log_error("audit write failed: %s", store_error());
 	return err;
 }
@@ -855,6 +886,9 @@ int fs_resolve_open(struct fs_req *rq, const struct fs_path *p, struct fs_value 
 		fs_log_error("integrity check failed for %s/%s of agent %s: %s",
 			     p->provider, p->name, p->agent, store_error());
 		rq->why = "integrity";
+		rc = -EIO;
+	} else if (fs_outage_check(rq->ctx->st)) {
+		rq->why = "database unreachable";
 		rc = -EIO;
 	} else {
 		/* Fail closed: without its resolve event no byte is served. */

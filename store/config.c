@@ -127,6 +127,14 @@ static int config_handler(void *user, const char *section, const char *key,
 		else if (strcmp(key, "host") == 0)
 			rc = policy_name_check(value, POLICY_NAME_WORKSPACE) ? -EINVAL :
 			     config_copy(cfg->host, sizeof cfg->host, value);
+		else if (strcmp(key, "timeout") == 0)
+			/* the mount's bound on proving its view current: a minute at most */
+			rc = policy_duration_parse(value, &cfg->timeout_seconds) ||
+			     cfg->timeout_seconds < 1 || cfg->timeout_seconds > 60 ? -EINVAL : 0;
+		else if (strcmp(key, "admin_timeout") == 0)
+			rc = policy_duration_parse(value, &cfg->admin_timeout_seconds) ||
+			     cfg->admin_timeout_seconds < 1 || cfg->admin_timeout_seconds > 86400 ?
+			     -EINVAL : 0;
 		else
 			goto unknown_key;
 	} else if (strcmp(section, "mount") == 0) {
@@ -208,6 +216,8 @@ static void config_defaults(struct store_config *cfg)
 	snprintf(cfg->state_dir, sizeof cfg->state_dir, "/var/lib/scopehold");
 	if (gethostname(cfg->host, sizeof cfg->host - 1) < 0 || !cfg->host[0])
 		snprintf(cfg->host, sizeof cfg->host, "localhost");
+	cfg->timeout_seconds = 2;
+	cfg->admin_timeout_seconds = 300;
 	snprintf(cfg->mountpoint, sizeof cfg->mountpoint, "/run/scopehold");
 	snprintf(cfg->workspace, sizeof cfg->workspace, STORE_DEFAULT_WORKSPACE);
 	cfg->max_value = STORE_DEFAULT_MAX_VALUE;

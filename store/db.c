@@ -730,14 +730,35 @@ const char *store_where(const struct store_config *cfg)
 	return store_is_file(cfg) ? cfg->store_path : cfg->conninfo;
 }
 
+/*
+ * A database server is given [store] timeout to connect (each host it
+ * tries) and, for the mount, to answer each request: past it the mount
+ * cannot prove its view current and fails closed. shadm (the program
+ * that migrates) waits admin_timeout for an answer instead: a bulk
+ * import or a migration must not be cut by a slow statement.
+ */
 static int store_db_open(struct store *st, bool create)
 {
 	bool file = store_is_file(&st->cfg);
+	int64_t answer = st->cfg.migrate ? st->cfg.admin_timeout_seconds : st->cfg.timeout_seconds;
 	int rc = sql_open(file ? STORE_SQL_DRIVER : st->cfg.backend,
 			  file ? st->cfg.store_path : st->cfg.conninfo, create, STORE_BUSY_TIMEOUT_MS,
-			  &st->db);
+			  (int)st->cfg.timeout_seconds * 1000, (int)answer * 1000, &st->db);
 
+	/* "cannot reach the database (host=...): why" says it all in one line */
+	if (rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -ECONNRESET)
+		return store_fail(rc, "%s", sql_error(st->db));
 	return rc ? store_fail_db(st, rc, "cannot open the store") : 0;
+}
+
+int64_t store_unreachable(struct store *st, char *why, size_t cap)
+{
+	int64_t since;
+
+	pthread_mutex_lock(&st->mu);
+	since = st->db ? sql_down_since(st->db, why, cap) : 0;
+	pthread_mutex_unlock(&st->mu);
+	return since;
 }
 
 int store_workspace_use(struct store *st, const char *name)

@@ -24,14 +24,14 @@ static const struct sql_driver *sql_driver_find(const char *name)
 }
 
 int sql_open(const char *driver, const char *target, bool create, int busy_ms,
-	     struct sql_db **out)
+	     int connect_ms, int request_ms, struct sql_db **out)
 {
 	const struct sql_driver *d = sql_driver_find(driver);
 
 	*out = NULL;
 	if (!d)
 		return -ENOTSUP;
-	return d->open(target, create, busy_ms, out);
+	return d->open(target, create, busy_ms, connect_ms, request_ms, out);
 }
 
 void sql_close(struct sql_db *db)
@@ -42,6 +42,13 @@ void sql_close(struct sql_db *db)
 
 const char *sql_error(struct sql_db *db) { return db->drv->error(db); }
 int sql_exec(struct sql_db *db, const char *sql) { return db->drv->exec(db, sql); }
+
+int64_t sql_down_since(struct sql_db *db, char *why, size_t cap)
+{
+	if (why && cap)
+		why[0] = '\0';
+	return db->drv->down_since ? db->drv->down_since(db, why, cap) : 0;
+}
 int64_t sql_changes(struct sql_db *db) { return db->drv->changes(db); }
 int sql_meta_get(struct sql_db *db, enum sql_meta m, int64_t *v) { return db->drv->meta_get(db, m, v); }
 int sql_meta_set(struct sql_db *db, enum sql_meta m, int64_t v) { return db->drv->meta_set(db, m, v); }

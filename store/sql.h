@@ -54,7 +54,8 @@ enum sql_meta {
 struct sql_driver {
 	const char *name;
 	/* required */
-	int (*open)(const char *target, bool create, int busy_ms, struct sql_db **out);
+	int (*open)(const char *target, bool create, int busy_ms, int connect_ms, int request_ms,
+		    struct sql_db **out);
 	void (*close)(struct sql_db *db);
 	const char *(*error)(struct sql_db *db);
 	int (*exec)(struct sql_db *db, const char *sql);
@@ -81,6 +82,7 @@ struct sql_driver {
 	int (*meta_set)(struct sql_db *db, enum sql_meta m, int64_t v);
 	int (*sync)(struct sql_db *db);
 	/* optional: engine capabilities (see the sql_* functions) */
+	int64_t (*down_since)(struct sql_db *db, char *why, size_t cap);
 	void (*bulk)(struct sql_db *db, bool on);
 	void (*checkpoint)(struct sql_db *db, int wait_ms);
 	int (*watch_start)(struct sql_db *db);
@@ -112,17 +114,30 @@ struct sql_stmt { struct sql_db *db; };
  * Connect to the store at `target` (for SQLite a file that exists; with
  * create, an empty file is made a store: WAL journal; for PostgreSQL a
  * conninfo) with the driver named `driver` ("sqlite", "postgresql"). Writers wait up to busy_ms for the write
- * lock before failing. The connection is set up for the store's
+ * lock before failing. An engine reached over a network bounds the rest:
+ * a connection is made within connect_ms (per server it tries), and
+ * every request is answered within request_ms (beyond busy_ms for a
+ * write begin), else it fails; a broken link is made again by the next
+ * request outside a transaction (sql_down_since). The connection is set up for the store's
  * promises: foreign keys enforced, a committed transaction survives a
  * crash of the process, freed data overwritten (secure delete).
  * *out is set even on failure whenever a connection object exists, so
  * sql_error() can say why; sql_close() it either way.
  */
 int sql_open(const char *driver, const char *target, bool create, int busy_ms,
-	     struct sql_db **out);
+	     int connect_ms, int request_ms, struct sql_db **out);
 void sql_close(struct sql_db *db);                 /* finalize its statements first; NULL ok */
 /* The engine's words for the last failure on db ("not an error" if none). */
 const char *sql_error(struct sql_db *db);
+/*
+ * Since when (time()) the engine has been unreachable: its link broke,
+ * no answer came within request_ms, or it could not be connected to
+ * again (or was refused: a setting open refuses). 0 while it answers,
+ * and always for an engine without a link (SQLite). why (may be NULL)
+ * gets the one line that began the outage; it names the server, never a
+ * password. Callers hold the connection's lock, as for every call.
+ */
+int64_t sql_down_since(struct sql_db *db, char *why, size_t cap);
 /* Run one or more statements that return no rows. */
 int sql_exec(struct sql_db *db, const char *sql);
 /* Rows changed by the last INSERT, UPDATE or DELETE. */

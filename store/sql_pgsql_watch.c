@@ -457,62 +457,7 @@ void pgsql_watch_stop(struct pgsql_watch *w)
 
 /* ---- the writer's side ------------------------------------------------------------ */
 
-int pgsql_watch_change(struct pg_conn *c, int64_t *change, char *err, size_t cap)
+void pgsql_watch_own_change(struct pgsql_watch *w)
 {
-	PGresult *r = PQexec(c, "SELECT current_setting('scopehold.change', true)");
-	int rc = 0;
-
-	*change = 0;
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		watch_err(err, cap, PQresultErrorMessage(r), NULL);
-		if (strncmp(err, "ERROR:  ", 8) == 0)
-			memmove(err, err + 8, strlen(err + 8) + 1);
-		rc = -EIO;
-	} else if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
-		*change = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	}
-	PQclear(r);
-	return rc;
-}
-
-int pgsql_watch_committed(struct pg_conn *c, struct pgsql_watch *w, int64_t change,
-			  char *err, size_t cap)
-{
-	int64_t start = watch_now(), deadline = start + MS(PGSQL_LEASE_MS + PGSQL_LEASE_SLACK_MS);
-	char n[24];
-	const char *p = n;
-
-	if (change <= 0)
-		return 0;
-	if (w) {
-		/* a mount's own change (use counts, task grants): its cache must not outlive it */
-		atomic_fetch_add(&w->stamp, 1);
-		return 0;
-	}
-	snprintf(n, sizeof n, "%" PRId64, change);
-	for (int i = 0;; i++) {
-		PGresult *r = PQexecParams(c, "SELECT count(*) FROM scopehold_hosts"
-					   " WHERE acked < $1 AND lease_until > clock_timestamp()",
-					   1, NULL, &p, NULL, NULL, 0);
-		long left;
-
-		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-			watch_err(err, cap, "the change is committed, but whether every host has seen it is"
-				  " unknown", PQresultErrorMessage(r));
-			PQclear(r);
-			return -EIO;
-		}
-		left = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-		PQclear(r);
-		if (left == 0)
-			return 0;
-		if (watch_now() >= deadline) {
-			snprintf(err, cap, "the change is committed, but %ld host%s holding a lease did not"
-				 " acknowledge it within %d ms", left, left == 1 ? "" : "s",
-				 PGSQL_LEASE_MS + PGSQL_LEASE_SLACK_MS);
-			return -ETIMEDOUT;
-		}
-		/* a listener answers within a millisecond or two: poll fast first */
-		nanosleep(&(struct timespec){ .tv_nsec = i < 20 ? 200000 : 1000000 }, NULL);
-	}
+	atomic_fetch_add(&w->stamp, 1);
 }

@@ -41,18 +41,11 @@ void pgsql_watch_stop(struct pgsql_watch *w);
 bool pgsql_watch_stamp(struct pgsql_watch *w, uint8_t stamp[SQL_STAMP_BYTES]);
 
 /*
- * In a write transaction, just before COMMIT: the change number its
- * statements took (0: none of the tables the cache reads was touched).
+ * A mount's own change (use counts, task grants) committed on its store
+ * connection: its cache must not outlive it, and it does not wait for
+ * the other hosts. Any other writer (shadm) waits for their
+ * acknowledgements instead (sql_pgsql.c, pgsql_acked).
  */
-int pgsql_watch_change(struct pg_conn *c, int64_t *change, char *err, size_t cap);
-/*
- * After change (> 0) committed on c. A mount's connection (w set) drops
- * its own cache and does not wait; any other (shadm) waits until every
- * host with a live lease has acknowledged the change or lost its lease.
- * -ETIMEDOUT if a host still holds a lease without acknowledging it
- * after the bound; the change is committed either way.
- */
-int pgsql_watch_committed(struct pg_conn *c, struct pgsql_watch *w, int64_t change,
-			  char *err, size_t cap);
+void pgsql_watch_own_change(struct pgsql_watch *w);
 
 #endif

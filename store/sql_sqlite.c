@@ -93,7 +93,9 @@ static const char sqlite_settings[] =
 	" PRAGMA journal_size_limit = 4194304; PRAGMA temp_store = MEMORY;"
 	" PRAGMA secure_delete = ON;";
 
-static int sqlite_open(const char *target, bool create, int busy_ms, struct sql_db **out)
+/* connect_ms and request_ms: a file has no link to lose */
+static int sqlite_open(const char *target, bool create, int busy_ms, int connect_ms,
+		       int request_ms, struct sql_db **out)
 {
 	struct sqlite_db *d = calloc(1, sizeof *d);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
@@ -101,6 +103,8 @@ static int sqlite_open(const char *target, bool create, int busy_ms, struct sql_
 	mode_t old;
 	int rc;
 
+	(void)connect_ms;
+	(void)request_ms;
 	*out = NULL;
 	if (!d)
 		return -ENOMEM;

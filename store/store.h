@@ -74,6 +74,8 @@ struct store_config {
 	char conninfo[1024];        /* conninfo = libpq conninfo or URI, never a password */
 	char state_dir[PATH_MAX];   /* state_dir = this host's files (postgresql); default /var/lib/scopehold */
 	char host[256];             /* host = NAME; default the hostname */
+	int64_t timeout_seconds;    /* timeout = DURATION: connect and answer bound (postgresql); default 2s */
+	int64_t admin_timeout_seconds; /* admin_timeout = DURATION: shadm's answer bound; default 5m */
 	bool migrate;               /* not from the file: this program may migrate the schema (shadm) */
 	/* [mount] */
 	char mountpoint[PATH_MAX];  /* mountpoint = */
@@ -147,6 +149,15 @@ int store_init(const struct store_config *cfg, const char *actor) STORE_WUR;
  */
 int store_open(const struct store_config *cfg, const char *actor,
 	       struct store **out) STORE_WUR;
+/*
+ * 0 while the store's database answers; else since when (time()) it has
+ * not: its server could not be reached within [store] timeout, or the
+ * link broke, or it came back with a setting the store refuses. why
+ * (may be NULL) gets the one line that began it, naming the server and
+ * never a password. A file store is always 0. The next request retries
+ * by itself, so this clears with no restart.
+ */
+int64_t store_unreachable(struct store *st, char *why, size_t cap);
 void store_close(struct store *st);            /* NULL is a no-op */
 
 /* Select another workspace for subsequent calls. */

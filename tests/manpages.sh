@@ -29,7 +29,7 @@ expect_ge "manpages: the pages were found" "$n" 3
 P5=$ROOT/docs/scopehold.ini.5
 keys=$(grep -o 'strcmp(key, "[a-z_]*")' "$ROOT/store/config.c" | sed 's/.*"\(.*\)".*/\1/' | sort)
 expect_eq "config.c accepts the keys this test knows" "$(echo $keys)" \
-	"backend cache coalesce_denials conninfo deny_burst durability exec host keep key_file max_exe_hash_bytes max_open_per_uid max_value_bytes mountpoint path state_dir syslog timeout workspace"
+	"admin_timeout backend cache coalesce_denials conninfo deny_burst durability exec host keep key_file max_exe_hash_bytes max_open_per_uid max_value_bytes mountpoint path state_dir syslog timeout timeout workspace"
 for k in $keys; do
 	check "scopehold.ini(5) documents '$k'" grep -q "^\.B[IR]* $k\b" "$P5"
 done

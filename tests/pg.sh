@@ -9,9 +9,12 @@
 # deployment without passwords would have) and a database `scopehold`.
 # PG_CONNINFO then names it. The cluster is ALWAYS stopped and removed at
 # exit (pg_stop, chained into the EXIT trap the suite sets after sourcing:
-# call pg_stop from it). PG_FSYNC=on and PG_SHARED_BUFFERS=128MB give a
-# server as deployed (the tests run with fsync off). A system cluster on
-# 5432, if the Debian package started one, is neither used nor touched.
+# call pg_stop from it). A system cluster on 5432, if the Debian package
+# started one, is neither used nor touched. For outages and failover:
+# pg_server_stop/pg_server_start DIR PORT, and streaming standbys
+# (pg_standby_start, pg_standby_promote, pg_psql_at). PG_FSYNC=on and
+# PG_SHARED_BUFFERS=128MB give a server as deployed (the tests run with
+# fsync off; make bench sets them).
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 PG_DIR=${PG_DIR:-}
 PG_PORT=${PG_PORT:-}
@@ -42,11 +45,7 @@ pg_start() {
 		--auth-host=reject -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1; then
 		echo "# initdb failed:"; sed 's/^/#   /' "$PG_DIR/initdb.log"; return 1
 	fi
-	if ! pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-		-o "-k $PG_DIR -c listen_addresses='' -p $PG_PORT -c fsync=${PG_FSYNC:-off} -c shared_buffers=${PG_SHARED_BUFFERS:-16MB} -c max_connections=40" \
-		start >/dev/null 2>&1; then
-		echo "# pg_ctl start failed:"; sed 's/^/#   /' "$PG_DIR/server.log"; return 1
-	fi
+	pg_server_start "$PG_DIR" "$PG_PORT" || return 1
 	role=$(id -un)
 	pg_psql postgres -c "CREATE ROLE \"$role\" LOGIN CREATEDB" \
 		-c "CREATE DATABASE scopehold OWNER \"$role\" $PG_DBOPTS" || return 1
@@ -60,11 +59,70 @@ pg_newdb() {
 		echo "host=$PG_DIR port=$PG_PORT dbname=$1"
 }
 
-pg_stop() {
-	[ -n "$PG_DIR" ] || return 0
-	if [ -d "$PG_DIR/data" ]; then
-		pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
+# pg_server_start DIR PORT: start (again) the server of DIR/data on its socket in DIR.
+pg_server_start() {
+	if ! pg_as "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 \
+		-o "-k $1 -c listen_addresses='' -p $2 -c fsync=${PG_FSYNC:-off} -c shared_buffers=${PG_SHARED_BUFFERS:-16MB} -c max_connections=40" \
+		start >/dev/null 2>&1; then
+		echo "# pg_ctl start failed:"; sed 's/^/#   /' "$1/server.log" | tail -n 20; return 1
 	fi
-	rm -rf "$PG_DIR"
-	PG_DIR=
+}
+
+# pg_server_stop DIR: stop it as a crash would (-m immediate: no shutdown checkpoint).
+pg_server_stop() { pg_as "$PG_BIN/pg_ctl" -D "$1/data" -m immediate -w stop >/dev/null 2>&1; }
+
+# ---- streaming standbys, for failover ---------------------------------------------
+# pg_standby_start FROM_DIR FROM_PORT sync|async: a pg_basebackup -R of the
+# server in FROM_DIR, in a new directory with its own socket and port,
+# streaming from it; sets PG_SB_DIR and PG_SB_PORT (pg_stop removes it).
+# sync makes it the server's synchronous standby (synchronous_standby_names
+# = '*' on FROM, waited for): a commit FROM acknowledged is on the standby
+# too and survives a failover. The standby is not made to wait for anyone
+# once promoted. async leaves FROM as it is: its last commits may be lost.
+PG_SB_DIR= PG_SB_PORT= PG_MORE="" PG_NSB=0
+pg_standby_start() {
+	PG_SB_DIR=$(mktemp -d /tmp/scopehold-pgsb.XXXXXX) || return 1
+	PG_MORE="$PG_MORE $PG_SB_DIR"
+	chown postgres:postgres "$PG_SB_DIR"
+	chmod 0755 "$PG_SB_DIR"
+	PG_NSB=$((PG_NSB + 1))
+	PG_SB_PORT=$((PG_PORT + 100 * PG_NSB))
+	if ! pg_as "$PG_BIN/pg_basebackup" -h "$1" -p "$2" -U postgres -D "$PG_SB_DIR/data" \
+		-R -X stream -c fast >"$PG_SB_DIR/basebackup.log" 2>&1; then
+		echo "# pg_basebackup failed:"; sed 's/^/#   /' "$PG_SB_DIR/basebackup.log"; return 1
+	fi
+	# the copy carries FROM's ALTER SYSTEM settings: a standby waits for no one
+	pg_as sh -c "echo \"synchronous_standby_names = ''\" >>'$PG_SB_DIR/data/postgresql.auto.conf'"
+	pg_server_start "$PG_SB_DIR" "$PG_SB_PORT" || return 1
+	local want=async
+	if [ "$3" = sync ]; then
+		want=sync
+		pg_psql_at "$1" "$2" postgres -c "ALTER SYSTEM SET synchronous_standby_names = '*'" \
+			-c "SELECT pg_reload_conf()" >/dev/null || return 1
+	fi
+	for _ in $(seq 1 100); do
+		[ "$(pg_psql_at "$1" "$2" postgres -c "SELECT count(*) FROM pg_stat_replication
+			WHERE sync_state = '$want' AND state = 'streaming'")" = 1 ] && return 0
+		sleep 0.1
+	done
+	echo "# the standby is not streaming ($want)"; return 1
+}
+
+# pg_standby_promote DIR: that standby becomes a primary (waits until it is).
+pg_standby_promote() { pg_as "$PG_BIN/pg_ctl" -D "$1/data" -w -t 60 promote >/dev/null 2>&1; }
+
+# pg_psql_at DIR PORT DB SQL...: as pg_psql, on the server of DIR.
+pg_psql_at() {
+	local dir=$1 port=$2 db=$3; shift 3
+	pg_as "$PG_BIN/../bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" \
+		-d "$db" -At "$@" </dev/null
+}
+
+pg_stop() {
+	local d
+	for d in $PG_MORE $PG_DIR; do
+		[ -d "$d/data" ] && pg_server_stop "$d"
+		rm -rf "$d"
+	done
+	PG_DIR= PG_MORE=""
 }

@@ -21,7 +21,7 @@ run_suite() {
 for t in "$ROOT/$B"/tests/*_test; do
 	[ -x "$t" ] && run_suite "$t"
 done
-for s in cli cli-pg store-pg e2e-pg freshness-pg pg-operator trust manpages install deb e2e freshness agent controls who notify completion hostile exebind dos ident secrets docs-examples policy-code faults fuzz-regress valgrind bench-smoke display seam; do
+for s in cli cli-pg store-pg e2e-pg pg-outage freshness-pg pg-operator trust manpages install deb e2e freshness agent controls who notify completion hostile exebind dos ident secrets docs-examples policy-code faults fuzz-regress valgrind bench-smoke display seam; do
 	[ -f "$ROOT/tests/$s.sh" ] && run_suite bash "$ROOT/tests/$s.sh"
 done
 passed=$(grep -c '^ok - ' "$log")

@@ -178,7 +178,7 @@ static int env_config(struct env *e, const char *extra)
 		snprintf(name, sizeof name, "st_%d_%d", (int)getpid(), ++n);
 		snprintf(sql, sizeof sql, "CREATE DATABASE %s ENCODING 'SQL_ASCII' TEMPLATE template0"
 			 " LC_COLLATE 'C' LC_CTYPE 'C'", name);
-		rc = sql_open("postgresql", T_PG, false, 5000, &db);
+		rc = sql_open("postgresql", T_PG, false, 5000, 2000, 2000, &db);
 		if (rc == 0)
 			rc = sql_exec(db, sql);
 		if (rc)
@@ -382,7 +382,7 @@ static sqlite3 *raw_open(const char *db)
 static int raw_pg_exec(const char *db, const char *sql)
 {
 	struct sql_db *h = NULL;
-	int rc = sql_open("postgresql", db, false, 5000, &h);
+	int rc = sql_open("postgresql", db, false, 5000, 2000, 2000, &h);
 
 	if (rc == 0)
 		rc = sql_exec(h, sql);
@@ -398,7 +398,7 @@ static int64_t raw_pg_int(const char *db, const char *sql)
 	struct sql_stmt *s = NULL;
 	int64_t v = -1;
 
-	if (sql_open("postgresql", db, false, 5000, &h) == 0 &&
+	if (sql_open("postgresql", db, false, 5000, 2000, 2000, &h) == 0 &&
 	    sql_prepare(h, sql, false, &s) == 0 && sql_step(s) == SQL_ROW)
 		v = sql_column_int64(s, 0);
 	sql_finalize(s);
