@@ -641,7 +641,8 @@ static int store_migrate(struct store *st)
 	int rc;
 
 	rc = store_meta_get(st, SQL_META_APPLICATION_ID, &app);
-	if (rc == -EBADMSG || (rc == 0 && app != STORE_APPLICATION_ID))
+	/* a store being made gets its application id in the same transaction as its schema */
+	if (rc == -EBADMSG || (rc == 0 && app != STORE_APPLICATION_ID && !(st->creating && app == 0)))
 		return store_fail(-EBADMSG, "store '%s' is corrupt or not a ScopeHold store",
 				  st->cfg.store_path);
 	if (rc)
@@ -660,6 +661,10 @@ static int store_migrate(struct store *st)
 				  (long long)ver, STORE_SCHEMA_VERSION);
 	if ((rc = store_begin(st, true)))
 		return rc;
+	if (app == 0 && (rc = sql_meta_set(st->db, SQL_META_APPLICATION_ID, STORE_APPLICATION_ID))) {
+		rc = store_fail_db(st, rc, "store");
+		goto fail;
+	}
 	for (; ver < (int64_t)STORE_NMIGRATIONS; ver++) {
 		if ((rc = store_exec(st, sql_migration(st->db, ver, store_migrations[ver]))))
 			goto fail;
@@ -822,7 +827,7 @@ int store_open(const struct store_config *cfg, const char *actor, struct store *
 	if ((rc = store_db_open(st, false)) || (rc = store_migrate(st))) {
 		if (rc == -EBADMSG)     /* garbage in the file: say so, not SQLite's words */
 			rc = store_fail(-EBADMSG, "store '%s' is corrupt or not a ScopeHold store",
-					cfg->store_path);
+					store_where(cfg));
 		goto fail;
 	}
 	if ((rc = store_keys_load(st)))
@@ -940,11 +945,7 @@ int store_init(const struct store_config *cfg, const char *actor)
 				store_where(cfg));
 		goto fail;
 	}
-	if ((rc = sql_meta_set(st->db, SQL_META_APPLICATION_ID, STORE_APPLICATION_ID))) {
-		rc = store_fail_db(st, rc, "store");
-		goto fail;
-	}
-	if ((rc = store_migrate(st)))
+	if ((rc = store_migrate(st)))      /* the application id, the schema: one transaction */
 		goto fail;
 	if ((rc = store_begin(st, true)))
 		goto fail;

@@ -551,8 +551,9 @@ static int pgsql_open(const char *target, bool create, int busy_ms, int connect_
 		      int request_ms, struct sql_db **out)
 {
 	struct pgsql_db *d = calloc(1, sizeof *d);
+	char v[160];
+	int rc;
 
-	(void)create;           /* the database exists: its owner made it (createdb) */
 	*out = NULL;
 	if (!d)
 		return -ENOMEM;
@@ -564,7 +565,29 @@ static int pgsql_open(const char *target, bool create, int busy_ms, int connect_
 	if (!(d->conninfo = strdup(target)))
 		return -ENOMEM;
 	pgsql_server_name(d, target);
-	return pgsql_connect(d);
+	if ((rc = pgsql_connect(d)) || !create)
+		return rc;
+	/*
+	 * A new store goes into a database its owner made for it (createdb):
+	 * one holding tables of something else is refused before anything is
+	 * written, rather than mixed with ours or failed half-way on a name
+	 * both use. One that holds a store already is the caller's to name.
+	 */
+	if ((rc = pgsql_query1(d, "SELECT count(*) || ' ' || min(quote_ident(c.relname)) FROM pg_class c"
+			       " WHERE c.relnamespace = current_schema()::regnamespace"
+			       " AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
+			       " AND c.relname <> 'scopehold_meta'"
+			       " AND to_regclass('scopehold_meta') IS NULL", NULL, v, sizeof v)))
+		return rc;
+	long n = strtol(v, NULL, 10);
+	if (n > 0) {
+		const char *first = strchr(v, ' ');
+		pgsql_errorf(d, "the database is not empty (%ld relation%s, among them %s): create the"
+			     " store in a database of its own", n, n == 1 ? "" : "s",
+			     first ? first + 1 : "?");
+		return -EEXIST;
+	}
+	return 0;
 }
 
 static void pgsql_close(struct sql_db *db)

@@ -55,6 +55,46 @@ expect_run "a database with synchronous_commit = off is refused" 1 \
 	"shadm: cannot open the store: the server has synchronous_commit = off: acknowledged audit events could be lost; set it to on" \
 	"$SHADM" -c "$T_TMP/async.ini" init
 check "the refused init left no key file" test ! -e "$T_TMP/k9"
+# a database that holds something else: refused before anything is written
+pg_psql postgres -c "CREATE DATABASE otherapp OWNER \"$(id -un)\" $PG_DBOPTS" >/dev/null
+psql -X -q "host=$PG_DIR port=$PG_PORT dbname=otherapp" -c "CREATE TABLE audit (id int)" </dev/null
+printf '[store]\nbackend = postgresql\nconninfo = host=%s port=%s dbname=otherapp\nstate_dir = %s/st\nkey_file = %s/k10\n' \
+	"$PG_DIR" "$PG_PORT" "$T_TMP" "$T_TMP" >"$T_TMP/other.ini"
+expect_run "init into a database that holds another application's tables is refused" 1 \
+	"shadm: cannot open the store: the database is not empty (1 relation, among them audit): create the store in a database of its own" \
+	"$SHADM" -c "$T_TMP/other.ini" init
+check "the refused init left no key file" test ! -e "$T_TMP/k10"
+expect_eq "the refused init wrote nothing into that database" \
+	"$(psql -X -At "host=$PG_DIR port=$PG_PORT dbname=otherapp" -c "SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'" </dev/null)" audit
+# a store of another program's id, a newer schema, another store's key: one line, nothing changed
+mkstore() { # NAME: a new store in its own database; its config in $T_TMP/NAME.ini
+	pg_psql postgres -c "CREATE DATABASE $1 OWNER \"$(id -un)\" $PG_DBOPTS" >/dev/null
+	printf '[store]\nbackend = postgresql\nconninfo = host=%s port=%s dbname=%s\nstate_dir = %s/st\nkey_file = %s/key-%s\n' \
+		"$PG_DIR" "$PG_PORT" "$1" "$T_TMP" "$T_TMP" "$1" >"$T_TMP/$1.ini"
+	"$SHADM" -c "$T_TMP/$1.ini" init >/dev/null
+}
+mkstore sa; mkstore sb
+dbq_in() { psql -X -q -At -v ON_ERROR_STOP=1 "host=$PG_DIR port=$PG_PORT dbname=$1" -c "$2" </dev/null; }
+ver=$(dbq_in sa "SELECT value FROM scopehold_meta WHERE key = 'schema_version'")
+dbq_in sa "UPDATE scopehold_meta SET value = value + 1 WHERE key = 'schema_version'"
+expect_run "a store of a newer schema is refused with one line" 1 \
+	"shadm: store 'host=$PG_DIR port=$PG_PORT dbname=sa' has schema $((ver + 1)), newer than this program ($ver)" \
+	"$SHADM" -c "$T_TMP/sa.ini" provider add gh
+expect_eq "... and left as it was" "$(dbq_in sa "SELECT value FROM scopehold_meta WHERE key = 'schema_version'")/$(dbq_in sa "SELECT count(*) FROM providers")" "$((ver + 1))/0"
+dbq_in sa "UPDATE scopehold_meta SET value = $ver WHERE key = 'schema_version'"
+dbq_in sa "UPDATE scopehold_meta SET value = 12345 WHERE key = 'application_id'"
+expect_run "a database of another program's store is refused, naming the database" 1 \
+	"shadm: store 'host=$PG_DIR port=$PG_PORT dbname=sa' is corrupt or not a ScopeHold store" \
+	"$SHADM" -c "$T_TMP/sa.ini" provider list
+sed "s|key-sb|key-sa|" "$T_TMP/sb.ini" >"$T_TMP/sb-with-sa-key.ini"
+expect_run "another store's key file is refused" 1 "shadm: this key does not open this store" \
+	"$SHADM" -c "$T_TMP/sb-with-sa-key.ini" provider add gh
+expect_eq "... and nothing was added" "$(dbq_in sb "SELECT count(*) FROM providers")" 0
+sed "s|key-sb|key-new|" "$T_TMP/sb.ini" >"$T_TMP/sb-again.ini"
+expect_run "init over an existing store is refused, even with a new key path" 1 \
+	"shadm: store 'host=$PG_DIR port=$PG_PORT dbname=sb' already exists; refusing to overwrite it" \
+	"$SHADM" -c "$T_TMP/sb-again.ini" init
+check "that refused init left no key file" test ! -e "$T_TMP/key-new"
 badconf "state_dir = relative/dir"
 expect_run "a relative state_dir is refused" 1 \
 	"shadm: $T_TMP/bad.ini:3: invalid value for 'state_dir': 'relative/dir'" "$SHADM" -c "$T_TMP/bad.ini" provider list

@@ -10,12 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/mount.sh"
 . "$ROOT/tests/pg.sh"
-m_start e2e-pg "it mounts, and runs readers as other uids with setpriv"
-trap 'm_cleanup; pg_stop' EXIT
-if ! pg_available; then
-	skip "e2e-pg: no PostgreSQL server installed (make deps)"; exit 0
-fi
-pg_start || { not_ok "e2e-pg: start a PostgreSQL cluster"; exit 1; }
+pg_suite e2e-pg
 
 UA=24901 UB=24902
 CONF=$T_TMP/a.ini CONF2=$T_TMP/b.ini MNT=$T_TMP/mnt-a MNT2=$T_TMP/mnt-b
@@ -24,13 +19,8 @@ MNTS="$MNT $MNT2"
 mkdir -m 0700 "$VALS" "$T_TMP/keys"
 mkdir -m 0755 "$MNT" "$MNT2"
 : >"$LOG"; : >"$LOG2"
-# conf FILE HOST STATE_DIR MOUNTPOINT
-conf() {
-	printf '[store]\nbackend = postgresql\nconninfo = %s\nstate_dir = %s\nhost = %s\nkey_file = %s\n[mount]\nmountpoint = %s\n' \
-		"$PG_CONNINFO" "$3" "$2" "$T_TMP/keys/master.key" "$4" >"$1"
-}
-conf "$CONF" host-a "$T_TMP/state-a" "$MNT"
-conf "$CONF2" host-b "$T_TMP/state-b" "$MNT2"
+pg_conf "$CONF" "$PG_CONNINFO" host-a "$T_TMP/state-a" "$MNT"
+pg_conf "$CONF2" "$PG_CONNINFO" host-b "$T_TMP/state-b" "$MNT2"
 printf 'pg-e2eSECRET-7c1\000bin\n' >"$VALS/token"
 printf 'pg-e2eSECRET-8d2' >"$VALS/other"
 

@@ -19,12 +19,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/mount.sh"
 . "$ROOT/tests/pg.sh"
-m_start freshness-pg "it mounts, and runs readers as other uids with setpriv"
-trap 'm_cleanup; pg_stop' EXIT
-if ! pg_available; then
-	skip "freshness-pg: no PostgreSQL server installed (make deps)"; exit 0
-fi
-pg_start || { not_ok "freshness-pg: start a PostgreSQL cluster"; exit 1; }
+pg_suite freshness-pg
 # every statement of the mounts' sessions in the server's log (counted below)
 pg_psql postgres -c "ALTER DATABASE scopehold SET log_statement = 'all'" || exit 1
 SLOG=$PG_DIR/server.log
@@ -36,12 +31,8 @@ MNTS="$MNT $MNT2"
 mkdir -m 0700 "$VALS" "$T_TMP/keys"
 mkdir -m 0755 "$MNT" "$MNT2"
 : >"$LOG"; : >"$LOG2"
-conf() {   # FILE HOST STATE_DIR MOUNTPOINT
-	printf '[store]\nbackend = postgresql\nconninfo = %s\nstate_dir = %s\nhost = %s\nkey_file = %s\n[mount]\nmountpoint = %s\n' \
-		"$PG_CONNINFO" "$3" "$2" "$T_TMP/keys/master.key" "$4" >"$1"
-}
-conf "$CONF" host-a "$T_TMP/state-a" "$MNT"
-conf "$CONF2" host-b "$T_TMP/state-b" "$MNT2"
+pg_conf "$CONF" "$PG_CONNINFO" host-a "$T_TMP/state-a" "$MNT"
+pg_conf "$CONF2" "$PG_CONNINFO" host-b "$T_TMP/state-b" "$MNT2"
 printf 'tok-fpSECRET-0001'  >"$VALS/token"
 printf 'short-fpSECRET'     >"$VALS/rot1"
 printf 'a-much-longer-second-version-fpSECRET-%s\n' "$(printf 'x%.0s' $(seq 200))" >"$VALS/rot2"

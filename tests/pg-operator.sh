@@ -16,12 +16,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/mount.sh"
 . "$ROOT/tests/pg.sh"
-m_start pg-operator "it mounts, and runs readers as other uids with setpriv"
-trap 'm_cleanup; pg_stop' EXIT
-if ! pg_available; then
-	skip "pg-operator: no PostgreSQL server installed (make deps)"; exit 0
-fi
-pg_start || { not_ok "pg-operator: start a PostgreSQL cluster"; exit 1; }
+pg_suite pg-operator
 # the server logs every statement with its parameters: what an operator
 # reading the log would see of every shadm command and every open
 pg_psql postgres -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
@@ -32,8 +27,7 @@ MNTS=$MNT
 mkdir -m 0700 "$VALS" "$T_TMP/keys"
 mkdir -m 0755 "$MNT"
 : >"$LOG"
-printf '[store]\nbackend = postgresql\nconninfo = %s\nstate_dir = %s\nhost = op-host\nkey_file = %s\n[mount]\nmountpoint = %s\n' \
-	"$PG_CONNINFO" "$T_TMP/state" "$T_TMP/keys/master.key" "$MNT" >"$CONF"
+pg_conf "$CONF" "$PG_CONNINFO" op-host "$T_TMP/state" "$MNT"
 # two values of the same length: only the associated data tells them apart
 printf 'op-SECRET-aaaa-1' >"$VALS/x1"
 printf 'op-SECRET-aaaa-2' >"$VALS/x2"

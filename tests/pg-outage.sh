@@ -25,12 +25,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tests/mount.sh"
 . "$ROOT/tests/pg.sh"
-m_start pg-outage "it mounts, and runs readers as other uids with setpriv"
-trap 'm_cleanup; pg_stop' EXIT
-if ! pg_available; then
-	skip "pg-outage: no PostgreSQL server installed (make deps)"; exit 0
-fi
-pg_start || { not_ok "pg-outage: start a PostgreSQL cluster"; exit 1; }
+pg_suite pg-outage
 
 UA=24911 UB=24912
 CONF=$T_TMP/a.ini MNT=$T_TMP/mnt LOG=$T_TMP/fs.log VALS=$T_TMP/vals
@@ -40,11 +35,7 @@ SERVER="host=$PG_DIR port=$PG_PORT dbname=scopehold"
 mkdir -m 0700 "$VALS" "$T_TMP/keys"
 mkdir -m 0755 "$MNT"
 : >"$LOG"
-# conf FILE CONNINFO
-conf() {
-	printf '[store]\nbackend = postgresql\nconninfo = %s\nstate_dir = %s\nhost = host-a\nkey_file = %s\n[mount]\nmountpoint = %s\n' \
-		"$2" "$T_TMP/state" "$T_TMP/keys/master.key" "$MNT" >"$1"
-}
+conf() { pg_conf "$1" "$2" host-a "$T_TMP/state" "$MNT"; }   # conf FILE CONNINFO
 conf "$CONF" "$PG_CONNINFO"
 printf 'outageSECRET-4b1\n' >"$VALS/token"
 

@@ -126,3 +126,26 @@ pg_stop() {
 	done
 	PG_DIR= PG_MORE=""
 }
+
+# ---- what every PostgreSQL suite shares -----------------------------------------
+# pg_suite NAME, after sourcing lib.sh, mount.sh and this file: the mount
+# harness, the cluster, and the EXIT trap that always stops both; with no
+# server installed, one skip line and exit 0.
+pg_suite() {
+	m_start "$1" "it mounts, and runs readers as other uids with setpriv"
+	trap 'm_cleanup; pg_stop' EXIT
+	if ! pg_available; then
+		skip "$1: no PostgreSQL server installed (make deps)"; exit 0
+	fi
+	pg_start || { not_ok "$1: start a PostgreSQL cluster"; exit 1; }
+}
+
+# pg_conf FILE CONNINFO HOST STATE_DIR [MOUNTPOINT]: one host's config of a
+# store in PostgreSQL, its root key in $T_TMP/keys/master.key.
+pg_conf() {
+	{
+		printf '[store]\nbackend = postgresql\nconninfo = %s\nstate_dir = %s\nhost = %s\nkey_file = %s\n' \
+			"$2" "$4" "$3" "$T_TMP/keys/master.key"
+		[ -z "${5:-}" ] || printf '[mount]\nmountpoint = %s\n' "$5"
+	} >"$1"
+}
