@@ -85,7 +85,15 @@ settle() {
 }
 # pids FILTER...: how many distinct pids the matching events name
 pids() { aq show "$@" | "$PY" -c 'import json, sys; print(len({json.loads(l)["pid"] for l in sys.stdin}))'; }
-maps() { wc -l <"/proc/$FS_PID/maps" | tr -d ' '; }
+# maps: the daemon's memory map in lines, less the two (stack, guard page) of
+# each of its threads: libfuse starts workers as requests pile up, and their
+# stacks are not what these checks are about (values' memory is)
+maps() {
+	local lines threads
+	lines=$(wc -l <"/proc/$FS_PID/maps" | tr -d ' ')
+	threads=$(awk '/^Threads:/ { print $2 }' "/proc/$FS_PID/status")
+	echo $((lines - 2 * threads))
+}
 # hold NAME UID PATH N: a holder in the background (pid in HELD); its report
 # lands in T_TMP/x/NAME, and it closes everything once T_TMP/NAME.go exists
 hold() {
