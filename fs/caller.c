@@ -548,16 +548,27 @@ static void tgid_cache_put(pid_t tid, pid_t tgid)
  * and hash are read anew every time (a process may exec another program
  * under the same pid): a pin saves the pinning, nothing else.
  *
+ * A pin also keeps the thread's own /proc directory (/proc/TGID/task/TID,
+ * opened O_PATH once the pidfd has confirmed the process). procfs ties
+ * that descriptor to the task itself, not to its number: once the task
+ * has gone, every name under it fails, even after its id is reused. So
+ * for the common request - no hash, no verification, no cgroup wanted -
+ * one readlinkat(taskfd, "exe") both reads the executable and proves the
+ * thread, hence its process, is the one pinned: no stat of the task and
+ * no poll of the pidfd (pin_read_exe). A failure there drops the pin and
+ * the caller is established afresh.
+ *
  * Bounded: PIN_SLOTS slots indexed by tid, a new thread replaces the
  * slot's pin, so a caller spawning threads or processes churns the table
  * (its victims pay the uncached cost, as before) but holds at most
- * PIN_SLOTS pidfds and as many small blocks. A pin in use by a request
+ * 2 * PIN_SLOTS descriptors and PIN_SLOTS small blocks. A pin in use by a request
  * is reference-counted: replacing it never closes a descriptor another
  * thread is polling.
  */
 struct pin {
 	pid_t tid, tgid;
 	int pidfd;
+	int taskfd;                  /* /proc/TGID/task/TID, O_PATH; -1 if it could not be opened */
 	unsigned refs;               /* one for the table while in it, one per user */
 };
 
@@ -565,13 +576,19 @@ struct pin {
 static struct pin *pins[PIN_SLOTS];
 static pthread_mutex_t pin_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void pin_free(struct pin *p)
+{
+	close(p->pidfd);
+	if (p->taskfd >= 0)
+		close(p->taskfd);
+	free(p);
+}
+
 /* pin_lock held */
 static void pin_unref_locked(struct pin *p)
 {
-	if (--p->refs == 0) {
-		close(p->pidfd);
-		free(p);
-	}
+	if (--p->refs == 0)
+		pin_free(p);
 }
 
 /* The pin of tid, with a reference for the caller, or NULL. */
@@ -600,23 +617,34 @@ static void pin_put(struct pin *p, bool stale)
 		drop++;          /* the table's reference too */
 	}
 	p->refs -= drop;
-	if (p->refs == 0) {
-		close(p->pidfd);
-		free(p);
-	}
+	if (p->refs == 0)
+		pin_free(p);
 	pthread_mutex_unlock(&pin_lock);
 }
 
-/* Keep pidfd (of tgid, holding tid) for the next request of tid; else close it. */
+/*
+ * Keep pidfd (of tgid, holding tid, just confirmed alive) for the next
+ * request of tid; else close it. The task's directory is opened by
+ * number, so it is kept only if the pinned process still lives after
+ * the open: then neither tgid nor tid can have been handed to another
+ * process in between, and the directory is the pinned thread's.
+ */
 static void pin_keep(pid_t tid, pid_t tgid, int pidfd)
 {
 	struct pin *p = malloc(sizeof(*p));
+	char path[64];
 
 	if (!p) {
 		close(pidfd);
 		return;
 	}
-	*p = (struct pin){ .tid = tid, .tgid = tgid, .pidfd = pidfd, .refs = 1 };
+	*p = (struct pin){ .tid = tid, .tgid = tgid, .pidfd = pidfd, .taskfd = -1, .refs = 1 };
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)tid);
+	p->taskfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (p->taskfd >= 0 && !pidfd_alive(pidfd)) {
+		pin_free(p);
+		return;
+	}
 	pthread_mutex_lock(&pin_lock);
 	struct pin **slot = &pins[(uint32_t)tid % PIN_SLOTS];
 	if (*slot)
@@ -766,6 +794,20 @@ static void establish(struct fs_caller *c, bool want_hash, bool want_verify, boo
 		return;          /* pid 0: a request the kernel made on nobody's behalf */
 
 	struct pin *p = pin_get(c->tid);
+	if (p && !want_hash && !want_verify && !want_cgroup && p->taskfd >= 0) {
+		/* the common request: one system call (see "pinned processes") */
+		ssize_t n = readlinkat(p->taskfd, "exe", c->exe, sizeof(c->exe) - 1);
+		pid_t tgid = p->tgid;
+		pin_put(p, n <= 0);
+		if (n > 0) {
+			c->exe[n] = '\0';
+			c->pc.pid = tgid;
+			c->pc.exe = c->exe;
+			c->pc.known = true;
+			return;
+		}
+		p = NULL;        /* gone, or its thread has: established afresh below */
+	}
 	if (p) {
 		char path[96];
 		struct stat sb;
