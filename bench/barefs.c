@@ -18,6 +18,15 @@
  * timeouts, so the kernel answers most LOOKUPs and GETATTRs itself. That
  * is the floor a user compares with (issue 10); scopeholdfs may keep
  * names but never attributes, so it cannot reach it exactly.
+ *
+ * It also refuses, with EACCES, the LOOKUP of the name `refused` inside
+ * /bench, so opening /bench/refused/secret fails at the lookup step the
+ * way scopeholdfs refuses a caller bound to no agent at AGENT/PROVIDER.
+ * That is the floor of a refusal at LOOKUP: an error reply is never
+ * cached (in either mode), and the kernel serializes concurrent failing
+ * lookups of one name in one directory, so what any FUSE server gets
+ * for such a refusal - and how it scales with readers - is measured
+ * here, with no decision behind the error.
  */
 #define FUSE_USE_VERSION 35
 
@@ -76,6 +85,14 @@ static int barefs_getattr(const char *path, struct stat *sb, struct fuse_file_in
 		sb->st_size = (off_t)BAREFS_VALUE_LEN;
 		return 0;
 	}
+	/*
+	 * The high-level API answers a LOOKUP with getattr of the path, so
+	 * this error is the reply to the LOOKUP of `refused` (an error other
+	 * than ENOENT, so libfuse sends no negative entry either). It is not
+	 * listed by readdir: nothing else about the tree changes.
+	 */
+	if (strcmp(path, "/bench/refused") == 0)
+		return -EACCES;
 	return -ENOENT;
 }
 
@@ -156,7 +173,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			puts("usage: barefs [--kernel-cache] [--default-timeouts] MOUNTPOINT\n"
 			     "Serve one static file at MOUNTPOINT/bench/prov/secret, in the "
-			     "foreground.");
+			     "foreground,\n"
+			     "and refuse the lookup of MOUNTPOINT/bench/refused with EACCES.");
 			return 0;
 		} else if (argv[i][0] == '-' || mp) {
 			fprintf(stderr, "barefs: unexpected argument '%s' (see --help)\n", argv[i]);

@@ -46,10 +46,19 @@ struct opts {
 	struct bench_pg_opts pg;     /* --pg: the many-hosts section */
 };
 
+/*
+ * A wrong uid is refused at the LOOKUP of AGENT/PROVIDER, and the kernel
+ * serializes concurrent failing lookups of one name in one directory
+ * (d_alloc_parallel waits for the lookup in progress), so such denials
+ * cannot scale with readers on any FUSE server. Granted reads are no
+ * floor for that; C_BARE_REFUSED is: bare FUSE (default timeouts,
+ * direct_io) answering the LOOKUP of /bench/refused with EACCES, the same
+ * refusal with no decision behind it.
+ */
 enum bcase {
 	C_TMPFS, C_BARE, C_BARE_CACHE, C_DEF, C_DEF_CACHE, C_SH, C_SH_EXE, C_SH_RATE, C_SH_KERNEL,
 	C_SH_POWER,
-	C_DENY_UID, C_DENY_GRANT, NCASES
+	C_BARE_REFUSED, C_DENY_UID, C_DENY_GRANT, NCASES
 };
 
 static const char *const case_label[NCASES] = {
@@ -57,7 +66,8 @@ static const char *const case_label[NCASES] = {
 	"default FUSE page cache", "scopeholdfs default", "scopeholdfs exe+sha256 agent",
 	"scopeholdfs agent with --rate",
 	"scopeholdfs cache=kernel",
-	"scopeholdfs durability=power", "denied: wrong uid", "denied: no grant",
+	"scopeholdfs durability=power", "bare FUSE, lookup refused", "denied: wrong uid",
+	"denied: no grant",
 };
 /*
  * The floors each case is compared with: bare FUSE with scopeholdfs's own
@@ -66,11 +76,11 @@ static const char *const case_label[NCASES] = {
  */
 static const enum bcase case_bare[NCASES] = {
 	C_BARE, C_BARE, C_BARE_CACHE, C_BARE, C_BARE_CACHE, C_BARE, C_BARE, C_BARE, C_BARE_CACHE,
-	C_BARE, C_BARE, C_BARE,
+	C_BARE, C_BARE, C_BARE, C_BARE,
 };
 static const enum bcase case_def[NCASES] = {
 	C_DEF, C_DEF, C_DEF_CACHE, C_DEF, C_DEF_CACHE, C_DEF, C_DEF, C_DEF, C_DEF_CACHE, C_DEF, C_DEF,
-	C_DEF,
+	C_DEF, C_DEF,
 };
 
 static struct bench_paths bp;
@@ -518,7 +528,12 @@ static void report_reads(const struct run *r)
 		"\"× bare\" divides by bare FUSE with scopeholdfs's own zero entry/attribute timeouts, "
 		"\"× default\" by bare FUSE with libfuse's default 1 s timeouts, each in the same cache "
 		"mode (direct_io, or page cache for the page-cache rows); \"× tmpfs\" by tmpfs at the "
-		"same number of readers. Latencies in microseconds.\n\n", o.repeat, o.duration);
+		"same number of readers. Latencies in microseconds. \"bare FUSE, lookup refused\" opens "
+		"/bench/refused/secret on the bare server with default timeouts, which answers the "
+		"LOOKUP of `refused` with EACCES: the floor of a refusal at LOOKUP, which the kernel "
+		"serializes for one name in one directory; the wrong-uid denial (refused at the LOOKUP "
+		"of AGENT/PROVIDER) is divided by it at the same number of readers "
+		"(\"× refused-lookup floor\").\n\n", o.repeat, o.duration);
 	fprintf(rep, "| case | readers | ops/s | p50 µs | p99 µs | p99.9 µs | × bare ops/s | "
 		"× default ops/s | × default p99 | × tmpfs ops/s | target |\n");
 	fprintf(rep, "|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -537,6 +552,11 @@ static void report_reads(const struct run *r)
 			else if (c == C_DENY_UID || c == C_DENY_GRANT)
 				snprintf(target, sizeof(target), "≥ granted (%.2f×): %s",
 					 ratio(m->ops_per_s, g->ops_per_s), met(m->ops_per_s >= g->ops_per_s));
+			/* informational: the same refusal on bare FUSE, at the same readers */
+			if (c == C_DENY_UID)
+				snprintf(target + strlen(target), sizeof(target) - strlen(target),
+					 "; × refused-lookup floor %.2f",
+					 ratio(m->ops_per_s, r->med[C_BARE_REFUSED][t].ops_per_s));
 			fprintf(rep, "| %s | %d | %.0f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %s |\n",
 				case_label[c], thread_counts[t], m->ops_per_s, m->p50, m->p99, m->p999, x, xd, pd,
 				ratio(m->ops_per_s, tf->ops_per_s), target[0] ? target : "-");
@@ -680,6 +700,13 @@ static void report_targets(const struct run *r, const struct extra *e, const str
 		fprintf(rep, "| %s at least as fast as granted (1, 2, 8 readers) | worst %.2f× | %s |\n",
 			case_label[c], worst, met(all));
 	}
+	/* no target: how far the wrong-uid denial is from what any FUSE server gets */
+	fprintf(rep, "| %s vs bare FUSE refusing the same lookup (1, 2, 8 readers) |",
+		case_label[C_DENY_UID]);
+	for (int t = 0; t < NTHREADS; t++)
+		fprintf(rep, "%s %.2f×", t ? " /" : "",
+			ratio(r->med[C_DENY_UID][t].ops_per_s, r->med[C_BARE_REFUSED][t].ops_per_s));
+	fprintf(rep, " | - |\n");
 	fprintf(rep, "| denial flood of %lld opens: bounded audit rows | %lld rows | %s |\n",
 		(long long)e->flood_ops, (long long)e->flood_rows,
 		met(e->flood_rows <= 1000 && e->flood_rows * 100 < e->flood_ops));
@@ -814,6 +841,7 @@ int main(int argc, char **argv)
 	bench_pathf(r.path[C_SH_RATE], PATH_MAX, "%s/bench-rate/prov/secret", mnt[2]);
 	bench_pathf(r.path[C_SH_KERNEL], PATH_MAX, "%s/bench/prov/secret", mnt[3]);
 	bench_pathf(r.path[C_SH_POWER], PATH_MAX, "%s/bench/prov/secret", mnt[4]);
+	bench_pathf(r.path[C_BARE_REFUSED], PATH_MAX, "%s/bench/refused/secret", mnt[5]);
 	bench_pathf(r.path[C_DENY_UID], PATH_MAX, "%s/bench/prov/secret", mnt[2]);
 	bench_pathf(r.path[C_DENY_GRANT], PATH_MAX, "%s/bench/prov/nogrant", mnt[2]);
 	for (int c = 0; c < NCASES; c++)
@@ -821,7 +849,9 @@ int main(int argc, char **argv)
 	r.uid[C_SH_EXE] = BENCH_UID_EXE;
 	r.uid[C_SH_RATE] = BENCH_UID_RATE;
 	r.uid[C_DENY_UID] = BENCH_UID_STRANGER;
+	r.uid[C_BARE_REFUSED] = BENCH_UID_STRANGER;
 	r.expect[C_DENY_UID] = EACCES;
+	r.expect[C_BARE_REFUSED] = EACCES;
 	r.expect[C_DENY_GRANT] = EACCES;
 	if ((rc = measure_matrix(&r))) {
 		say("measurement failed: %s", strerror(-rc));

@@ -38,7 +38,8 @@ row() { awk -F' *\\| *' -v c="$1" -v n="$2" '$2 == c && $3 == n { for (i = 2; i 
 missing="" bad=""
 for c in "tmpfs" "bare FUSE direct_io" "bare FUSE page cache" "default FUSE direct_io" \
 	"default FUSE page cache" "scopeholdfs default" "scopeholdfs exe+sha256 agent" "scopeholdfs agent with --rate" \
-	"scopeholdfs cache=kernel" "scopeholdfs durability=power" "denied: wrong uid" "denied: no grant"; do
+	"scopeholdfs cache=kernel" "scopeholdfs durability=power" "bare FUSE, lookup refused" \
+	"denied: wrong uid" "denied: no grant"; do
 	for n in 1 2 8; do
 		cells=$(row "$c" "$n")
 		if [ -z "$cells" ]; then missing="$missing [$c/$n]"; continue; fi
@@ -47,7 +48,7 @@ for c in "tmpfs" "bare FUSE direct_io" "bare FUSE page cache" "default FUSE dire
 		[ "$(echo "$vals" | grep -cE "$NUM")" -eq 8 ] || bad="$bad [$c/$n: $(echo $vals)]"
 	done
 done
-expect_eq "bench smoke: every read row is present (12 cases x 1, 2, 8 readers)" "${missing:-none}" "none"
+expect_eq "bench smoke: every read row is present (13 cases x 1, 2, 8 readers)" "${missing:-none}" "none"
 expect_eq "bench smoke: figures and ratios of the read rows are numbers" "${bad:-none}" "none"
 expect_eq "bench smoke: every read had the expected bytes or errno" \
 	"$(grep -c '^Operations with an unexpected outcome .*: 0\.$' "$R")" "1"
@@ -67,6 +68,8 @@ power resolves per fsync|^\| 8 readers, one .*: resolves / fsyncs \| ([0-9]+ / [
 cat from scopeholdfs|^\| cat from scopeholdfs \| [0-9.]+ \| 1\.00 \|
 pass show|^\| pass show \| ([0-9.]+ \| [0-9.]+|not installed \| -) \|
 age -d|^\| age -d \| ([0-9.]+ \| [0-9.]+|not installed \| -) \|
+wrong uid over the refused-lookup floor|^\| denied: wrong uid \| 8 \| .* \| ≥ granted \([0-9.]+×\): (met|\*\*missed\*\*); × refused-lookup floor [0-9.]+ \|$
+wrong uid vs bare FUSE refusal|^\| denied: wrong uid vs bare FUSE refusing the same lookup \(1, 2, 8 readers\) \| [0-9.]+× / [0-9.]+× / [0-9.]+× \| - \|$
 scale 1e3 with ratios|^\| 1000 \| 103 \| 1003 \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| 1\.00 \| [0-9.]+ \| [0-9]+ \| 1\.00 \| [0-9.]+ \|
 EOF
 
