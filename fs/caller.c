@@ -555,7 +555,7 @@ static void tgid_cache_put(pid_t tid, pid_t tgid)
  * for the common request - no hash, no verification, no cgroup wanted -
  * one readlinkat(taskfd, "exe") both reads the executable and proves the
  * thread, hence its process, is the one pinned: no stat of the task and
- * no poll of the pidfd (pin_read_exe). A failure there drops the pin and
+ * no poll of the pidfd (establish). A failure there drops the pin and
  * the caller is established afresh.
  *
  * Bounded: PIN_SLOTS slots indexed by tid, a new thread replaces the
