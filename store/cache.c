@@ -24,6 +24,18 @@
  * after `shadm revoke` returns. Answers that depend on the time (expiry)
  * keep the raw fields and are decided anew on each hit.
  *
+ * One kind of commit keeps the entries: the daemon's own journal import,
+ * which writes only the audit trail and the journal's position, tables
+ * no answer here is read from. Imports come several times a second
+ * under load, and each used to drop every entry, so the opens right
+ * after it missed and waited for the store's lock behind the next
+ * import. The import reads the stamp once it holds the engine's write
+ * lock (store_cache_own_begin), and after its commit moves the cache to
+ * the new stamp only if the engine proves exactly one commit happened in
+ * between (sql_watch_next: SQLite counts commits in the stamp) - so a
+ * commit of anyone else, even one right after ours, still drops
+ * everything (store_cache_own_commit).
+ *
  * An engine without such a stamp (sql_watch_start fails) leaves the
  * cache off. PostgreSQL's stamp moves with the change notifications its
  * listener receives, and is refused (false: no hit, no fill) whenever
@@ -77,6 +89,28 @@ static void cache_clear_locked(struct store_cache *c)
 		}
 	}
 	c->gen++;
+}
+
+bool store_cache_own_begin(struct store *st, uint8_t before[SQL_STAMP_BYTES])
+{
+	return st->cache.on && sql_watch_stamp(st->db, before);
+}
+
+void store_cache_own_commit(struct store *st, const uint8_t before[SQL_STAMP_BYTES])
+{
+	struct store_cache *c = &st->cache;
+	uint8_t after[SQL_STAMP_BYTES];
+
+	pthread_mutex_lock(&c->mu);
+	/*
+	 * Only if the entries were read under `before` (nobody has seen the
+	 * stamp move yet) and the one commit since is ours: then they are as
+	 * true under `after`. Otherwise the next check drops them as usual.
+	 */
+	if (c->on && c->stamp_ok && memcmp(c->stamp, before, SQL_STAMP_BYTES) == 0 &&
+	    sql_watch_stamp(st->db, after) && sql_watch_next(st->db, before, after))
+		memcpy(c->stamp, after, SQL_STAMP_BYTES);
+	pthread_mutex_unlock(&c->mu);
 }
 
 void store_cache_clear(struct store *st)

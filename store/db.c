@@ -494,6 +494,9 @@ void store_stats_get(struct store *st, struct store_stats *out)
 	out->resolves = atomic_load(&st->resolves);
 	out->commits = atomic_load(&st->wal_sync.ticket);
 	out->syncs = atomic_load(&st->syncs);
+	pthread_mutex_lock(&st->cache.mu);
+	out->cache_drops = st->cache.gen;
+	pthread_mutex_unlock(&st->cache.mu);
 }
 
 int store_walk(struct store *st, const char *sql, int64_t a, int64_t b,

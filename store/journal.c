@@ -622,11 +622,16 @@ int store_journal_tick(struct store *st)
 			store_unlock(st);
 			break;
 		}
+		/* the import writes only the trail and the journal's position: the read cache stays */
+		uint8_t before[SQL_STAMP_BYTES];
+		bool keep = store_cache_own_begin(st, before);
 		rc = journal_import(st, JOURNAL_TICK_MAX, &more);
 		if (rc == 0)
 			rc = store_commit(st);
 		else
 			store_rollback(st);
+		if (rc == 0 && keep)
+			store_cache_own_commit(st, before);
 		if (rc == 0 && !more)
 			rc = journal_maybe_rotate(st);
 		if (rc == -EBADMSG) {

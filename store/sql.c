@@ -110,6 +110,12 @@ bool sql_watch_stamp(struct sql_db *db, uint8_t stamp[SQL_STAMP_BYTES])
 	return db->drv->watch_stamp && db->drv->watch_stamp(db, stamp);
 }
 
+bool sql_watch_next(struct sql_db *db, const uint8_t before[SQL_STAMP_BYTES],
+		    const uint8_t after[SQL_STAMP_BYTES])
+{
+	return db->drv->watch_next && db->drv->watch_next(before, after);
+}
+
 void sql_remove(const char *driver, const char *target)
 {
 	const struct sql_driver *d = sql_driver_find(driver);

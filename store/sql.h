@@ -87,6 +87,7 @@ struct sql_driver {
 	void (*checkpoint)(struct sql_db *db, int wait_ms);
 	int (*watch_start)(struct sql_db *db);
 	bool (*watch_stamp)(struct sql_db *db, uint8_t stamp[SQL_STAMP_BYTES]);
+	bool (*watch_next)(const uint8_t before[SQL_STAMP_BYTES], const uint8_t after[SQL_STAMP_BYTES]);
 	void (*remove)(const char *target);
 	/* optional: is target well formed and free of secrets (sql_target_check) */
 	int (*check)(const char *target, char *problem, size_t cap);
@@ -228,6 +229,15 @@ void sql_checkpoint(struct sql_db *db, int wait_ms);
  */
 int sql_watch_start(struct sql_db *db);
 bool sql_watch_stamp(struct sql_db *db, uint8_t stamp[SQL_STAMP_BYTES]);
+/*
+ * Is `after` the stamp `before` moved by exactly one commit? With
+ * `before` read while this connection held the write lock and `after`
+ * read once its own commit returned, true proves that commit was the
+ * only one in between. False when unsure. Optional (false), for engines
+ * whose stamp already ignores commits that change nothing cached.
+ */
+bool sql_watch_next(struct sql_db *db, const uint8_t before[SQL_STAMP_BYTES],
+		    const uint8_t after[SQL_STAMP_BYTES]);
 /*
  * Is `target` usable by the driver named `driver`: 0, or -EINVAL with
  * one line in problem that never repeats a secret the target holds

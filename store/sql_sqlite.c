@@ -382,6 +382,26 @@ static bool sqlite_watch_stamp(struct sql_db *db, uint8_t stamp[SQL_STAMP_BYTES]
 	return memcmp(stamp, b, SQL_STAMP_BYTES) == 0 && stamp[12] != 0;
 }
 
+/*
+ * The WAL-index header (the stamp) holds, in native byte order, iChange
+ * at offset 8 - one more at every commit, by whichever connection -
+ * mxFrame at 16 and the WAL's salts at 32. One commit more, the same
+ * WAL generation and frames appended: nothing but that one commit.
+ */
+static uint32_t stamp_u32(const uint8_t *s, size_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, s + off, sizeof v);
+	return v;
+}
+
+static bool sqlite_watch_next(const uint8_t before[SQL_STAMP_BYTES], const uint8_t after[SQL_STAMP_BYTES])
+{
+	return stamp_u32(after, 8) == stamp_u32(before, 8) + 1 &&
+	       stamp_u32(after, 16) > stamp_u32(before, 16) && memcmp(after + 32, before + 32, 8) == 0;
+}
+
 static void sqlite_remove(const char *target)
 {
 	char p[PATH_MAX + 8];
@@ -424,5 +444,6 @@ const struct sql_driver sql_driver_sqlite = {
 	.checkpoint = sqlite_checkpoint,
 	.watch_start = sqlite_watch_start,
 	.watch_stamp = sqlite_watch_stamp,
+	.watch_next = sqlite_watch_next,
 	.remove = sqlite_remove,
 };

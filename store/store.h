@@ -732,6 +732,7 @@ struct store_stats {
 	uint64_t resolves;         /* values handed out by store_resolve */
 	uint64_t commits;          /* write transactions committed */
 	uint64_t syncs;            /* fdatasync calls of the group commit (durability = power) */
+	uint64_t cache_drops;      /* times the mount's read cache was emptied (a commit, a clear) */
 };
 void store_stats_get(struct store *st, struct store_stats *out);
 

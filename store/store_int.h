@@ -351,6 +351,14 @@ bool store_cache_lookup(struct store *st, enum store_cache_kind kind, const char
 void store_cache_put(struct store *st, uint64_t gen, enum store_cache_kind kind, const char *key,
 		     int rc, const void *data, size_t len);
 void store_cache_clear(struct store *st);
+/*
+ * Around a transaction of the store's own that writes nothing the cache
+ * holds (the journal import): own_begin, with the write lock held, reads
+ * the stamp (false: nothing to keep); own_commit, after the commit,
+ * keeps the entries if that commit was the only one since.
+ */
+bool store_cache_own_begin(struct store *st, uint8_t before[SQL_STAMP_BYTES]);
+void store_cache_own_commit(struct store *st, const uint8_t before[SQL_STAMP_BYTES]);
 int store_cache_start(struct store *st);
 
 /* ---- objects.c ---- */

@@ -2886,6 +2886,28 @@ static void test_journal(void)
 	rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
 	T_OK(rc == 0 && !strcmp(got, V2), "journal: the next resolve serves the rotated value");
 
+	/* the daemon's own import keeps the read cache; a commit of anyone else still drops it */
+	if (T_PG) {
+		printf("skip - journal: the daemon's own import keeps the read cache (SQLite's stamp only;"
+		       " PostgreSQL's ignores the trail)\n");
+	} else {
+		struct store_stats s0, s1, s2;
+		rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
+		store_stats_get(e.st, &s0);
+		T_EQ_INT(store_journal_tick(e.st), 0, "journal: the daemon imports its events");
+		rc |= serve_read(e.st, "s", &caller, got, sizeof got, &why);
+		store_stats_get(e.st, &s1);
+		T_OK(rc == 0 && s1.cache_drops == s0.cache_drops,
+		     "journal: its own import kept the read cache (drops %llu -> %llu)",
+		     (unsigned long long)s0.cache_drops, (unsigned long long)s1.cache_drops);
+		T_EQ_INT(store_revoke(st2, "bot", "p", "s"), 0, "journal: revoke by another handle after the import");
+		rc = serve_read(e.st, "s", &caller, got, sizeof got, &why);
+		store_stats_get(e.st, &s2);
+		T_OK(rc == -EACCES && why == POLICY_GRANT_REVOKED && s2.cache_drops > s1.cache_drops,
+		     "journal: the next resolve sees the revoke (rc %d, %s)", rc, policy_reason_name(why));
+		T_EQ_INT(store_grant(st2, "bot", "p", "s", 0, 0), 0, "journal: grant again after the import check");
+	}
+
 	/* a use-limited grant is counted in the store */
 	rc = serve_read(e.st, "t", &caller, got, sizeof got, &why);
 	T_OK(rc == 0 && !strcmp(got, "limited"), "journal: a use-limited grant resolves");
@@ -2944,6 +2966,57 @@ static void test_journal(void)
 out:
 	store_close(st2);
 	env_teardown(&e);
+}
+
+/*
+ * sql_watch_next on real WAL-index headers: true only for exactly one
+ * commit between the two stamps, whoever made it (the store relies on
+ * holding the write lock to know it was its own).
+ */
+static void test_watch_next(void)
+{
+	char dir[] = "/tmp/scopehold-watch.XXXXXX", path[64];
+	struct sql_db *a = NULL, *b = NULL;
+	uint8_t s0[SQL_STAMP_BYTES], s1[SQL_STAMP_BYTES], s2[SQL_STAMP_BYTES];
+
+	if (T_PG) {
+		printf("skip - watch next: SQLite's WAL-index header (SQLite file only)\n");
+		return;
+	}
+	if (!mkdtemp(dir)) {
+		T_OK(0, "watch next: temporary directory");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/w.db", dir);
+	bool ok = sql_open("sqlite", path, true, 1000, 0, 0, &a) == 0 &&
+		  sql_exec(a, "CREATE TABLE t(x INTEGER)") == 0 &&
+		  sql_open("sqlite", path, false, 1000, 0, 0, &b) == 0 && sql_watch_start(a) == 0 &&
+		  sql_watch_stamp(a, s0) &&
+		  sql_exec(b, "INSERT INTO t VALUES (1)") == 0 && sql_watch_stamp(a, s1) &&
+		  sql_exec(b, "INSERT INTO t VALUES (2); INSERT INTO t VALUES (3)") == 0 &&
+		  sql_watch_stamp(a, s2);
+	T_OK(ok, "watch next: two connections, stamps around three commits");
+	if (ok) {
+		T_OK(sql_watch_next(a, s0, s1), "watch next: one commit between the stamps is seen as one");
+		T_OK(!sql_watch_next(a, s0, s2), "watch next: three commits are not one");
+		T_OK(!sql_watch_next(a, s1, s1), "watch next: no commit is not one");
+		T_OK(!sql_watch_next(a, s1, s0), "watch next: a stamp going back is not one commit");
+		/* a checkpoint that restarts the WAL itself changes no data and counts no commit */
+		T_OK(sql_exec(b, "PRAGMA wal_checkpoint(TRUNCATE)") == 0 && sql_watch_stamp(a, s1) &&
+		     sql_exec(b, "INSERT INTO t VALUES (4)") == 0 && sql_watch_stamp(a, s2) &&
+		     sql_watch_next(a, s1, s2),
+		     "watch next: one commit after a checkpoint that restarted the WAL is one");
+		/* a commit that restarts the WAL on its way (new salts) is not vouched for */
+		T_OK(sql_exec(b, "PRAGMA wal_checkpoint(PASSIVE)") == 0 && sql_watch_stamp(a, s1) &&
+		     sql_exec(b, "INSERT INTO t VALUES (5)") == 0 && sql_watch_stamp(a, s2) &&
+		     memcmp(s1 + 32, s2 + 32, 8) != 0 && !sql_watch_next(a, s1, s2),
+		     "watch next: a commit that restarted the WAL (new salts) is not taken for one");
+	}
+	sql_close(a);
+	sql_close(b);
+	snprintf(path, sizeof path, "rm -rf %s", dir);
+	if (system(path) != 0)
+		fprintf(stderr, "watch next: could not remove %s\n", dir);
 }
 
 /* What store_agent_get returns, copied out of the callback. */
@@ -3255,6 +3328,7 @@ int main(void)
 	test_versions();
 	test_deny_window();
 	test_key_cache_and_given_key();
+	test_watch_next();
 	test_threads_power();
 	test_journal_rotate_power();
 	test_audit_fault();
