@@ -253,8 +253,10 @@ int store_begin(struct store *st, bool write)
 }
 
 /*
- * BEGIN IMMEDIATE, then move the audit journal's pending events into the
- * trail first, so the chain keeps the order things happened in.
+ * BEGIN IMMEDIATE, then move up to JOURNAL_WRITE_MAX of the audit
+ * journal's pending events into the trail first: with no backlog, the
+ * chain keeps the order things happened in; with one, the change does not
+ * wait for all of it.
  */
 int store_write_begin(struct store *st)
 {

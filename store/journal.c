@@ -398,21 +398,37 @@ out:
 	return rc;
 }
 
+/*
+ * Before a write: chain at most this many pending events ahead of it.
+ * Readers can append faster than a PostgreSQL store chains (45k events/s
+ * at 8 readers against ~17-27k chained on the bench machine), and a write
+ * that first chained the whole backlog made an operator's revoke wait for
+ * it: 10-19 s after 4 s of 8 readers, 42-134 ms with this bound. Events
+ * left behind are chained after the write (by the daemon's next tick, or
+ * the next write); each carries the time it happened.
+ */
+#define JOURNAL_WRITE_MAX 1024
+
 int store_journal_import_locked(struct store *st)
 {
-	bool more;
-
-	return journal_import(st, 0, &more);
+	return journal_import(st, JOURNAL_WRITE_MAX, &st->jr.more);
 }
 
 int store_journal_import(struct store *st)
 {
-	int rc = store_tx_start(st);   /* imports before anything else */
+	bool more;
+	int rc;
 
-	if (rc)
-		return rc;
-	rc = store_tx_end(st, 0);
-	return rc ? store_fail_audit(rc) : 0;
+	/* the whole journal, in transactions of a bounded import each */
+	do {
+		if ((rc = store_tx_start(st)))   /* imports before anything else */
+			return rc;
+		/* inside a batch, the savepoint imported nothing: the batch's start did */
+		more = st->jr.more && !st->batch && !st->gc_open;
+		if ((rc = store_tx_end(st, 0)))
+			return store_fail_audit(rc);
+	} while (more);
+	return 0;
 }
 
 /* ---- the serving daemon's side ------------------------------------------- */
@@ -508,7 +524,7 @@ int store_serve(struct store *st, uint64_t *dropped)
 	struct stat sb;
 	uint64_t before = 0;
 	int64_t done = JOURNAL_HDR;
-	bool found = false;
+	bool found = false, more;
 	uint8_t gen[16];
 	int fd, lfd, rc;
 
@@ -534,11 +550,14 @@ int store_serve(struct store *st, uint64_t *dropped)
 		goto fail;
 	}
 	st->jr.fd = fd;
-	/* what a previous run left goes into the trail, committed, first */
-	if ((rc = store_write_begin(st)))
-		goto fail;
-	if ((rc = store_commit(st)))
-		goto fail;
+	/* what a previous run left goes into the trail, committed, first: all of it */
+	do {
+		if ((rc = store_write_begin(st)))
+			goto fail;
+		more = st->jr.more;
+		if ((rc = store_commit(st)))
+			goto fail;
+	} while (more);
 	if (fd >= 0 && fstat(fd, &sb) == 0)
 		before = (uint64_t)sb.st_size;
 	/* whatever the import did not take is a record cut short */

@@ -124,6 +124,7 @@ struct store_journal {
 	_Atomic bool serving;         /* store_serve() succeeded and the handle is not closed */
 	int lock_fd;                  /* flock on STORE-audit.lock, -1 when not serving */
 	struct store_syncer sync;     /* durability = power */
+	bool more;                    /* the last write's import left events behind; under store.mu */
 	char path[PATH_MAX + 8];
 };
 
