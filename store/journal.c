@@ -414,21 +414,35 @@ int store_journal_import_locked(struct store *st)
 	return journal_import(st, JOURNAL_WRITE_MAX, &st->jr.more);
 }
 
-int store_journal_import(struct store *st)
+/*
+ * Under store.mu, with no transaction open: the whole journal, one
+ * bounded import per committed transaction.
+ */
+static int journal_import_all_locked(struct store *st)
 {
 	bool more;
 	int rc;
 
-	/* the whole journal, in transactions of a bounded import each */
 	do {
-		if ((rc = store_tx_start(st)))   /* imports before anything else */
+		if ((rc = store_write_begin(st)))
 			return rc;
-		/* inside a batch, the savepoint imported nothing: the batch's start did */
-		more = st->jr.more && !st->batch && !st->gc_open;
-		if ((rc = store_tx_end(st, 0)))
-			return store_fail_audit(rc);
+		more = st->jr.more;
+		if ((rc = store_commit(st)))
+			return rc;
 	} while (more);
 	return 0;
+}
+
+int store_journal_import(struct store *st)
+{
+	int rc = 0;
+
+	store_lock(st);
+	/* inside a batch there is nothing to do: the batch's start imported */
+	if (!st->batch && !st->gc_open)
+		rc = journal_import_all_locked(st);
+	store_unlock(st);
+	return rc ? store_fail_audit(rc) : 0;
 }
 
 /* ---- the serving daemon's side ------------------------------------------- */
@@ -524,7 +538,7 @@ int store_serve(struct store *st, uint64_t *dropped)
 	struct stat sb;
 	uint64_t before = 0;
 	int64_t done = JOURNAL_HDR;
-	bool found = false, more;
+	bool found = false;
 	uint8_t gen[16];
 	int fd, lfd, rc;
 
@@ -551,13 +565,8 @@ int store_serve(struct store *st, uint64_t *dropped)
 	}
 	st->jr.fd = fd;
 	/* what a previous run left goes into the trail, committed, first: all of it */
-	do {
-		if ((rc = store_write_begin(st)))
-			goto fail;
-		more = st->jr.more;
-		if ((rc = store_commit(st)))
-			goto fail;
-	} while (more);
+	if ((rc = journal_import_all_locked(st)))
+		goto fail;
 	if (fd >= 0 && fstat(fd, &sb) == 0)
 		before = (uint64_t)sb.st_size;
 	/* whatever the import did not take is a record cut short */
